@@ -1,0 +1,51 @@
+"""The engine's exception family: one root, typed leaves that also inherit the builtin a caller would catch.
+
+Every leaf carries a stable ``code`` (what the HTTP API returns) and, where the error is about one
+input, the ``field`` it names, so ``str(err)`` reads ``"lat: must be within [-90, 90], got 91.0"``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DistrictEngineError",
+    "InvalidInputError",
+    "NotFoundError",
+    "ConflictError",
+    "ForbiddenError",
+    "StoreUnavailableError",
+]
+
+
+class DistrictEngineError(Exception):
+    """Root of every error the engine raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidInputError(DistrictEngineError, ValueError):
+    """An input value is malformed or out of range; ``field`` names it."""
+
+    code = "invalid_input"
+
+
+class NotFoundError(DistrictEngineError, LookupError):
+    code = "not_found"
+
+
+class ConflictError(DistrictEngineError):
+    code = "conflict"
+
+
+class ForbiddenError(DistrictEngineError):
+    code = "forbidden"
+
+
+class StoreUnavailableError(DistrictEngineError):
+    code = "store_unavailable"

@@ -1,0 +1,168 @@
+"""Geodesic distance on the WGS-84 ellipsoid from points to footprint polygons, vectorized.
+
+Method: each footprint gets a local tangent plane at its own centre (ECEF origin plus east and
+north unit vectors). Points and footprint vertices are placed in that plane by an exact ECEF
+rotation, and the distance is the planar distance to the polygon (0 inside). For a footprint up
+to 20 km across and points within 5 km of it this agrees with pyproj.Geod (the reference) to a few
+millimetres: the plane drops only the vertical offset (< 2 m at 5 km), whose effect on a
+horizontal distance of kilometres is sub-millimetre, and chord versus geodesic differs by
+s^3 / (24 R^2) (0.1 mm at 5 km). Edges longer than ``MAX_EDGE_M`` are first densified along the
+geodesic so that a long edge means the same thing in every model (RFC 7946 straight edges in
+degrees, geodesic edges, planar edges differ by under a centimetre for edges this short).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import shapely
+from pyproj import Geod
+
+from district_engine.geo.kernels import distances_to_footprint, edge_rows
+from district_engine.geo.points import check_latlng
+
+__all__ = [
+    "WGS84", "MAX_EDGE_M", "ecef", "local_frame", "densify", "footprint_centre",
+    "CompiledFootprints", "compile_footprints", "distance_to_footprint",
+]
+
+WGS84 = Geod(ellps="WGS84")
+_A = 6378137.0
+_F = 1.0 / 298.257223563
+_E2 = _F * (2.0 - _F)
+MAX_EDGE_M = 100.0
+
+
+def ecef(lat, lng) -> np.ndarray:
+    """ECEF coordinates (m), shape (n, 3), of points on the WGS-84 ellipsoid (height 0)."""
+    if type(lat) is float and type(lng) is float:  # one point: math is 10x faster than numpy here
+        phi, lam = math.radians(lat), math.radians(lng)
+        sin_phi, cos_phi = math.sin(phi), math.cos(phi)
+        n = _A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
+        return np.array([[n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - _E2) * sin_phi]])
+    phi = np.radians(np.asarray(lat, dtype=np.float64)).ravel()
+    lam = np.radians(np.asarray(lng, dtype=np.float64)).ravel()
+    sin_phi = np.sin(phi)
+    cos_phi = np.cos(phi)
+    n = _A / np.sqrt(1.0 - _E2 * sin_phi * sin_phi)
+    out = np.empty((phi.size, 3))
+    out[:, 0] = n * cos_phi * np.cos(lam)
+    out[:, 1] = n * cos_phi * np.sin(lam)
+    out[:, 2] = n * (1.0 - _E2) * sin_phi
+    return out
+
+
+def local_frame(lat0: float, lng0: float) -> np.ndarray:
+    """The tangent-plane frame at (lat0, lng0): 9 floats, ECEF origin, east unit, north unit."""
+    phi, lam = np.radians(lat0), np.radians(lng0)
+    east = (-np.sin(lam), np.cos(lam), 0.0)
+    north = (-np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi))
+    return np.concatenate([ecef(lat0, lng0)[0], east, north])
+
+
+def _densify_ring(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Insert geodesic intermediate points so that no edge exceeds MAX_EDGE_M."""
+    _, _, length = WGS84.inv(lng[:-1], lat[:-1], lng[1:], lat[1:])
+    out_lng, out_lat = [lng[:1]], [lat[:1]]
+    for i, edge_m in enumerate(length):
+        extra = int(np.ceil(edge_m / MAX_EDGE_M)) - 1
+        if extra > 0:
+            mid = np.array(WGS84.npts(lng[i], lat[i], lng[i + 1], lat[i + 1], extra))
+            out_lng.append(mid[:, 0])
+            out_lat.append(mid[:, 1])
+        out_lng.append(lng[i + 1 : i + 2])
+        out_lat.append(lat[i + 1 : i + 2])
+    return np.concatenate(out_lng), np.concatenate(out_lat)
+
+
+def densify(geometry):
+    """The footprint with every edge longer than MAX_EDGE_M split along its geodesic."""
+
+    def ring(r):
+        c = shapely.get_coordinates(r)
+        return np.column_stack(_densify_ring(c[:, 0], c[:, 1]))
+
+    polys = [shapely.Polygon(ring(p.exterior), [ring(h) for h in p.interiors]) for p in shapely.get_parts(geometry)]
+    return polys[0] if isinstance(geometry, shapely.Polygon) else shapely.MultiPolygon(polys)
+
+
+def footprint_centre(geometry) -> tuple[float, float]:
+    """(lat, lng) of the centre of the footprint's bounding box: the origin of its local frame."""
+    min_lng, min_lat, max_lng, max_lat = shapely.bounds(geometry)
+    return float(min_lat + max_lat) / 2.0, float(min_lng + max_lng) / 2.0
+
+
+class CompiledFootprints(NamedTuple):
+    """Footprints in their local planes, as flat arrays the kernels read.
+
+    centres: (n, 2) (lat, lng) of each frame origin; frames: (n, 9) ECEF origin, east unit,
+    north unit; edges: (E, 6) rows in ``kernels.EDGE_COLUMNS`` layout (metres); edge_offsets: (n + 1,) so footprint i owns
+    edges[edge_offsets[i]:edge_offsets[i + 1]].
+    """
+
+    centres: np.ndarray
+    frames: np.ndarray
+    edges: np.ndarray
+    edge_offsets: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.centres.nbytes + self.frames.nbytes + self.edges.nbytes + self.edge_offsets.nbytes
+
+    def extents_m(self) -> np.ndarray:
+        """Per footprint, the largest distance (m) from its frame origin to its boundary."""
+        r = np.hypot(self.edges[:, 0], self.edges[:, 1])  # every vertex starts an edge
+        return np.maximum.reduceat(r, self.edge_offsets[:-1]) if r.size else r
+
+
+def compile_footprints(geometries) -> CompiledFootprints:
+    """Place each (Multi)Polygon (lng/lat) in its own tangent plane; vectorized over all of them."""
+    geoms = np.asarray(geometries, dtype=object).ravel()
+    rings, ring_owner = _rings(geoms)
+    coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+    same_ring = coord_ring[1:] == coord_ring[:-1]
+    _, _, length = WGS84.inv(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
+    long_owner = np.unique(ring_owner[coord_ring[:-1][same_ring & (length > MAX_EDGE_M)]])
+    if long_owner.size:  # rare: redo with the long edges densified
+        geoms = geoms.copy()
+        geoms[long_owner] = [densify(g) for g in geoms[long_owner]]
+        rings, ring_owner = _rings(geoms)
+        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
+        same_ring = coord_ring[1:] == coord_ring[:-1]
+    min_lng, min_lat, max_lng, max_lat = shapely.bounds(geoms).T
+    c_lat, c_lng = (min_lat + max_lat) / 2.0, (min_lng + max_lng) / 2.0
+    phi, lam = np.radians(c_lat), np.radians(c_lng)
+    frames = np.column_stack([
+        ecef(c_lat, c_lng),
+        -np.sin(lam), np.cos(lam), np.zeros_like(lam),
+        -np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi),
+    ])
+    owner = ring_owner[coord_ring]
+    p = ecef(coords[:, 1], coords[:, 0]) - frames[owner, :3]
+    x = np.einsum("ij,ij->i", p, frames[owner, 3:6])
+    y = np.einsum("ij,ij->i", p, frames[owner, 6:9])
+    edges = edge_rows(x[:-1][same_ring], y[:-1][same_ring], x[1:][same_ring], y[1:][same_ring])
+    counts = np.bincount(owner[:-1][same_ring], minlength=geoms.size)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return CompiledFootprints(np.column_stack([c_lat, c_lng]), np.ascontiguousarray(frames), edges, offsets)
+
+
+def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every ring of every footprint, and the index of the footprint it belongs to."""
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    return rings, part_owner[ring_part]
+
+
+def distance_to_footprint(lat, lng, geometry):
+    """Geodesic distance (m, WGS-84) from (lat, lng) to a Polygon/MultiPolygon footprint; 0 inside.
+
+    ``geometry`` is a shapely geometry in GeoJSON order (x=lng, y=lat). Scalars give a float,
+    arrays an array of the same shape. Meant for points within a few km of the footprint.
+    """
+    lat_a, lng_a = check_latlng(lat, lng)
+    fp = compile_footprints([geometry])
+    out = distances_to_footprint(ecef(lat_a, lng_a), fp.frames, fp.edges)
+    return float(out[0]) if lat_a.ndim == 0 else out.reshape(lat_a.shape)

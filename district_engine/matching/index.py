@@ -1,0 +1,170 @@
+"""The reach index: H3 cell -> districts whose reach (footprint buffered by ``radius_m``) touches it.
+
+Layout (no per-cell Python objects): ``cells`` is a sorted uint64 array of H3 cells at ``res``;
+``cell_offsets`` is its CSR into ``entry_district`` (int32 position of a district in
+``district_ids``) and ``entry_interior`` (the cell lies wholly within that district's reach).
+A lookup is one binary search per point; each candidate is then decided by the exact geodesic
+distance (``geo.geodesy``), so a district matches iff its distance is <= radius_m, to about 1 mm.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import h3.api.basic_int as h3i
+import h3ronpy.vector as h3v
+import numpy as np
+
+from district_engine.districts.model import District
+from district_engine.errors import InvalidInputError, NotFoundError
+from district_engine.geo.coords import to_wgs84
+from district_engine.geo.cover import REACH_RES, reach_cover
+from district_engine.geo.geodesy import compile_footprints, ecef
+from district_engine.geo.points import MAX_RADIUS_M, check_latlng, check_radius_m
+from district_engine.matching.kernels import match_points, regroup
+
+__all__ = ["ReachIndex", "Match", "BatchMatches"]
+
+
+
+class Match(NamedTuple):
+    district_id: str
+    distance_m: float
+
+
+class BatchMatches(NamedTuple):
+    """Matches of a batch of points, grouped by point (ascending), nearest first within a point.
+
+    ``district_id`` holds ids (str) or, with ``ids=False``, positions in ``ReachIndex.district_ids``.
+    """
+
+    point_index: np.ndarray
+    district_id: np.ndarray
+    distance_m: np.ndarray
+
+
+def _spatial_order(districts: list[District]) -> np.ndarray:
+    if not districts:
+        return np.empty(0, np.int64)
+    centres = np.array([d.centre for d in districts])
+    cells = np.asarray(h3v.coordinates_to_cells(centres[:, 0], centres[:, 1], 6))
+    return np.argsort(cells, kind="stable")
+
+
+class ReachIndex:
+    """Which districts' reach contains a point; built once from any number of districts."""
+
+    def __init__(self, districts: Sequence[District], radius_m: float = MAX_RADIUS_M, res: int = REACH_RES,
+                 progress: bool = False):
+        self.radius_m = check_radius_m(radius_m)
+        if not (isinstance(res, int) and 5 <= res <= 12):
+            raise InvalidInputError(f"must be an integer H3 resolution in 5..12, got {res!r}", field="res")
+        self.res = res
+        # Neighbours in space become neighbours in memory: the matcher reads them together.
+        districts = list(districts)
+        self.districts = [districts[i] for i in _spatial_order(districts)]
+        self.district_ids = np.array([d.id for d in self.districts], dtype=object)
+        self._position = {d.id: i for i, d in enumerate(self.districts)}
+        if len(self._position) != len(self.districts):
+            dup = next(i for i in self.district_ids if list(self.district_ids).count(i) > 1)
+            raise InvalidInputError(f"duplicate district id {dup!r}", field="id")
+        if self.districts:
+            self.footprints = compile_footprints([d.geometry for d in self.districts])
+            self._extents = self.footprints.extents_m()
+            cover = reach_cover(self.footprints, self.radius_m, res, progress=progress)
+        else:
+            self.footprints = compile_footprints([])
+            self._extents = np.empty(0)
+            cover = reach_cover(self.footprints, self.radius_m, res)
+        order = np.lexsort((cover.footprint, cover.cells))
+        cells = cover.cells[order]
+        first = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]])) if cells.size else np.empty(0, int)
+        self.cells = cells[first]
+        self.cell_offsets = np.append(first, cells.size).astype(np.int64)
+        self.entry_district = np.ascontiguousarray(cover.footprint[order])
+        self.entry_interior = np.ascontiguousarray(cover.interior[order])
+
+    def __len__(self) -> int:
+        return len(self.districts)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays (cells, CSR, footprints)."""
+        return (self.cells.nbytes + self.cell_offsets.nbytes + self.entry_district.nbytes
+                + self.entry_interior.nbytes + self.footprints.nbytes)
+
+    def district(self, district_id: str) -> District:
+        try:
+            return self.districts[self._position[district_id]]
+        except KeyError:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
+
+    def cover(self, district_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """The district's reach cells (uint64 H3 ids, sorted) and whether each is interior."""
+        pos = self._position.get(district_id)
+        if pos is None:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id")
+        rows = np.flatnonzero(self.entry_district == pos)
+        cell_of_row = np.searchsorted(self.cell_offsets, rows, side="right") - 1
+        return self.cells[cell_of_row], self.entry_interior[rows]
+
+    def _slots(self, cells: np.ndarray) -> np.ndarray:
+        slot = np.searchsorted(self.cells, cells)
+        hit = slot < self.cells.size
+        hit[hit] = self.cells[slot[hit]] == cells[hit]
+        return np.where(hit, slot, -1)
+
+    def _run(self, xyz, slot, measure, cap=None):
+        if cap is None:
+            cap = int(np.where(slot >= 0, self.cell_offsets[slot + 1] - self.cell_offsets[slot], 0).sum())
+        out_point = np.empty(cap, np.int64)
+        out_fp = np.empty(cap, np.int32)
+        out_dist = np.empty(cap, np.float64)
+        n = match_points(xyz, slot, self.cell_offsets, self.entry_district, self.entry_interior,
+                         self.footprints.frames, self._extents, self.footprints.edges, self.footprints.edge_offsets,
+                         self.radius_m, measure, out_point, out_fp, out_dist)
+        return out_point[:n], out_fp[:n], out_dist[:n]
+
+    def match(self, lat: float, lng: float, coord: str = "wgs84") -> list[Match]:
+        """Districts whose reach contains (lat, lng), nearest first, with geodesic distance in metres."""
+        lat, lng = to_wgs84(lat, lng, coord)
+        if np.ndim(lat) != 0:
+            raise InvalidInputError("match takes one point; use match_many for arrays", field="lat")
+        cell = h3i.latlng_to_cell(lat, lng, self.res)
+        s = int(self.cells.searchsorted(np.uint64(cell)))  # a Python int would compare as float
+        if s == self.cells.size or self.cells[s] != cell:
+            return []
+        cap = int(self.cell_offsets[s + 1] - self.cell_offsets[s])
+        _, fp, dist = self._run(ecef(lat, lng), np.array([s]), True, cap)
+        return list(map(Match._make, zip(self.district_ids[fp].tolist(), dist.tolist())))
+
+    def _batches(self, lats, lngs, coord, measure):
+        lat, lng = to_wgs84(np.atleast_1d(lats), np.atleast_1d(lngs), coord)
+        lat, lng = lat.ravel(), lng.ravel()
+        if lat.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
+        cells = np.asarray(h3v.coordinates_to_cells(lat, lng, self.res)).astype(np.uint64, copy=False)
+        # Points in cell order visit neighbouring districts together, so their footprints stay in
+        # cache; the rows are put back in point order at the end.
+        order = np.argsort(cells, kind="stable")
+        slot = self._slots(cells[order])
+        xyz = ecef(lat[order], lng[order])
+        point, fp, dist = self._run(xyz, slot, measure)
+        return regroup(order, point, fp, dist)
+
+    def match_many(self, lats, lngs, coord: str = "wgs84", ids: bool = True) -> BatchMatches:
+        """Vectorized ``match``: every (point, district) pair in reach, grouped by point, nearest first.
+
+        ``ids=False`` gives district positions (int32, into ``district_ids``) instead of id strings,
+        which saves building a string array on hot paths.
+        """
+        point, fp, dist = self._batches(lats, lngs, coord, measure=True)
+        return BatchMatches(point, self.district_ids[fp] if ids else fp, dist)
+
+    def contains_many(self, lats, lngs, coord: str = "wgs84") -> tuple[np.ndarray, np.ndarray]:
+        """(point_index, district position) of every pair in reach, without distances.
+
+        Interior cells answer without any geometry; only boundary candidates are measured.
+        """
+        point, fp, _ = self._batches(lats, lngs, coord, measure=False)
+        return point, fp
