@@ -15,6 +15,7 @@ How the cells are found, for many footprints at once:
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import NamedTuple
 
 import h3.api.basic_int as h3i
@@ -46,9 +47,10 @@ def cell_geometry(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ECEF centres (n, 3) and circumradii (m) of H3 cells (uint64)."""
     centres = h3v.cells_to_coordinates(cells)
     centre_xyz = ecef(np.asarray(centres.column("lat")), np.asarray(centres.column("lng")))
-    boundaries = [h3i.cell_to_boundary(int(c)) for c in cells]
-    counts = np.fromiter((len(b) for b in boundaries), dtype=np.int64, count=len(boundaries))
-    vertices = np.array([v for b in boundaries for v in b], dtype=np.float64).reshape(-1, 2)
+    boundaries = list(map(h3i.cell_to_boundary, cells.tolist()))
+    counts = np.fromiter(map(len, boundaries), dtype=np.int64, count=len(boundaries))
+    flat = chain.from_iterable(chain.from_iterable(boundaries))
+    vertices = np.fromiter(flat, dtype=np.float64, count=2 * int(counts.sum())).reshape(-1, 2)
     owner = np.repeat(np.arange(cells.size), counts)
     d = np.linalg.norm(ecef(vertices[:, 0], vertices[:, 1]) - centre_xyz[owner], axis=1)
     radius = np.zeros(cells.size)

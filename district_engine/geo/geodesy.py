@@ -5,10 +5,13 @@ north unit vectors). Points and footprint vertices are placed in that plane by a
 rotation, and the distance is the planar distance to the polygon (0 inside). For a footprint up
 to 20 km across and points within 5 km of it this agrees with pyproj.Geod (the reference) to a few
 millimetres: the plane drops only the vertical offset (< 2 m at 5 km), whose effect on a
-horizontal distance of kilometres is sub-millimetre, and chord versus geodesic differs by
-s^3 / (24 R^2) (0.1 mm at 5 km). Edges longer than ``MAX_EDGE_M`` are first densified along the
-geodesic so that a long edge means the same thing in every model (RFC 7946 straight edges in
-degrees, geodesic edges, planar edges differ by under a centimetre for edges this short).
+horizontal distance of kilometres is sub-millimetre; chord and geodesic differ by s^3 / (24 R^2)
+(0.1 mm at 5 km); and a geodesic edge stays within a centimetre of its straight image in the
+plane for edges up to 20 km.
+
+Edges are geodesics (as in S2 or BigQuery). RFC 7946 draws them straight in degrees instead; the
+two differ by about L^2 tan(lat) / (8 R): 1.6 cm for a 1 km edge at 40 N, far inside the budget
+for footprints, whose edges are tens to hundreds of metres.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from district_engine.geo.kernels import distances_to_footprint, edge_rows
 from district_engine.geo.points import check_latlng
 
 __all__ = [
-    "WGS84", "MAX_EDGE_M", "ecef", "local_frame", "densify", "footprint_centre",
+    "WGS84", "ecef", "ecef_point", "footprint_centre",
     "CompiledFootprints", "compile_footprints", "distance_to_footprint",
 ]
 
@@ -32,16 +35,10 @@ WGS84 = Geod(ellps="WGS84")
 _A = 6378137.0
 _F = 1.0 / 298.257223563
 _E2 = _F * (2.0 - _F)
-MAX_EDGE_M = 100.0
 
 
 def ecef(lat, lng) -> np.ndarray:
     """ECEF coordinates (m), shape (n, 3), of points on the WGS-84 ellipsoid (height 0)."""
-    if type(lat) is float and type(lng) is float:  # one point: math is 10x faster than numpy here
-        phi, lam = math.radians(lat), math.radians(lng)
-        sin_phi, cos_phi = math.sin(phi), math.cos(phi)
-        n = _A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
-        return np.array([[n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - _E2) * sin_phi]])
     phi = np.radians(np.asarray(lat, dtype=np.float64)).ravel()
     lam = np.radians(np.asarray(lng, dtype=np.float64)).ravel()
     sin_phi = np.sin(phi)
@@ -54,38 +51,12 @@ def ecef(lat, lng) -> np.ndarray:
     return out
 
 
-def local_frame(lat0: float, lng0: float) -> np.ndarray:
-    """The tangent-plane frame at (lat0, lng0): 9 floats, ECEF origin, east unit, north unit."""
-    phi, lam = np.radians(lat0), np.radians(lng0)
-    east = (-np.sin(lam), np.cos(lam), 0.0)
-    north = (-np.sin(phi) * np.cos(lam), -np.sin(phi) * np.sin(lam), np.cos(phi))
-    return np.concatenate([ecef(lat0, lng0)[0], east, north])
-
-
-def _densify_ring(lng: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Insert geodesic intermediate points so that no edge exceeds MAX_EDGE_M."""
-    _, _, length = WGS84.inv(lng[:-1], lat[:-1], lng[1:], lat[1:])
-    out_lng, out_lat = [lng[:1]], [lat[:1]]
-    for i, edge_m in enumerate(length):
-        extra = int(np.ceil(edge_m / MAX_EDGE_M)) - 1
-        if extra > 0:
-            mid = np.array(WGS84.npts(lng[i], lat[i], lng[i + 1], lat[i + 1], extra))
-            out_lng.append(mid[:, 0])
-            out_lat.append(mid[:, 1])
-        out_lng.append(lng[i + 1 : i + 2])
-        out_lat.append(lat[i + 1 : i + 2])
-    return np.concatenate(out_lng), np.concatenate(out_lat)
-
-
-def densify(geometry):
-    """The footprint with every edge longer than MAX_EDGE_M split along its geodesic."""
-
-    def ring(r):
-        c = shapely.get_coordinates(r)
-        return np.column_stack(_densify_ring(c[:, 0], c[:, 1]))
-
-    polys = [shapely.Polygon(ring(p.exterior), [ring(h) for h in p.interiors]) for p in shapely.get_parts(geometry)]
-    return polys[0] if isinstance(geometry, shapely.Polygon) else shapely.MultiPolygon(polys)
+def ecef_point(lat: float, lng: float) -> tuple[float, float, float]:
+    """ECEF (x, y, z) in metres of one point; the per-request twin of ``ecef`` (math, no arrays)."""
+    phi, lam = math.radians(lat), math.radians(lng)
+    sin_phi, cos_phi = math.sin(phi), math.cos(phi)
+    n = _A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
+    return n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - _E2) * sin_phi
 
 
 def footprint_centre(geometry) -> tuple[float, float]:
@@ -123,14 +94,6 @@ def compile_footprints(geometries) -> CompiledFootprints:
     rings, ring_owner = _rings(geoms)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
     same_ring = coord_ring[1:] == coord_ring[:-1]
-    _, _, length = WGS84.inv(coords[:-1, 0], coords[:-1, 1], coords[1:, 0], coords[1:, 1])
-    long_owner = np.unique(ring_owner[coord_ring[:-1][same_ring & (length > MAX_EDGE_M)]])
-    if long_owner.size:  # rare: redo with the long edges densified
-        geoms = geoms.copy()
-        geoms[long_owner] = [densify(g) for g in geoms[long_owner]]
-        rings, ring_owner = _rings(geoms)
-        coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-        same_ring = coord_ring[1:] == coord_ring[:-1]
     min_lng, min_lat, max_lng, max_lat = shapely.bounds(geoms).T
     c_lat, c_lng = (min_lat + max_lat) / 2.0, (min_lng + max_lng) / 2.0
     phi, lam = np.radians(c_lat), np.radians(c_lng)

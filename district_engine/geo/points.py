@@ -28,7 +28,7 @@ def _check_range(values: np.ndarray, field: str, bound: float) -> None:
         i = int(np.flatnonzero(bad.ravel())[0])
         where = f" (at index {i})" if values.ndim else ""
         raise InvalidInputError(
-            f"must be a finite number within [-{bound:g}, {bound:g}], got {values.ravel()[i]!r}{where}",
+            f"must be a finite number within [-{bound:g}, {bound:g}], got {float(values.ravel()[i])!r}{where}",
             field=field,
         )
 

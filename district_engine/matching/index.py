@@ -19,12 +19,15 @@ from district_engine.districts.model import District
 from district_engine.errors import InvalidInputError, NotFoundError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import REACH_RES, reach_cover
-from district_engine.geo.geodesy import compile_footprints, ecef
+from district_engine.geo.geodesy import compile_footprints, ecef, ecef_point
 from district_engine.geo.points import MAX_RADIUS_M, check_latlng, check_radius_m
-from district_engine.matching.kernels import match_points, regroup
+from district_engine.matching.kernels import gather_rows, match_point, match_points
 
 __all__ = ["ReachIndex", "Match", "BatchMatches"]
 
+
+
+_CHUNK = 1 << 17  # points per kernel call: keeps the candidate buffers (about 100 MB) warm
 
 
 class Match(NamedTuple):
@@ -114,16 +117,20 @@ class ReachIndex:
         hit[hit] = self.cells[slot[hit]] == cells[hit]
         return np.where(hit, slot, -1)
 
-    def _run(self, xyz, slot, measure, cap=None):
-        if cap is None:
-            cap = int(np.where(slot >= 0, self.cell_offsets[slot + 1] - self.cell_offsets[slot], 0).sum())
-        out_point = np.empty(cap, np.int64)
+    def _kernel_args(self, measure: bool) -> tuple:
+        fp = self.footprints
+        return (self.cell_offsets, self.entry_district, self.entry_interior, fp.frames, self._extents, fp.edges,
+                fp.edge_offsets, self.radius_m, measure)
+
+    def _run(self, xyz, slot, measure):
+        """Kernel call: per point, its row range in the output buffers and its match count."""
+        counts = np.where(slot >= 0, self.cell_offsets[slot + 1] - self.cell_offsets[slot], 0)
+        row_start = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
+        cap = int(counts.sum())
         out_fp = np.empty(cap, np.int32)
         out_dist = np.empty(cap, np.float64)
-        n = match_points(xyz, slot, self.cell_offsets, self.entry_district, self.entry_interior,
-                         self.footprints.frames, self._extents, self.footprints.edges, self.footprints.edge_offsets,
-                         self.radius_m, measure, out_point, out_fp, out_dist)
-        return out_point[:n], out_fp[:n], out_dist[:n]
+        found = match_points(xyz, slot, row_start, *self._kernel_args(measure), out_fp, out_dist)
+        return row_start, found, out_fp, out_dist
 
     def match(self, lat: float, lng: float, coord: str = "wgs84") -> list[Match]:
         """Districts whose reach contains (lat, lng), nearest first, with geodesic distance in metres."""
@@ -134,23 +141,30 @@ class ReachIndex:
         s = int(self.cells.searchsorted(np.uint64(cell)))  # a Python int would compare as float
         if s == self.cells.size or self.cells[s] != cell:
             return []
+        # The per-request path: no array bookkeeping beyond the two output buffers.
         cap = int(self.cell_offsets[s + 1] - self.cell_offsets[s])
-        _, fp, dist = self._run(ecef(lat, lng), np.array([s]), True, cap)
-        return list(map(Match._make, zip(self.district_ids[fp].tolist(), dist.tolist())))
+        out_fp, out_dist = np.empty(cap, np.int32), np.empty(cap)
+        x, y, z = ecef_point(lat, lng)
+        n = match_point(x, y, z, s, 0, *self._kernel_args(True), out_fp, out_dist)
+        return list(map(Match._make, zip(self.district_ids[out_fp[:n]].tolist(), out_dist[:n].tolist())))
 
     def _batches(self, lats, lngs, coord, measure):
         lat, lng = to_wgs84(np.atleast_1d(lats), np.atleast_1d(lngs), coord)
         lat, lng = lat.ravel(), lng.ravel()
-        if lat.size == 0:
+        parts = [self._batch(lat[i:i + _CHUNK], lng[i:i + _CHUNK], i, measure) for i in range(0, lat.size, _CHUNK)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
             return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+    def _batch(self, lat, lng, first, measure):
         cells = np.asarray(h3v.coordinates_to_cells(lat, lng, self.res)).astype(np.uint64, copy=False)
-        # Points in cell order visit neighbouring districts together, so their footprints stay in
-        # cache; the rows are put back in point order at the end.
+        # Points in cell order visit neighbouring districts together, so their footprints stay
+        # in cache; gather_rows puts the rows back in point order.
         order = np.argsort(cells, kind="stable")
-        slot = self._slots(cells[order])
-        xyz = ecef(lat[order], lng[order])
-        point, fp, dist = self._run(xyz, slot, measure)
-        return regroup(order, point, fp, dist)
+        point, fp, dist = gather_rows(order, *self._run(ecef(lat[order], lng[order]), self._slots(cells[order]), measure))
+        return point + first, fp, dist
 
     def match_many(self, lats, lngs, coord: str = "wgs84", ids: bool = True) -> BatchMatches:
         """Vectorized ``match``: every (point, district) pair in reach, grouped by point, nearest first.
