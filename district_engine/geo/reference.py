@@ -30,7 +30,7 @@ def _edge_arrays(geometries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(rows), np.asarray(offsets)
 
 
-def reference_distance_m(lats, lngs, geometries, iterations: int = 60) -> np.ndarray:
+def reference_distance_m(lats, lngs, geometries, iterations: int = 40) -> np.ndarray:
     """Geodesic distance (m) from point i, (lats[i], lngs[i]), to geometries[i]; 0 inside.
 
     ``geometries`` are shapely (Multi)Polygons in lng/lat, one per point (repeat them for pairs).

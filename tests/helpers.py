@@ -1,0 +1,62 @@
+"""Shared builders for tests: random footprints and points on the ellipsoid (WGS-84, lng/lat)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from pyproj import Geod
+
+GEOD = Geod(ellps="WGS84")
+SANLITUN = (39.9335, 116.4481)  # (lat, lng)
+
+
+def offset(lat, lng, azimuth_deg, distance_m):
+    """(lat, lng) at a geodesic distance and azimuth from (lat, lng); arrays welcome."""
+    lng2, lat2, _ = GEOD.fwd(np.broadcast_to(lng, np.shape(distance_m)), np.broadcast_to(lat, np.shape(distance_m)),
+                             azimuth_deg, distance_m)
+    return lat2, lng2
+
+
+def ring_around(lat, lng, radius_m, n, rng, jitter=0.5, clockwise=False):
+    """A star-shaped simple ring of n vertices around (lat, lng): [(lng, lat), ...] closed."""
+    az = (np.arange(n) + rng.uniform(0.0, 0.6, n)) * (360.0 / n)  # spread evenly: the ring stays simple
+    r = radius_m * rng.uniform(1 - jitter, 1.0, n)
+    la, ln = offset(lat, lng, az, r)
+    pts = list(zip(ln.tolist(), la.tolist()))
+    if clockwise:
+        pts = pts[::-1]
+    return pts + pts[:1]
+
+
+def random_footprint(rng, lat, lng, radius_m):
+    """A Polygon (maybe with a hole) or a two-part MultiPolygon, around (lat, lng)."""
+    kind = rng.integers(0, 3)
+    if kind == 0:
+        return shapely.Polygon(ring_around(lat, lng, radius_m, int(rng.integers(3, 12)), rng))
+    if kind == 1:
+        outer = ring_around(lat, lng, radius_m, 16, rng, jitter=0.1)
+        hole = ring_around(lat, lng, radius_m * 0.4, 6, rng, jitter=0.2, clockwise=True)
+        return shapely.Polygon(outer, [hole])
+    a = shapely.Polygon(ring_around(lat, lng, radius_m * 0.45, 6, rng, jitter=0.3))
+    la, ln = offset(lat, lng, rng.uniform(0, 360), radius_m * 1.5)
+    b = shapely.Polygon(ring_around(float(la), float(ln), radius_m * 0.45, 7, rng, jitter=0.3))
+    return shapely.MultiPolygon([a, b])
+
+
+def feature(district_id, geometry, name="Test district", city="Beijing"):
+    """A GeoJSON Feature for a shapely geometry (RFC 7946 [lng, lat])."""
+    import json
+
+    return {"type": "Feature", "properties": {"id": district_id, "name": name, "city": city},
+            "geometry": json.loads(shapely.to_geojson(geometry))}
+
+
+def square(lat, lng, half_m):
+    """An axis-aligned square footprint of side 2*half_m around (lat, lng), as GeoJSON coordinates."""
+    corners = [(-half_m, -half_m), (half_m, -half_m), (half_m, half_m), (-half_m, half_m)]
+    pts = []
+    for e, n in corners:
+        az = np.degrees(np.arctan2(e, n))
+        la, ln = offset(lat, lng, az, np.hypot(e, n))
+        pts.append([float(ln), float(la)])
+    return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
