@@ -41,15 +41,15 @@ def _offsets(rng, lat, lng, distance_m):
 
 
 def synthetic_stores(n_stores: int = 200_000, n_cities: int = 400, seed: int = 0) -> list[District]:
-    """``n_stores`` store districts (octagons 15-60 m across... 120 m) spread over ``n_cities`` cities."""
+    """``n_stores`` store districts (irregular octagons 30-120 m across) spread over ``n_cities`` cities."""
     rng = np.random.default_rng(seed)
     c_lat, c_lng, c_name = county_centres()
     pick = rng.choice(c_lat.size, size=n_cities, replace=False)
     city = np.repeat(pick, -(-n_stores // n_cities))[:n_stores]
     dist = np.minimum(np.abs(rng.normal(0.0, _SIGMA_M, n_stores)) * np.sqrt(2.0), _MAX_OFFSET_M)
     lat, lng = _offsets(rng, c_lat[city], c_lng[city], dist)
-    # Convex octagons: 8 vertices at sorted angles, radii 15..60 m, counter-clockwise.
-    angles = np.sort(rng.uniform(0.0, 2 * np.pi, (n_stores, 8)), axis=1)
+    # Octagons with jittered, evenly spread vertex angles (always simple), counter-clockwise.
+    angles = (np.arange(8) + rng.uniform(0.0, 0.8, (n_stores, 8))) * (2 * np.pi / 8) + rng.uniform(0, 2 * np.pi, (n_stores, 1))
     radius = rng.uniform(15.0, 60.0, (n_stores, 1)) * rng.uniform(0.8, 1.0, (n_stores, 8))
     m_per_deg_lat = 111_000.0
     dlat = radius * np.sin(angles) / m_per_deg_lat
