@@ -101,7 +101,9 @@ def reach_cover(fp: CompiledFootprints, radius_m: float, res: int = REACH_RES, p
             advance()
     candidates = np.unique(np.concatenate(seen)) if seen else np.empty(0, np.uint64)
 
-    table = _CellTable(candidates)
+    chunk = 65536
+    with progress_task("reach cover: cell geometry", -(-candidates.size // chunk), progress) as advance:
+        table = _CellTable(candidates, chunk, advance)
     out_cells, out_fp, out_interior = [], [], []
     with progress_task("reach cover: classify", len(chunks), progress) as advance:
         for idx in chunks:
@@ -130,9 +132,13 @@ def reach_cover(fp: CompiledFootprints, radius_m: float, res: int = REACH_RES, p
 class _CellTable:
     """Sorted candidate cells with their ECEF centres and circumradii; grows on demand."""
 
-    def __init__(self, cells: np.ndarray):
+    def __init__(self, cells: np.ndarray, chunk: int, advance):
         self.cells = cells
-        self.xyz, self.radius = cell_geometry(cells)
+        self.xyz = np.empty((cells.size, 3))
+        self.radius = np.empty(cells.size)
+        for i in range(0, cells.size, chunk):
+            self.xyz[i:i + chunk], self.radius[i:i + chunk] = cell_geometry(cells[i:i + chunk])
+            advance()
 
     def slots(self, cells: np.ndarray) -> np.ndarray:
         """Row of each cell in the table, adding the cells it lacks."""

@@ -166,3 +166,17 @@ def test_antipodal_and_edge_latitudes_do_not_break_lookup():
     index = ReachIndex(_districts(np.random.default_rng(8), 2))
     m = index.match_many([90.0, -90.0, 0.0, 39.93], [180.0, -180.0, 0.0, 116.45])
     assert set(m.point_index.tolist()) <= {3}
+
+
+def test_cover_grows_a_grid_disk_that_was_too_small(monkeypatch):
+    """The disk size comes from the local cell size; if it ever falls short, the rim check grows it."""
+    import district_engine.geo.cover as cover
+    from district_engine.geo.geodesy import compile_footprints
+
+    rng = np.random.default_rng(12)
+    fp = compile_footprints([d.geometry for d in _districts(rng, 6)])
+    normal = cover.reach_cover(fp, 3000.0)
+    monkeypatch.setattr(cover, "_K_SAFETY", 4.0)  # disks four times too small
+    grown = cover.reach_cover(fp, 3000.0)
+    as_set = lambda c: set(zip(c.cells.tolist(), c.footprint.tolist(), c.interior.tolist()))
+    assert as_set(grown) == as_set(normal)
