@@ -112,7 +112,8 @@ def reach_cover(fp: CompiledFootprints, radius_m: float, res: int = REACH_RES, p
                 sel, k = todo.pop()
                 cells, owner, ring = _disks(centre_cells[sel], k)
                 fp_of = sel[owner]
-                code = classify_cells(table.xyz, table.radius, table.slots(cells), fp_of.astype(np.int64),
+                slot = table.slots(cells)  # first: it may grow the table
+                code = classify_cells(table.xyz, table.radius, slot, fp_of.astype(np.int64),
                                       fp.frames, fp.edges, fp.edge_offsets, radius_m)
                 keep = code != OUTSIDE
                 rim = np.unique(fp_of[keep & (ring == k)])
