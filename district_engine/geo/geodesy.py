@@ -16,47 +16,27 @@ for footprints, whose edges are tens to hundreds of metres.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 import shapely
 from pyproj import Geod
 
-from district_engine.geo.kernels import distances_to_footprint, edge_rows
+from district_engine.geo.kernels import distances_to_footprint, ecef_rows, edge_rows
 from district_engine.geo.points import check_latlng
 
 __all__ = [
-    "WGS84", "ecef", "ecef_point", "footprint_centre",
+    "WGS84", "ecef", "footprint_centre",
     "CompiledFootprints", "compile_footprints", "distance_to_footprint",
 ]
 
 WGS84 = Geod(ellps="WGS84")
-_A = 6378137.0
-_F = 1.0 / 298.257223563
-_E2 = _F * (2.0 - _F)
 
 
 def ecef(lat, lng) -> np.ndarray:
     """ECEF coordinates (m), shape (n, 3), of points on the WGS-84 ellipsoid (height 0)."""
-    phi = np.radians(np.asarray(lat, dtype=np.float64)).ravel()
-    lam = np.radians(np.asarray(lng, dtype=np.float64)).ravel()
-    sin_phi = np.sin(phi)
-    cos_phi = np.cos(phi)
-    n = _A / np.sqrt(1.0 - _E2 * sin_phi * sin_phi)
-    out = np.empty((phi.size, 3))
-    out[:, 0] = n * cos_phi * np.cos(lam)
-    out[:, 1] = n * cos_phi * np.sin(lam)
-    out[:, 2] = n * (1.0 - _E2) * sin_phi
-    return out
-
-
-def ecef_point(lat: float, lng: float) -> tuple[float, float, float]:
-    """ECEF (x, y, z) in metres of one point; the per-request twin of ``ecef`` (math, no arrays)."""
-    phi, lam = math.radians(lat), math.radians(lng)
-    sin_phi, cos_phi = math.sin(phi), math.cos(phi)
-    n = _A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
-    return n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - _E2) * sin_phi
+    lat = np.ascontiguousarray(lat, dtype=np.float64).ravel()
+    return ecef_rows(lat, np.ascontiguousarray(lng, dtype=np.float64).ravel())
 
 
 def footprint_centre(geometry) -> tuple[float, float]:

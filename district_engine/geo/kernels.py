@@ -13,7 +13,12 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["EDGE_COLUMNS", "edge_rows", "local_xy", "polygon_distance", "distances_to_footprint"]
+__all__ = ["EDGE_COLUMNS", "edge_rows", "ecef_xyz", "ecef_rows", "local_xy", "polygon_distance",
+           "distances_to_footprint"]
+
+WGS84_A = 6378137.0
+WGS84_F = 1.0 / 298.257223563
+WGS84_E2 = WGS84_F * (2.0 - WGS84_F)
 
 EDGE_COLUMNS = ("x0", "y0", "dx", "dy", "inv_len2", "dx_per_dy")
 
@@ -26,6 +31,26 @@ def edge_rows(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) ->
         inv_len2 = np.where(len2 > 0.0, 1.0 / len2, 0.0)
         dx_per_dy = np.where(dy != 0.0, dx / dy, 0.0)  # used only for edges that cross a point's row
     return np.ascontiguousarray(np.column_stack([x0, y0, dx, dy, inv_len2, dx_per_dy]))
+
+
+@njit(cache=True)
+def ecef_xyz(lat, lng):
+    """ECEF (x, y, z) in metres of a point on the WGS-84 ellipsoid (height 0); degrees in."""
+    phi = math.radians(lat)
+    lam = math.radians(lng)
+    sin_phi = math.sin(phi)
+    cos_phi = math.cos(phi)
+    n = WGS84_A / math.sqrt(1.0 - WGS84_E2 * sin_phi * sin_phi)
+    return n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - WGS84_E2) * sin_phi
+
+
+@njit(cache=True)
+def ecef_rows(lat, lng):
+    """``ecef_xyz`` of every point: shape (n, 3)."""
+    out = np.empty((lat.size, 3))
+    for i in range(lat.size):
+        out[i, 0], out[i, 1], out[i, 2] = ecef_xyz(lat[i], lng[i])
+    return out
 
 
 @njit(cache=True, inline="always")

@@ -19,9 +19,9 @@ from district_engine.districts.model import District
 from district_engine.errors import InvalidInputError, NotFoundError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import REACH_RES, reach_cover
-from district_engine.geo.geodesy import compile_footprints, ecef, ecef_point
+from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.points import MAX_RADIUS_M, check_latlng, check_radius_m
-from district_engine.matching.kernels import gather_rows, match_point, match_points
+from district_engine.matching.kernels import gather_rows, match_one, match_points
 
 __all__ = ["ReachIndex", "Match", "BatchMatches"]
 
@@ -117,11 +117,6 @@ class ReachIndex:
         hit[hit] = self.cells[slot[hit]] == cells[hit]
         return np.where(hit, slot, -1)
 
-    def _kernel_args(self, measure: bool) -> tuple:
-        fp = self.footprints
-        return (self.cell_offsets, self.entry_district, self.entry_interior, fp.frames, self._extents, fp.edges,
-                fp.edge_offsets, self.radius_m, measure)
-
     def _run(self, xyz, slot, measure):
         """Kernel call: per point, its row range in the output buffers and its match count."""
         counts = np.where(slot >= 0, self.cell_offsets[slot + 1] - self.cell_offsets[slot], 0)
@@ -129,7 +124,9 @@ class ReachIndex:
         cap = int(counts.sum())
         out_fp = np.empty(cap, np.int32)
         out_dist = np.empty(cap, np.float64)
-        found = match_points(xyz, slot, row_start, *self._kernel_args(measure), out_fp, out_dist)
+        fp = self.footprints
+        found = match_points(xyz, slot, row_start, self.cell_offsets, self.entry_district, self.entry_interior,
+                             fp.frames, self._extents, fp.edges, fp.edge_offsets, self.radius_m, measure, out_fp, out_dist)
         return row_start, found, out_fp, out_dist
 
     def match(self, lat: float, lng: float, coord: str = "wgs84") -> list[Match]:
@@ -137,16 +134,11 @@ class ReachIndex:
         lat, lng = to_wgs84(lat, lng, coord)
         if np.ndim(lat) != 0:
             raise InvalidInputError("match takes one point; use match_many for arrays", field="lat")
-        cell = h3i.latlng_to_cell(lat, lng, self.res)
-        s = int(self.cells.searchsorted(np.uint64(cell)))  # a Python int would compare as float
-        if s == self.cells.size or self.cells[s] != cell:
-            return []
-        # The per-request path: no array bookkeeping beyond the two output buffers.
-        cap = int(self.cell_offsets[s + 1] - self.cell_offsets[s])
-        out_fp, out_dist = np.empty(cap, np.int32), np.empty(cap)
-        x, y, z = ecef_point(lat, lng)
-        n = match_point(x, y, z, s, 0, *self._kernel_args(True), out_fp, out_dist)
-        return list(map(Match._make, zip(self.district_ids[out_fp[:n]].tolist(), out_dist[:n].tolist())))
+        fp = self.footprints
+        out_fp, out_dist = match_one(lat, lng, np.uint64(h3i.latlng_to_cell(lat, lng, self.res)), self.cells,
+                                     self.cell_offsets, self.entry_district, self.entry_interior, fp.frames,
+                                     self._extents, fp.edges, fp.edge_offsets, self.radius_m)
+        return list(map(Match._make, zip(self.district_ids[out_fp].tolist(), out_dist.tolist())))
 
     def _batches(self, lats, lngs, coord, measure):
         lat, lng = to_wgs84(np.atleast_1d(lats), np.atleast_1d(lngs), coord)

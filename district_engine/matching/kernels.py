@@ -11,9 +11,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from district_engine.geo.kernels import local_xy, polygon_distance
+from district_engine.geo.kernels import ecef_xyz, local_xy, polygon_distance
 
-__all__ = ["match_point", "match_points", "gather_rows"]
+__all__ = ["match_point", "match_one", "match_points", "gather_rows"]
 
 
 @njit(cache=True)
@@ -49,6 +49,25 @@ def match_point(x, y, z, s, start, cell_offsets, entry_fp, entry_interior, frame
         out_dist[k] = d
         m += 1
     return m
+
+
+@njit(cache=True)
+def match_one(lat, lng, cell, cells, cell_offsets, entry_fp, entry_interior, frames, extents, edges, edge_offsets,
+              radius_m):
+    """One WGS-84 point whose H3 cell is ``cell``: (footprint, distance) arrays, nearest first.
+
+    The whole per-request path in one compiled call: cell lookup, ECEF, candidates, order.
+    """
+    s = np.searchsorted(cells, cell)
+    if s == cells.size or cells[s] != cell:
+        return np.empty(0, np.int32), np.empty(0)
+    cap = cell_offsets[s + 1] - cell_offsets[s]
+    out_fp = np.empty(cap, np.int32)
+    out_dist = np.empty(cap)
+    x, y, z = ecef_xyz(lat, lng)
+    n = match_point(x, y, z, s, 0, cell_offsets, entry_fp, entry_interior, frames, extents, edges, edge_offsets,
+                    radius_m, True, out_fp, out_dist)
+    return out_fp[:n], out_dist[:n]
 
 
 @njit(cache=True, parallel=True)
