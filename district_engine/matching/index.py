@@ -9,6 +9,8 @@ distance (``geo.geodesy``), so a district matches iff its distance is <= radius_
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from typing import NamedTuple, Sequence
 
 import h3.api.basic_int as h3i
@@ -20,14 +22,15 @@ from district_engine.errors import InvalidInputError, NotFoundError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import REACH_RES, reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
-from district_engine.geo.points import MAX_RADIUS_M, check_latlng, check_radius_m
+from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
 from district_engine.matching.kernels import gather_rows, match_one, match_points
 
 __all__ = ["ReachIndex", "Match", "BatchMatches"]
 
-
-
 _CHUNK = 1 << 17  # points per kernel call: keeps the candidate buffers (about 100 MB) warm
+# The batch kernels already use every core; one batch at a time per process also keeps numba's
+# fallback "workqueue" threading layer, which aborts on concurrent launches, safe under threads.
+_PARALLEL = threading.Lock()
 
 
 class Match(NamedTuple):
@@ -69,16 +72,11 @@ class ReachIndex:
         self.district_ids = np.array([d.id for d in self.districts], dtype=object)
         self._position = {d.id: i for i, d in enumerate(self.districts)}
         if len(self._position) != len(self.districts):
-            dup = next(i for i in self.district_ids if list(self.district_ids).count(i) > 1)
+            dup = next(i for i, n in Counter(self.district_ids.tolist()).items() if n > 1)
             raise InvalidInputError(f"duplicate district id {dup!r}", field="id")
-        if self.districts:
-            self.footprints = compile_footprints([d.geometry for d in self.districts])
-            self._extents = self.footprints.extents_m()
-            cover = reach_cover(self.footprints, self.radius_m, res, progress=progress)
-        else:
-            self.footprints = compile_footprints([])
-            self._extents = np.empty(0)
-            cover = reach_cover(self.footprints, self.radius_m, res)
+        self.footprints = compile_footprints([d.geometry for d in self.districts])
+        self._extents = self.footprints.extents_m()
+        cover = reach_cover(self.footprints, self.radius_m, res, progress=progress)
         order = np.lexsort((cover.footprint, cover.cells))
         cells = cover.cells[order]
         first = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]])) if cells.size else np.empty(0, int)
@@ -155,7 +153,9 @@ class ReachIndex:
         # Points in cell order visit neighbouring districts together, so their footprints stay
         # in cache; gather_rows puts the rows back in point order.
         order = np.argsort(cells, kind="stable")
-        point, fp, dist = gather_rows(order, *self._run(ecef(lat[order], lng[order]), self._slots(cells[order]), measure))
+        xyz, slot = ecef(lat[order], lng[order]), self._slots(cells[order])
+        with _PARALLEL:
+            point, fp, dist = gather_rows(order, *self._run(xyz, slot, measure))
         return point + first, fp, dist
 
     def match_many(self, lats, lngs, coord: str = "wgs84", ids: bool = True) -> BatchMatches:

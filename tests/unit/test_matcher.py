@@ -180,3 +180,16 @@ def test_cover_grows_a_grid_disk_that_was_too_small(monkeypatch):
     grown = cover.reach_cover(fp, 3000.0)
     as_set = lambda c: set(zip(c.cells.tolist(), c.footprint.tolist(), c.interior.tolist()))
     assert as_set(grown) == as_set(normal)
+
+
+def test_batches_from_many_threads_at_once_agree_with_one_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(21)
+    index = ReachIndex(_districts(rng, 10))
+    lat, lng = _points(rng, index, 3000)
+    want = index.match_many(lat, lng, ids=False)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: index.match_many(lat, lng, ids=False), range(8)))
+    for got in results:
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
