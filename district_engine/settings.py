@@ -1,0 +1,28 @@
+"""The engine's settings: one pydantic-settings class, read from ``DE_*`` environment variables.
+
+Library functions never read the environment; entry points (CLI, server) build a Settings and
+pass what is needed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://, rediss:// (TLS) or a Redis Cluster node; unset: start an embedded redis-server",
+    )
+    data_dir: Path = Field(default=Path(".district-engine"), description="where the embedded server keeps its AOF")
+    redis_appendfsync: Literal["always", "everysec", "no"] = Field(
+        default="everysec", description="AOF fsync policy of the embedded server"
+    )

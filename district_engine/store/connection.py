@@ -1,0 +1,47 @@
+"""Connecting to the Redis that holds the engine's state: a URL (standalone, TLS or a Cluster
+node) or, with none, the embedded server."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import redis
+from redis.cluster import RedisCluster
+
+from district_engine.errors import StoreUnavailableError
+from district_engine.settings import Settings
+from district_engine.store.server import EmbeddedRedis
+
+__all__ = ["connect", "open_redis"]
+
+
+def connect(url: str, **options) -> redis.Redis | RedisCluster:
+    """A client for ``url``; a Redis Cluster node gives a cluster client (checked with INFO)."""
+    client = redis.Redis.from_url(url, **options)
+    try:
+        cluster = client.info("cluster").get("cluster_enabled") == 1
+    except redis.RedisError as exc:
+        raise StoreUnavailableError(f"cannot reach Redis at {url}: {exc}") from exc
+    if cluster:
+        client.close()
+        return RedisCluster.from_url(url, **options)
+    return client
+
+
+@contextmanager
+def open_redis(settings: Settings):
+    """Yield a connected client: ``settings.redis_url``, or an embedded server in ``settings.data_dir``
+    that is stopped again on exit."""
+    if settings.redis_url:
+        client = connect(settings.redis_url)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync) as server:
+        client = connect(server.url)
+        try:
+            yield client
+        finally:
+            client.close()
