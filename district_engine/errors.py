@@ -13,6 +13,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "StoreUnavailableError",
+    "UnauthorizedError",
 ]
 
 
@@ -49,3 +50,9 @@ class ForbiddenError(DistrictEngineError):
 
 class StoreUnavailableError(DistrictEngineError):
     code = "store_unavailable"
+
+
+class UnauthorizedError(DistrictEngineError):
+    """No credentials, or credentials that name nobody."""
+
+    code = "unauthorized"

@@ -26,3 +26,6 @@ class Settings(BaseSettings):
     redis_appendfsync: Literal["always", "everysec", "no"] = Field(
         default="everysec", description="AOF fsync policy of the embedded server"
     )
+    admin_token: str | None = Field(default=None, description="bearer token that may create operators")
+    position_ttl_s: int = Field(default=1800, ge=60, le=86_400, description="how long a last position is kept")
+    max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")

@@ -2,9 +2,7 @@
 
 Each district is a hash (``keys.district``) holding its GeoJSON Feature and owner; the id set
 ``keys.districts`` lists them; every change appends a signal to ``keys.changes`` so that workers
-reload that one district. The signal is written after the atomic owner-checked write, in its own
-command: on Redis Cluster the two live in different slots, and a lost signal costs only freshness
-(workers also resynchronise in full), never correctness.
+reload that one district (see ``changes``).
 """
 
 from __future__ import annotations
@@ -17,13 +15,10 @@ import redis
 
 from district_engine.districts.model import District
 from district_engine.errors import ConflictError, NotFoundError, StoreUnavailableError
-from district_engine.store import keys
+from district_engine.store import changes, keys
 from district_engine.store.scripts import Scripts
 
 __all__ = ["DistrictStore", "StoredDistrict"]
-
-_CHANGES_MAXLEN = 100_000
-
 
 class StoredDistrict(NamedTuple):
     district: District
@@ -81,8 +76,7 @@ class DistrictStore:
     def _signal(self, district_id: str, op: str) -> None:
         if op == "put":
             self._client.sadd(keys.districts(), district_id)
-        self._client.xadd(keys.changes(), {"entity": "district", "id": district_id, "op": op},
-                          maxlen=_CHANGES_MAXLEN, approximate=True)
+        changes.signal(self._client, "district", district_id, op)
 
     @staticmethod
     def _decode(row: dict) -> StoredDistrict:

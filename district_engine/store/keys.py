@@ -8,7 +8,10 @@ together with an entity's keys.
 
 from __future__ import annotations
 
-__all__ = ["district", "districts", "changes"]
+__all__ = [
+    "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
+    "operator_campaigns", "campaign_deliveries", "campaign_stats", "user_position", "demo_seeded",
+]
 
 
 def district(district_id: str) -> str:
@@ -24,3 +27,53 @@ def districts() -> str:
 def changes() -> str:
     """Stream of change signals (entity, id, op) that workers follow to refresh their caches."""
     return "changes"
+
+
+def operator(operator_id: str) -> str:
+    """Hash: name, created_at of one operator."""
+    return f"operator:{{{operator_id}}}"
+
+
+def operators() -> str:
+    """Set of all operator ids."""
+    return "operators"
+
+
+def api_key(key_sha256: str) -> str:
+    """String: the operator id an API key (by its SHA-256, never the key itself) belongs to."""
+    return f"apikey:{{{key_sha256}}}"
+
+
+def campaign(campaign_id: str) -> str:
+    """Hash: json, owner, district_id of one campaign."""
+    return f"campaign:{{{campaign_id}}}"
+
+
+def campaigns() -> str:
+    """Set of all campaign ids."""
+    return "campaigns"
+
+
+def operator_campaigns(operator_id: str) -> str:
+    """Set of one operator's campaign ids."""
+    return f"operator:{{{operator_id}}}:campaigns"
+
+
+def campaign_deliveries(campaign_id: str) -> str:
+    """Hash: user id -> times this campaign's offer was delivered to that user (exact)."""
+    return f"campaign:{{{campaign_id}}}:deliveries"
+
+
+def campaign_stats(campaign_id: str) -> str:
+    """Hash: delivered (offers delivered in all)."""
+    return f"campaign:{{{campaign_id}}}:stats"
+
+
+def user_position(user_id: str) -> str:
+    """String (JSON lat, lng, at) with a TTL: a user's last known WGS-84 position; never exposed."""
+    return f"user:{{{user_id}}}:pos"
+
+
+def demo_seeded() -> str:
+    """String: set once the demo data has been loaded."""
+    return "demo:seeded"

@@ -26,11 +26,18 @@ class Scripts:
         self._client = client
         self._registered = {}
 
-    def __call__(self, name: str, keys: list[str], args: list) -> object:
+    def _script(self, name: str):
         script = self._registered.get(name)
         if script is None:
             script = self._registered[name] = self._client.register_script(_source(name))
+        return script
+
+    def __call__(self, name: str, keys: list[str], args: list) -> object:
         try:
-            return script(keys=keys, args=args)
+            return self._script(name)(keys=keys, args=args)
         except redis.ConnectionError as exc:
             raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    def queue(self, pipe, name: str, keys: list[str], args: list) -> None:
+        """Add a script call to a pipeline (the pipeline loads the script first if the server lacks it)."""
+        self._script(name)(keys=keys, args=args, client=pipe)

@@ -1,0 +1,71 @@
+"""Domain errors -> HTTP, in one table; every error body is ``{"error": {code, message, field?}}``."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from district_engine.errors import (
+    ConflictError,
+    DistrictEngineError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    StoreUnavailableError,
+    UnauthorizedError,
+)
+from district_engine.store import UNAVAILABLE
+
+STATUS = {
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    ForbiddenError: 403,
+    UnauthorizedError: 401,
+    StoreUnavailableError: 503,
+}
+RETRY_AFTER_S = "1"
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict:
+    err = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"error": err}
+
+
+def _status(exc: DistrictEngineError) -> int:
+    return next((status for cls, status in STATUS.items() if isinstance(exc, cls)), 500)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DistrictEngineError)
+    async def domain_error(request: Request, exc: DistrictEngineError):
+        status = _status(exc)
+        headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers)
+
+    async def unavailable(request: Request, exc: Exception):
+        return JSONResponse(error_body("store_unavailable", "the state store is unreachable; retry shortly"),
+                            status_code=503, headers={"Retry-After": RETRY_AFTER_S})
+
+    for cls in UNAVAILABLE:
+        app.add_exception_handler(cls, unavailable)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+        message = first.get("msg", "invalid request")
+        if first.get("type") == "extra_forbidden":
+            message = "unknown field"
+        return JSONResponse(error_body("invalid_input", message, ".".join(loc) or None), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)

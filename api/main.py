@@ -1,0 +1,83 @@
+"""Builds the FastAPI app: settings, the engine on Redis, routers, error handlers, metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import asynccontextmanager, ExitStack
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Histogram
+
+from api import errors
+from api.routers import campaigns, channel, districts, health, operators
+from district_engine.engine import Engine
+from district_engine.settings import Settings
+from district_engine.store import open_redis
+
+log = logging.getLogger("district_engine.api")
+
+
+def _follow_changes(engine: Engine, stop: threading.Event) -> None:
+    """Keep this process's index and campaigns fresh: block on the change stream, apply, repeat."""
+    while not stop.is_set():
+        try:
+            engine.refresh(block_ms=200)
+        except Exception:  # noqa: BLE001 - Redis away: keep serving the last view, try again
+            log.warning("change follower: store unavailable, retrying", exc_info=False)
+            stop.wait(0.5)
+
+
+def create_app(settings: Settings | None = None, client=None) -> FastAPI:
+    """The app. ``client`` (a Redis client) is for tests; otherwise settings decide where Redis is."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        with ExitStack() as stack:
+            redis_client = client if client is not None else stack.enter_context(open_redis(settings))
+            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s)
+            engine.load()
+            app.state.engine = engine
+            stop = threading.Event()
+            follower = threading.Thread(target=_follow_changes, args=(engine, stop), daemon=True, name="changes")
+            follower.start()
+            try:
+                yield
+            finally:
+                stop.set()
+                follower.join(timeout=2)
+
+    app = FastAPI(title="district-engine", version="1", lifespan=lifespan,
+                  description="Geospatial smart-district broadcast engine. Coordinates are (lat, lng) with "
+                              "`coord` = wgs84 | gcj02 | bd09; GeoJSON keeps [lng, lat].")
+    app.state.settings = settings
+    registry = CollectorRegistry()
+    app.state.registry = registry
+    latency = Histogram("http_request_duration_seconds", "Request latency by route", ["method", "route", "status"],
+                        registry=registry, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+
+    @app.middleware("http")
+    async def limits_and_metrics(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            return JSONResponse(errors.error_body("too_large", f"bodies are limited to {settings.max_body_bytes} bytes"),
+                                status_code=413)
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        latency.labels(request.method, getattr(route, "path", "unmatched"), str(response.status_code)).observe(
+            time.perf_counter() - start)
+        return response
+
+    errors.install(app)
+    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router):
+        app.include_router(r)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """For ``uvicorn --factory api.main:app_factory``: settings from DE_* variables."""
+    return create_app()

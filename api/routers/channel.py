@@ -1,0 +1,28 @@
+"""The city channel's routes: the feed of offers near a point, and user locations."""
+
+from fastapi import APIRouter, Query
+
+from api.deps import EngineDep
+from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic
+from district_engine.campaigns.offers import Offer
+
+router = APIRouter(prefix="/v1", tags=["city channel"])
+
+
+def offer_public(o: Offer, engine) -> OfferPublic:
+    c = o.campaign
+    return OfferPublic(campaign_id=c.id, district_id=c.district_id, district_name=engine.district_name(c.district_id),
+                       kind=c.kind.value, title=c.title, body=c.body, distance_m=round(o.distance_m, 1),
+                       starts_at=c.starts_at, ends_at=c.ends_at)
+
+
+@router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)")
+def feed(engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
+         coord: Coord = "wgs84", user_id: str | None = None, limit: int = Query(default=20, ge=1, le=200)) -> Feed:
+    return Feed(offers=[offer_public(o, engine) for o in engine.feed(lat, lng, coord, limit)])
+
+
+@router.post("/locations", response_model=LocationOut,
+             summary="A user's position: returns offers in reach this user had not been given")
+def locations(body: LocationIn, engine: EngineDep) -> LocationOut:
+    return LocationOut(new_offers=[offer_public(o, engine) for o in engine.locate(body.user_id, body.lat, body.lng, body.coord)])

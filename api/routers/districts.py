@@ -1,0 +1,49 @@
+from fastapi import APIRouter, Body, Response
+
+from api.deps import EngineDep, OperatorDep
+from api.schemas.core import DistrictSummary
+from district_engine.districts.model import District
+from district_engine.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/districts", tags=["districts"])
+
+FEATURE_EXAMPLE = {
+    "type": "Feature",
+    "properties": {"id": "my-mall", "name": "My Mall", "name_zh": "我的商场", "city": "Hangzhou"},
+    "geometry": {"type": "Polygon", "coordinates": [[[120.160, 30.250], [120.163, 30.250], [120.163, 30.252],
+                                                      [120.160, 30.252], [120.160, 30.250]]]},
+}
+
+
+def _summary(d: District) -> DistrictSummary:
+    lat, lng = d.centre
+    return DistrictSummary(id=d.id, name=d.name, name_zh=d.name_zh, city=d.city, centroid={"lat": lat, "lng": lng})
+
+
+@router.post("", status_code=201, response_model=DistrictSummary,
+             summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])")
+def create_district(engine: EngineDep, operator: OperatorDep, response: Response,
+                    feature: dict = Body(examples=[FEATURE_EXAMPLE])) -> DistrictSummary:
+    district = District.from_geojson(feature)
+    if not engine.put_district(district, operator):
+        response.status_code = 200  # replaced the operator's own district of that id
+    return _summary(district)
+
+
+@router.get("", summary="All districts (public, for the city channel)")
+def list_districts(engine: EngineDep) -> dict:
+    return {"districts": [_summary(s.district).model_dump() for s in engine.view.stored.values()]}
+
+
+@router.get("/{district_id}", summary="One district as a GeoJSON Feature")
+def get_district(district_id: str, engine: EngineDep) -> dict:
+    stored = engine.view.stored.get(district_id)
+    if stored is None:
+        raise NotFoundError(f"no district {district_id!r}", field="district_id")
+    return stored.district.to_geojson()
+
+
+@router.delete("/{district_id}", status_code=204, summary="Delete one of your districts; its campaigns end")
+def delete_district(district_id: str, engine: EngineDep, operator: OperatorDep) -> Response:
+    engine.delete_district(district_id, operator)
+    return Response(status_code=204)

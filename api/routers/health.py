@@ -1,0 +1,28 @@
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import EngineDep
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Redis is reachable and the index is loaded")
+def readyz(engine: EngineDep) -> JSONResponse:
+    try:
+        engine.client.ping()
+        districts = len(engine.view.index)
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        return JSONResponse({"status": "not_ready", "reason": type(exc).__name__}, status_code=503,
+                            headers={"Retry-After": "1"})
+    return JSONResponse({"status": "ready", "districts": districts})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

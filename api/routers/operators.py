@@ -1,0 +1,12 @@
+from fastapi import APIRouter
+
+from api.deps import AdminDep, EngineDep
+from api.schemas.core import OperatorCreate, OperatorCreated
+
+router = APIRouter(prefix="/v1/operators", tags=["operators"])
+
+
+@router.post("", status_code=201, response_model=OperatorCreated, summary="Create an operator (admin token)")
+def create_operator(body: OperatorCreate, engine: EngineDep, _: AdminDep) -> OperatorCreated:
+    op, api_key = engine.operators.create(body.name)
+    return OperatorCreated(id=op.id, name=op.name, api_key=api_key)

@@ -1,0 +1,1 @@
+"""Request and response schemas, separate from the domain models."""

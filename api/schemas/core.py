@@ -1,0 +1,113 @@
+"""Schemas of the v1 contract: operators, districts, campaigns, feed and locations.
+
+Coordinates are (lat, lng) in degrees with ``coord`` naming the system; GeoJSON bodies keep
+[lng, lat]. Range checks on lat/lng/radius happen in the domain, which names the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Coord = Literal["wgs84", "gcj02", "bd09"]
+Kind = Literal["campaign", "red_envelope", "parking"]
+State = Literal["scheduled", "live", "ended"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OperatorCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["Swire Properties Beijing"])
+
+
+class OperatorCreated(BaseModel):
+    id: str
+    name: str
+    api_key: str = Field(description="shown once; the engine keeps only its hash")
+
+
+class DistrictSummary(BaseModel):
+    id: str
+    name: str
+    name_zh: str | None = None
+    city: str
+    centroid: dict = Field(description="{lat, lng} of the footprint's centre, WGS-84", examples=[{"lat": 39.9352, "lng": 116.4482}])
+
+
+class CampaignCreate(Strict):
+    district_id: str = Field(examples=["sanlitun-taikoo-li"])
+    kind: Kind = "campaign"
+    title: str = Field(examples=["Double 11 at Sanlitun: 20% off"])
+    body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."])
+    starts_at: datetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
+    ends_at: datetime = Field(examples=["2026-11-12T00:00:00+08:00"])
+    radius_m: float = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
+    audience: str | None = Field(default=None, examples=["members_only"])
+    max_pushes_per_user: int = Field(default=1, description="1..100")
+
+
+class CampaignPatch(Strict):
+    title: str | None = None
+    body: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    radius_m: float | None = None
+    audience: str | None = None
+    max_pushes_per_user: int | None = None
+
+
+class CampaignPublic(BaseModel):
+    id: str
+    district_id: str
+    kind: Kind
+    title: str
+    body: str
+    starts_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None
+    radius_m: float
+    audience: str | None
+    max_pushes_per_user: int
+    state: State
+
+
+class CampaignList(BaseModel):
+    campaigns: list[CampaignPublic]
+
+
+class CampaignStats(BaseModel):
+    campaign_id: str
+    offers_delivered: int = Field(description="exact count of deliveries")
+    unique_users: int = Field(description="exact count of distinct users reached")
+
+
+class OfferPublic(BaseModel):
+    campaign_id: str
+    district_id: str
+    district_name: str
+    kind: Kind
+    title: str
+    body: str
+    distance_m: float = Field(description="geodesic distance (WGS-84) from the point to the footprint, 0 inside")
+    starts_at: datetime
+    ends_at: datetime
+
+
+class Feed(BaseModel):
+    offers: list[OfferPublic]
+
+
+class LocationIn(Strict):
+    user_id: str = Field(examples=["u-10086"])
+    lat: float = Field(examples=[39.9310])
+    lng: float = Field(examples=[116.4600])
+    coord: Coord = "wgs84"
+    at: datetime | None = Field(default=None, description="when the position was taken (default: now)")
+
+
+class LocationOut(BaseModel):
+    new_offers: list[OfferPublic]

@@ -1,0 +1,94 @@
+"""Campaigns: what an operator broadcasts around a district, and the pure rules about them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from district_engine.errors import InvalidInputError
+from district_engine.geo.points import MAX_RADIUS_M
+
+__all__ = ["Campaign", "CampaignKind", "CampaignState", "campaign_state", "MAX_WINDOW"]
+
+MAX_WINDOW = timedelta(days=366)
+_TEXT_LIMITS = {"title": 200, "body": 4000}
+
+
+class CampaignKind(StrEnum):
+    CAMPAIGN = "campaign"
+    RED_ENVELOPE = "red_envelope"
+    PARKING = "parking"
+
+
+class CampaignState(StrEnum):
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign of one operator's district. Times are timezone-aware; ``ended_at`` ends it early."""
+
+    id: str
+    owner: str
+    district_id: str
+    kind: CampaignKind
+    title: str
+    body: str
+    starts_at: datetime
+    ends_at: datetime
+    radius_m: float = MAX_RADIUS_M
+    audience: str | None = None
+    max_pushes_per_user: int = 1
+    ended_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name, limit in _TEXT_LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip() or len(value) > limit:
+                raise InvalidInputError(f"must be a non-empty string of at most {limit} characters", field=name)
+        for name in ("starts_at", "ends_at"):
+            value = getattr(self, name)
+            if not isinstance(value, datetime) or value.tzinfo is None:
+                raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field=name)
+        if self.ends_at <= self.starts_at:
+            raise InvalidInputError("must be after starts_at", field="ends_at")
+        if self.ends_at - self.starts_at > MAX_WINDOW:
+            raise InvalidInputError(f"a campaign runs at most {MAX_WINDOW.days} days", field="ends_at")
+        if not (0 < self.radius_m <= MAX_RADIUS_M):
+            raise InvalidInputError(f"must be > 0 and <= {MAX_RADIUS_M:g} metres, got {self.radius_m!r}", field="radius_m")
+        if not (isinstance(self.max_pushes_per_user, int) and 1 <= self.max_pushes_per_user <= 100):
+            raise InvalidInputError("must be an integer from 1 to 100", field="max_pushes_per_user")
+        object.__setattr__(self, "kind", CampaignKind(self.kind))
+
+    def state(self, now: datetime) -> CampaignState:
+        return campaign_state(self, now)
+
+    def ended(self, at: datetime) -> Campaign:
+        """This campaign ended early at ``at`` (a no-op if it already ended)."""
+        return self if self.state(at) is CampaignState.ENDED else replace(self, ended_at=at)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for name in ("starts_at", "ends_at", "ended_at"):
+            d[name] = d[name].isoformat() if d[name] else None
+        d["kind"] = str(self.kind)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Campaign:
+        times = {n: datetime.fromisoformat(d[n]) if d.get(n) else None for n in ("starts_at", "ends_at", "ended_at")}
+        return cls(**(d | times))
+
+
+def campaign_state(c: Campaign, now: datetime) -> CampaignState:
+    """scheduled before starts_at, live until ends_at (or an early end), ended after."""
+    end = min(c.ends_at, c.ended_at) if c.ended_at else c.ends_at
+    if now >= end:
+        return CampaignState.ENDED
+    if now < c.starts_at:
+        return CampaignState.SCHEDULED
+    return CampaignState.LIVE

@@ -1,0 +1,190 @@
+"""The engine service: operators' districts and campaigns, the city channel's feed and locations.
+
+It orchestrates the pure rules (reach index, offer ranking, geofence transitions) against the
+store. Each process keeps the reach index and the campaigns in memory, so the geo match of a feed
+or location request reads no Redis; ``refresh`` follows the change signals to stay fresh.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Callable
+
+from district_engine.campaigns.model import Campaign, CampaignState
+from district_engine.campaigns.offers import Offer, rank_offers
+from district_engine.districts.model import District
+from district_engine.errors import InvalidInputError, NotFoundError
+from district_engine.geo.coords import to_wgs84
+from district_engine.geo.points import MAX_RADIUS_M
+from district_engine.matching.index import ReachIndex
+from district_engine.store import changes
+from district_engine.store.campaigns import CampaignStore
+from district_engine.store.districts import DistrictStore, StoredDistrict
+from district_engine.store.operators import OperatorStore
+from district_engine.store.positions import PositionStore
+
+__all__ = ["Engine", "utcnow"]
+
+MAX_USER_ID_LEN = 128
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def check_user_id(user_id) -> str:
+    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LEN:
+        raise InvalidInputError(f"must be a non-empty string of at most {MAX_USER_ID_LEN} characters", field="user_id")
+    return user_id
+
+
+class _View:
+    """One consistent in-memory snapshot: the index and the campaigns by district. Swapped whole."""
+
+    def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
+                 index: ReachIndex | None = None):
+        self.stored = stored
+        self.campaigns = campaigns
+        self.index = index or ReachIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
+        by_district = defaultdict(list)
+        for c in campaigns.values():
+            by_district[c.district_id].append(c)
+        self.by_district = dict(by_district)
+
+
+class Engine:
+    def __init__(self, client, position_ttl_s: int = 1800, clock: Callable[[], datetime] = utcnow):
+        self.client = client
+        self.districts = DistrictStore(client)
+        self.campaigns = CampaignStore(client)
+        self.operators = OperatorStore(client)
+        self.positions = PositionStore(client, position_ttl_s)
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last_change = "0-0"
+        self._view: _View | None = None
+
+    # ------------------------------------------------------------ freshness
+    def load(self) -> None:
+        """Build the in-memory view from Redis in full."""
+        with self._lock:
+            self._last_change = changes.last_id(self.client)
+            stored = {s.district.id: s for s in self.districts.all()}
+            self._view = _View(stored, {c.id: c for c in self.campaigns.all()})
+
+    def refresh(self, block_ms: int | None = None) -> int:
+        """Apply change signals newer than the last seen; returns how many were applied."""
+        news = changes.read_after(self.client, self._last_change, block_ms=block_ms)
+        if not news:
+            return 0
+        with self._lock:
+            view = self.view
+            stored, campaigns = dict(view.stored), dict(view.campaigns)
+            for ch in news:
+                table, loader = ((stored, self._load_district) if ch.entity == "district"
+                                 else (campaigns, self._load_campaign))
+                table.pop(ch.id, None)
+                if ch.op == "put" and (item := loader(ch.id)) is not None:
+                    table[ch.id] = item
+            # Campaign changes keep the index; district changes rebuild it (incremental: issue 7).
+            keep_index = not any(ch.entity == "district" for ch in news)
+            self._view = _View(stored, campaigns, view.index if keep_index else None)
+            self._last_change = news[-1].stream_id
+        return len(news)
+
+    def _load_district(self, district_id):
+        try:
+            return self.districts.get(district_id)
+        except NotFoundError:
+            return None
+
+    def _load_campaign(self, campaign_id):
+        try:
+            return self.campaigns.get(campaign_id)
+        except NotFoundError:
+            return None
+
+    @property
+    def view(self) -> _View:
+        if self._view is None:
+            self.load()
+        return self._view
+
+    # ------------------------------------------------------------ districts
+    def put_district(self, district: District, owner: str) -> bool:
+        created = self.districts.put(district, owner)
+        self.refresh()
+        return created
+
+    def delete_district(self, district_id: str, owner: str) -> None:
+        """Delete the owner's district; its campaigns end now."""
+        self.districts.get(district_id, owner=owner)
+        now = self.clock()
+        for c in self.campaigns.of_operator(owner):
+            if c.district_id == district_id and c.state(now) is not CampaignState.ENDED:
+                self.campaigns.put(c.ended(now))
+        self.districts.delete(district_id, owner)
+        self.refresh()
+
+    # ------------------------------------------------------------ campaigns
+    def create_campaign(self, owner: str, **fields) -> Campaign:
+        district_id = fields.get("district_id")
+        if not isinstance(district_id, str):
+            raise InvalidInputError("must be the id of one of your districts", field="district_id")
+        try:
+            self.districts.get(district_id, owner=owner)
+        except NotFoundError:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
+        c = Campaign(id=f"cmp_{uuid.uuid4().hex[:16]}", owner=owner, **fields)
+        self.campaigns.put(c)
+        self.refresh()
+        return c
+
+    def update_campaign(self, campaign_id: str, owner: str, **changes_) -> Campaign:
+        c = self.campaigns.get(campaign_id, owner=owner)
+        if "district_id" in changes_ and changes_["district_id"] != c.district_id:
+            raise InvalidInputError("a campaign cannot move to another district", field="district_id")
+        updated = replace(c, **changes_)
+        self.campaigns.put(updated)
+        self.refresh()
+        return updated
+
+    def delete_campaign(self, campaign_id: str, owner: str) -> None:
+        self.campaigns.delete(self.campaigns.get(campaign_id, owner=owner))
+        self.refresh()
+
+    # ------------------------------------------------------------ city channel
+    def feed(self, lat: float, lng: float, coord: str = "wgs84", limit: int = 20) -> list[Offer]:
+        """Live offers in reach of a point, nearest first. Reads nothing about any user."""
+        view = self.view
+        return rank_offers(view.index.match(lat, lng, coord), view.by_district, self.clock(), limit)
+
+    def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84") -> list[Offer]:
+        """Record a user's position; return the offers in reach this user had not been given.
+
+        An offer is new the first time the user is in its reach, and again on a later entry into
+        its reach (the user's previous position was outside it) until ``max_pushes_per_user``;
+        the count is checked and kept atomically in Redis, so it holds across workers.
+        """
+        check_user_id(user_id)
+        lat, lng = to_wgs84(lat, lng, coord)
+        view = self.view
+        now = self.clock()
+        offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
+        previous = self.positions.swap(user_id, lat, lng, now.isoformat())
+        if not offers:
+            return []
+        was_in = set()
+        if previous is not None:
+            was_in = {o.campaign.id for o in rank_offers(view.index.match(*previous), view.by_district, now)}
+        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers],
+                                           [o.campaign.id in was_in for o in offers])
+        return [o for o, ok in zip(offers, delivered) if ok]
+
+    def district_name(self, district_id: str) -> str:
+        stored = self.view.stored.get(district_id)
+        return stored.district.name if stored else district_id

@@ -1,0 +1,71 @@
+"""Campaigns in Redis, their per-user deliveries (the at-most-N check) and their stats."""
+
+from __future__ import annotations
+
+import json
+
+from district_engine.campaigns.model import Campaign
+from district_engine.errors import NotFoundError
+from district_engine.store import changes, keys
+from district_engine.store.scripts import Scripts
+
+__all__ = ["CampaignStore"]
+
+class CampaignStore:
+    def __init__(self, client):
+        self._client = client
+        self._scripts = Scripts(client)
+
+    def put(self, c: Campaign) -> None:
+        self._client.hset(keys.campaign(c.id), mapping={"json": json.dumps(c.to_dict(), ensure_ascii=False),
+                                                        "owner": c.owner, "district_id": c.district_id})
+        self._client.sadd(keys.campaigns(), c.id)
+        self._client.sadd(keys.operator_campaigns(c.owner), c.id)
+        self._signal(c.id, "put")
+
+    def get(self, campaign_id: str, owner: str | None = None) -> Campaign:
+        raw = self._client.hget(keys.campaign(campaign_id), "json")
+        c = Campaign.from_dict(json.loads(raw)) if raw else None
+        if c is None or (owner is not None and c.owner != owner):
+            raise NotFoundError(f"no campaign {campaign_id!r}", field="campaign_id")
+        return c
+
+    def delete(self, c: Campaign) -> None:
+        self._client.delete(keys.campaign(c.id), keys.campaign_deliveries(c.id), keys.campaign_stats(c.id))
+        self._client.srem(keys.campaigns(), c.id)
+        self._client.srem(keys.operator_campaigns(c.owner), c.id)
+        self._signal(c.id, "delete")
+
+    def of_operator(self, owner: str) -> list[Campaign]:
+        return self._load(self._client.smembers(keys.operator_campaigns(owner)))
+
+    def all(self) -> list[Campaign]:
+        return self._load(self._client.smembers(keys.campaigns()))
+
+    def deliver(self, user_id: str, campaigns: list[Campaign], first_only: list[bool]) -> list[bool]:
+        """Record one delivery of each campaign's offer to ``user_id`` unless its cap is reached
+        (or, where ``first_only``, unless it was ever delivered); True where it was delivered.
+        Each check-and-count is one atomic script on that campaign's slot."""
+        pipe = self._client.pipeline(transaction=False)
+        for c, first in zip(campaigns, first_only):
+            self._scripts.queue(pipe, "deliver_offer", [keys.campaign_deliveries(c.id), keys.campaign_stats(c.id)],
+                                [user_id, c.max_pushes_per_user, int(first)])
+        return [bool(x) for x in pipe.execute()] if campaigns else []
+
+    def stats(self, campaign_id: str) -> tuple[int, int]:
+        """(offers delivered, unique users reached), both exact."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hget(keys.campaign_stats(campaign_id), "delivered")
+        pipe.hlen(keys.campaign_deliveries(campaign_id))
+        delivered, users = pipe.execute()
+        return int(delivered or 0), int(users)
+
+    def _load(self, ids) -> list[Campaign]:
+        ids = sorted(i.decode() for i in ids)
+        pipe = self._client.pipeline(transaction=False)
+        for campaign_id in ids:
+            pipe.hget(keys.campaign(campaign_id), "json")
+        return [Campaign.from_dict(json.loads(raw)) for raw in pipe.execute() if raw]
+
+    def _signal(self, campaign_id: str, op: str) -> None:
+        changes.signal(self._client, "campaign", campaign_id, op)

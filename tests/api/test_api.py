@@ -1,0 +1,178 @@
+"""The HTTP contract (v1) through the real app on a real Redis."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from district_engine import load_demo_districts
+from district_engine.geo import from_wgs84
+from district_engine.settings import Settings
+from conftest import ADMIN, bearer, make_operator
+
+SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
+NEAR_SANLITUN = (39.9300, 116.4470)  # about 270 m from the footprint
+FAR = (31.2400, 121.4900)  # Shanghai
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _campaign(**over):
+    body = {"district_id": SANLITUN.id, "kind": "campaign", "title": "Double 11", "body": "20% off tonight",
+            "starts_at": (_now() - timedelta(hours=1)).isoformat(), "ends_at": (_now() + timedelta(hours=5)).isoformat()}
+    return body | over
+
+
+@pytest.fixture
+def sanlitun(app_client):
+    key = make_operator(app_client)
+    r = app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+    assert r.status_code == 201, r.text
+    return key
+
+
+def test_health_ready_metrics_and_docs(app_client):
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+    assert app_client.get("/readyz").json()["status"] == "ready"
+    app_client.get("/healthz")
+    assert "http_request_duration_seconds_bucket" in app_client.get("/metrics").text
+    spec = app_client.get("/openapi.json").json()
+    assert "/v1/feed" in spec["paths"] and "/v1/campaigns/{campaign_id}/stats" in spec["paths"]
+
+
+def test_operators_need_the_admin_token(app_client):
+    assert app_client.post("/v1/operators", json={"name": "x"}).status_code == 401
+    assert app_client.post("/v1/operators", json={"name": "x"}, headers=bearer("wrong")).status_code == 401
+    r = app_client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN))
+    assert r.status_code == 201 and r.json()["api_key"].startswith("de_live_")
+
+
+def test_district_upload_list_get_delete(app_client, sanlitun):
+    listed = app_client.get("/v1/districts").json()["districts"]
+    assert [d["id"] for d in listed] == [SANLITUN.id]
+    assert listed[0]["centroid"]["lat"] == pytest.approx(SANLITUN.centre[0])
+    feature = app_client.get(f"/v1/districts/{SANLITUN.id}").json()
+    assert feature["type"] == "Feature" and feature["geometry"]["type"] == "MultiPolygon"
+    assert app_client.delete(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun)).status_code == 204
+    assert app_client.get(f"/v1/districts/{SANLITUN.id}").status_code == 404
+
+
+def test_feed_is_live_campaigns_in_reach_nearest_first(app_client, sanlitun):
+    live = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    app_client.post("/v1/campaigns", json=_campaign(title="Later", starts_at=(_now() + timedelta(hours=2)).isoformat()),
+                    headers=bearer(sanlitun))
+    app_client.post("/v1/campaigns", json=_campaign(title="Small", radius_m=100), headers=bearer(sanlitun))
+    offers = app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
+    assert [o["campaign_id"] for o in offers] == [live["id"]]  # not the scheduled one, not the 100 m one
+    assert offers[0]["district_name"] == "Sanlitun Taikoo Li" and 200 < offers[0]["distance_m"] < 350
+    g_lat, g_lng = from_wgs84(*NEAR_SANLITUN, "gcj02")
+    gcj = app_client.get("/v1/feed", params={"lat": g_lat, "lng": g_lng, "coord": "gcj02"}).json()["offers"]
+    assert gcj[0]["distance_m"] == pytest.approx(offers[0]["distance_m"], abs=0.2)
+    assert app_client.get("/v1/feed", params={"lat": FAR[0], "lng": FAR[1]}).json() == {"offers": []}
+
+
+def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
+    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    body = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
+    first = app_client.post("/v1/locations", json=body).json()["new_offers"]
+    again = app_client.post("/v1/locations", json=body).json()["new_offers"]
+    assert [o["campaign_id"] for o in first] == [c["id"]] and again == []
+    app_client.post("/v1/locations", json=body | {"user_id": "u2"})
+    stats = app_client.get(f"/v1/campaigns/{c['id']}/stats", headers=bearer(sanlitun)).json()
+    assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2}
+
+
+def test_a_second_push_needs_leaving_and_entering_again(app_client, sanlitun):
+    app_client.post("/v1/campaigns", json=_campaign(max_pushes_per_user=2), headers=bearer(sanlitun))
+    near = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
+    away = {"user_id": "u1", "lat": FAR[0], "lng": FAR[1]}
+    got = [len(app_client.post("/v1/locations", json=b).json()["new_offers"]) for b in (near, near, away, near, away, near)]
+    assert got == [1, 0, 0, 1, 0, 0]  # entered, inside, left, re-entered (2nd push), left, cap reached
+
+
+def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, sanlitun):
+    app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun))
+    body = {"user_id": "racer", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: app_client.post("/v1/locations", json=body).json()["new_offers"], range(50)))
+    assert sum(len(r) for r in results) == 1
+
+
+def test_operators_are_isolated(app_client, sanlitun):
+    other = make_operator(app_client, "Someone else")
+    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    for method, url in (("get", f"/v1/campaigns/{c['id']}"), ("delete", f"/v1/campaigns/{c['id']}"),
+                        ("get", f"/v1/campaigns/{c['id']}/stats"), ("delete", f"/v1/districts/{SANLITUN.id}")):
+        assert getattr(app_client, method)(url, headers=bearer(other)).status_code == 404
+    assert app_client.get("/v1/campaigns", headers=bearer(other)).json() == {"campaigns": []}
+    r = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(other))
+    assert r.status_code == 404 and r.json()["error"]["field"] == "district_id"
+    r = app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(other))
+    assert r.status_code == 409
+    assert app_client.get("/v1/campaigns").status_code == 401
+
+
+def test_campaign_list_patch_end_early_and_delete(app_client, sanlitun):
+    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    assert c["state"] == "live"
+    listed = app_client.get("/v1/campaigns", params={"state": "live", "district_id": SANLITUN.id}, headers=bearer(sanlitun))
+    assert [x["id"] for x in listed.json()["campaigns"]] == [c["id"]]
+    ended = app_client.patch(f"/v1/campaigns/{c['id']}", json={"ends_at": _now().isoformat()}, headers=bearer(sanlitun))
+    assert ended.status_code == 200 and ended.json()["state"] == "ended"
+    assert app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"] == []
+    assert app_client.delete(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).status_code == 204
+    assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).status_code == 404
+
+
+def test_deleting_a_district_ends_its_campaigns(app_client, sanlitun):
+    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    app_client.delete(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun))
+    assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).json()["state"] == "ended"
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"radius_m": 0}, "radius_m"), ({"radius_m": 5000}, "radius_m"),
+    ({"ends_at": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()}, "ends_at"),
+    ({"starts_at": "2026-11-11T00:00:00"}, "starts_at"), ({"kind": "lottery"}, "kind"), ({"color": "red"}, "color"),
+    ({"title": ""}, "title"), ({"district_id": "nope"}, "district_id"),
+])
+def test_bad_campaigns_are_4xx_with_the_field_and_write_nothing(app_client, sanlitun, override, field):
+    r = app_client.post("/v1/campaigns", json=_campaign(**override), headers=bearer(sanlitun))
+    assert r.status_code in (404, 422) and r.json()["error"]["field"] == field, r.text
+    assert app_client.get("/v1/campaigns", headers=bearer(sanlitun)).json() == {"campaigns": []}
+
+
+@pytest.mark.parametrize("params,field", [
+    ({"lat": 91, "lng": 116}, "lat"), ({"lat": 39, "lng": 181}, "lng"), ({"lat": "north", "lng": 116}, "lat"),
+    ({"lat": 39.9, "lng": 116.4, "coord": "utm"}, "coord"), ({"lng": 116.4}, "lat"),
+])
+def test_bad_feed_queries_are_422_with_the_field(app_client, params, field):
+    r = app_client.get("/v1/feed", params=params)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+def test_bad_locations_and_districts_and_bodies(app_client, sanlitun):
+    r = app_client.post("/v1/locations", json={"user_id": "", "lat": 39.9, "lng": 116.4})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "user_id"
+    r = app_client.post("/v1/locations", json={"user_id": "x" * 129, "lat": 39.9, "lng": 116.4})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "user_id"
+    bad = SANLITUN.to_geojson() | {"geometry": {"type": "Polygon", "coordinates": [[[116.4, 39.9], [116.5, 39.9], [116.4, 39.9]]]}}
+    r = app_client.post("/v1/districts", json=bad, headers=bearer(sanlitun))
+    assert r.status_code == 422 and r.json()["error"]["field"].startswith("geometry")
+    r = app_client.post("/v1/districts", content=b"{" + b" " * (1 << 20) + b"}", headers=bearer(sanlitun) | {"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_a_second_app_instance_sees_changes_within_a_second(redis_client, app_client, sanlitun):
+    other = create_app(Settings(admin_token=ADMIN), client=redis_client)
+    with TestClient(other) as second:
+        c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+        deadline = datetime.now() + timedelta(seconds=1)
+        seen = []
+        while datetime.now() < deadline and not seen:
+            seen = second.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
+        assert [o["campaign_id"] for o in seen] == [c["id"]]
