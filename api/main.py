@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from contextlib import asynccontextmanager, ExitStack
 
 from fastapi import FastAPI, Request
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Histogram
 
 from api import errors
+from api.logs import access_log, configure
 from api.routers import campaigns, channel, districts, health, operators
 from district_engine.engine import Engine
 from district_engine.settings import Settings
@@ -60,16 +62,22 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
                         registry=registry, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
     @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next):
+    async def limits_logs_and_metrics(request: Request, call_next):
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            return JSONResponse(errors.error_body("too_large", f"bodies are limited to {settings.max_body_bytes} bytes"),
-                                status_code=413)
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        latency.labels(request.method, getattr(route, "path", "unmatched"), str(response.status_code)).observe(
-            time.perf_counter() - start)
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            response = JSONResponse(errors.error_body("too_large", f"bodies are limited to {settings.max_body_bytes} bytes"),
+                                    status_code=413)
+        else:
+            response = await call_next(request)
+        elapsed = time.perf_counter() - start
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        latency.labels(request.method, route, str(response.status_code)).observe(elapsed)
+        response.headers["X-Request-ID"] = request_id
+        access_log.info("request", extra={"fields": {
+            "request_id": request_id, "method": request.method, "route": route, "status": response.status_code,
+            "duration_ms": round(elapsed * 1000, 3)}})
         return response
 
     errors.install(app)
@@ -79,5 +87,6 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
 
 
 def app_factory() -> FastAPI:
-    """For ``uvicorn --factory api.main:app_factory``: settings from DE_* variables."""
+    """For ``uvicorn --factory api.main:app_factory``: settings from DE_* variables, JSON logs."""
+    configure()
     return create_app()

@@ -92,5 +92,62 @@ def demo() -> None:
         match(lat, lng, coord=coord)
 
 
+operator_app = typer.Typer(help="Manage operators.", no_args_is_help=True)
+app.add_typer(operator_app, name="operator")
+
+
+@operator_app.command("create")
+def operator_create(name: Annotated[str, typer.Argument(help="The operator's display name.")]) -> None:
+    """Create an operator and print its API key (shown only this once)."""
+    from district_engine.settings import Settings
+    from district_engine.store import open_redis
+    from district_engine.store.operators import OperatorStore
+
+    try:
+        with open_redis(Settings()) as client:
+            op, api_key = OperatorStore(client).create(name)
+    except DistrictEngineError as err:
+        _fail(err)
+    console.print(f"operator [bold]{op.id}[/bold] ({op.name})")
+    console.print(f"API key (shown once): [bold]{api_key}[/bold]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API. Without DE_REDIS_URL, runs an embedded redis-server in DE_DATA_DIR.
+
+    The first start loads the demo districts and campaigns under a demo operator.
+    """
+    import os
+    from contextlib import ExitStack
+
+    import uvicorn
+
+    from district_engine.demo import seed_demo
+    from district_engine.engine import Engine
+    from district_engine.settings import Settings
+    from district_engine.store import EmbeddedRedis, connect
+
+    settings = Settings()
+    with ExitStack() as stack:
+        url = settings.redis_url or EmbeddedRedis.running_in(settings.data_dir)
+        if url is None:
+            server = stack.enter_context(EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync))
+            url = server.url
+            console.print(f"embedded redis-server on {url} (data in {settings.data_dir}/)")
+        os.environ["DE_REDIS_URL"] = url  # the workers connect to the same server
+        client = stack.enter_context(connect(url))
+        api_key = seed_demo(Engine(client), settings.data_dir)
+        if api_key:
+            console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold] "
+                          f"(also in {settings.data_dir}/demo_operator_key)")
+        console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
+        uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
 if __name__ == "__main__":
     app()

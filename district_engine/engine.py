@@ -64,7 +64,7 @@ class Engine:
         self.operators = OperatorStore(client)
         self.positions = PositionStore(client, position_ttl_s)
         self.clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # refresh may load the first view while holding it
         self._last_change = "0-0"
         self._view: _View | None = None
 

@@ -30,10 +30,11 @@ def connect(url: str, **options) -> redis.Redis | RedisCluster:
 
 @contextmanager
 def open_redis(settings: Settings):
-    """Yield a connected client: ``settings.redis_url``, or an embedded server in ``settings.data_dir``
-    that is stopped again on exit."""
-    if settings.redis_url:
-        client = connect(settings.redis_url)
+    """Yield a connected client: ``settings.redis_url``; else the embedded server another engine
+    process runs in ``settings.data_dir``; else a new embedded server there, stopped again on exit."""
+    url = settings.redis_url or EmbeddedRedis.running_in(settings.data_dir)
+    if url:
+        client = connect(url)
         try:
             yield client
         finally:

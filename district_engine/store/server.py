@@ -58,6 +58,21 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def port_file(self) -> Path:
+        return self.data_dir / "redis.port"
+
+    @staticmethod
+    def running_in(data_dir: str | Path) -> str | None:
+        """The URL of an embedded server already serving ``data_dir`` (another engine process), if any."""
+        try:
+            port = int((Path(data_dir) / "redis.port").read_text())
+            if redis.Redis(port=port, socket_connect_timeout=0.2, socket_timeout=0.5, retry_on_timeout=False).ping():
+                return f"redis://127.0.0.1:{port}/0"
+        except (OSError, ValueError, redis.RedisError):
+            pass
+        return None
+
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or _free_port()
@@ -75,6 +90,7 @@ class EmbeddedRedis:
                 raise StoreUnavailableError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}/redis.log")
             try:
                 if client.ping():
+                    self.port_file.write_text(str(self.port))
                     return self
             except redis.ConnectionError:
                 time.sleep(0.05)
@@ -84,6 +100,7 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        self.port_file.unlink(missing_ok=True)
         self.process.terminate()  # SIGTERM: redis-server fsyncs the AOF and exits cleanly
         try:
             self.process.wait(timeout=10)

@@ -176,3 +176,44 @@ def test_a_second_app_instance_sees_changes_within_a_second(redis_client, app_cl
         while datetime.now() < deadline and not seen:
             seen = second.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
         assert [o["campaign_id"] for o in seen] == [c["id"]]
+
+
+def test_redis_down_is_503_with_retry_after_and_the_app_recovers(tmp_path):
+    from district_engine.store import EmbeddedRedis, connect
+
+    server = EmbeddedRedis(tmp_path, persistent=True, appendfsync="always").start()
+    try:
+        app = create_app(Settings(admin_token=ADMIN), client=connect(server.url))
+        with TestClient(app) as client:
+            key = make_operator(client)
+            client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+            client.post("/v1/campaigns", json=_campaign(), headers=bearer(key))
+            server.stop()
+            # The feed is served from memory: it keeps working while Redis is away.
+            assert client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).status_code == 200
+            body = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
+            down = client.post("/v1/locations", json=body)
+            assert down.status_code == 503 and down.headers["Retry-After"] == "1"
+            assert down.json()["error"]["code"] == "store_unavailable"
+            assert client.get("/readyz").status_code == 503
+            server.start()  # same port, same data directory
+            up = client.post("/v1/locations", json=body)
+            assert up.status_code == 200 and len(up.json()["new_offers"]) == 1
+            assert client.get("/readyz").status_code == 200
+    finally:
+        server.stop()
+
+
+def test_every_response_carries_a_request_id_and_is_logged_as_json(app_client, caplog):
+    import json as _json
+    import logging
+
+    from api.logs import JsonFormatter
+
+    with caplog.at_level(logging.INFO, logger="district_engine.access"):
+        r = app_client.get("/v1/feed", params={"lat": 39.9, "lng": 116.4}, headers={"X-Request-ID": "req-42"})
+    assert r.headers["X-Request-ID"] == "req-42"
+    record = next(rec for rec in caplog.records if rec.name == "district_engine.access")
+    line = _json.loads(JsonFormatter().format(record))
+    assert line["request_id"] == "req-42" and line["route"] == "/v1/feed" and line["status"] == 200
+    assert app_client.get("/healthz").headers["X-Request-ID"]
