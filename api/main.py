@@ -27,6 +27,7 @@ def _follow_changes(engine: Engine, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             engine.refresh(block_ms=200)
+            engine.compact()
         except Exception:  # noqa: BLE001 - Redis away: keep serving the last view, try again
             log.warning("change follower: store unavailable, retrying", exc_info=False)
             stop.wait(0.5)

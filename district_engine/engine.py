@@ -20,7 +20,7 @@ from district_engine.districts.model import District
 from district_engine.errors import InvalidInputError, NotFoundError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.points import MAX_RADIUS_M
-from district_engine.matching.index import ReachIndex
+from district_engine.matching.layered import LayeredIndex
 from district_engine.store import changes
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore, StoredDistrict
@@ -46,10 +46,10 @@ class _View:
     """One consistent in-memory snapshot: the index and the campaigns by district. Swapped whole."""
 
     def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
-                 index: ReachIndex | None = None):
+                 index: LayeredIndex | None = None):
         self.stored = stored
         self.campaigns = campaigns
-        self.index = index or ReachIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
+        self.index = index or LayeredIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
         by_district = defaultdict(list)
         for c in campaigns.values():
             by_district[c.district_id].append(c)
@@ -84,17 +84,31 @@ class Engine:
         with self._lock:
             view = self.view
             stored, campaigns = dict(view.stored), dict(view.campaigns)
+            touched = set()
             for ch in news:
                 table, loader = ((stored, self._load_district) if ch.entity == "district"
                                  else (campaigns, self._load_campaign))
                 table.pop(ch.id, None)
                 if ch.op == "put" and (item := loader(ch.id)) is not None:
                     table[ch.id] = item
-            # Campaign changes keep the index; district changes rebuild it (incremental: issue 7).
-            keep_index = not any(ch.entity == "district" for ch in news)
-            self._view = _View(stored, campaigns, view.index if keep_index else None)
+                if ch.entity == "district":
+                    touched.add(ch.id)
+            # Changed districts go to the index's small overlay: no full rebuild on the way.
+            index = view.index.with_changes([stored[i].district for i in touched if i in stored],
+                                            [i for i in touched if i not in stored]) if touched else view.index
+            self._view = _View(stored, campaigns, index)
             self._last_change = news[-1].stream_id
         return len(news)
+
+    def compact(self, overlay_limit: int = 256) -> bool:
+        """Fold the index's overlay into a new base once it holds more than ``overlay_limit``
+        districts. A full build: run it off the request path (the change follower does)."""
+        if self.view.index.overlay_size <= overlay_limit:
+            return False
+        with self._lock:
+            view = self.view
+            self._view = _View(view.stored, view.campaigns, view.index.compacted())
+        return True
 
     def _load_district(self, district_id):
         try:

@@ -217,3 +217,17 @@ def test_every_response_carries_a_request_id_and_is_logged_as_json(app_client, c
     line = _json.loads(JsonFormatter().format(record))
     assert line["request_id"] == "req-42" and line["route"] == "/v1/feed" and line["status"] == 200
     assert app_client.get("/healthz").headers["X-Request-ID"]
+
+
+def test_district_changes_go_to_the_overlay_and_compaction_folds_them(app_client, sanlitun):
+    engine = app_client.app.state.engine
+    base = engine.view.index.base
+    key = sanlitun
+    mine = SANLITUN.to_geojson()
+    for i in range(3):
+        f = mine | {"id": f"copy-{i}", "properties": mine["properties"] | {"id": f"copy-{i}", "name": f"Copy {i}"}}
+        assert app_client.post("/v1/districts", json=f, headers=bearer(key)).status_code == 201
+    assert engine.view.index.base is base and engine.view.index.overlay_size == 4  # sanlitun came after start-up too
+    assert len(app_client.get("/v1/districts").json()["districts"]) == 4
+    assert engine.compact(overlay_limit=2) and engine.view.index.overlay_size == 0
+    assert len(engine.view.index) == 4
