@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run demo test test-fast bench clean
+.PHONY: setup run demo test test-fast bench bench-http clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -33,6 +33,10 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/matcher.py
+
+bench-http: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/api_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out

@@ -14,7 +14,7 @@ from district_engine.errors import UnauthorizedError
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:  # async: no thread hop for the feed
     return request.app.state.engine
 
 

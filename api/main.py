@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-import uuid
 from contextlib import asynccontextmanager, ExitStack
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Histogram
 
 from api import errors
-from api.logs import access_log, configure
+from api.logs import configure
+from api.middleware import RequestMiddleware
 from api.routers import campaigns, channel, districts, health, operators
 from district_engine.engine import Engine
 from district_engine.settings import Settings
@@ -41,7 +39,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with ExitStack() as stack:
             redis_client = client if client is not None else stack.enter_context(open_redis(settings))
-            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s)
+            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s)
             engine.load()
             app.state.engine = engine
             stop = threading.Event()
@@ -62,25 +60,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     latency = Histogram("http_request_duration_seconds", "Request latency by route", ["method", "route", "status"],
                         registry=registry, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
 
-    @app.middleware("http")
-    async def limits_logs_and_metrics(request: Request, call_next):
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        length = request.headers.get("content-length")
-        start = time.perf_counter()
-        if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            response = JSONResponse(errors.error_body("too_large", f"bodies are limited to {settings.max_body_bytes} bytes"),
-                                    status_code=413)
-        else:
-            response = await call_next(request)
-        elapsed = time.perf_counter() - start
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        latency.labels(request.method, route, str(response.status_code)).observe(elapsed)
-        response.headers["X-Request-ID"] = request_id
-        access_log.info("request", extra={"fields": {
-            "request_id": request_id, "method": request.method, "route": route, "status": response.status_code,
-            "duration_ms": round(elapsed * 1000, 3)}})
-        return response
-
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)
     for r in (health.router, operators.router, districts.router, campaigns.router, channel.router):
         app.include_router(r)

@@ -57,12 +57,14 @@ class _View:
 
 
 class Engine:
-    def __init__(self, client, position_ttl_s: int = 1800, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
+                 clock: Callable[[], datetime] = utcnow):
         self.client = client
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
         self.positions = PositionStore(client, position_ttl_s)
+        self.reentry_gap_s = reentry_gap_s
         self.clock = clock
         self._lock = threading.RLock()  # refresh may load the first view while holding it
         self._last_change = "0-0"
@@ -177,26 +179,25 @@ class Engine:
         view = self.view
         return rank_offers(view.index.match(lat, lng, coord), view.by_district, self.clock(), limit)
 
-    def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84") -> list[Offer]:
+    def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84",
+               at: datetime | None = None) -> list[Offer]:
         """Record a user's position; return the offers in reach this user had not been given.
 
-        An offer is new the first time the user is in its reach, and again on a later entry into
-        its reach (the user's previous position was outside it) until ``max_pushes_per_user``;
-        the count is checked and kept atomically in Redis, so it holds across workers.
+        An offer is new when the user enters its reach: the first time, and again after being out
+        of it (not seen in it) for ``reentry_gap_s``, up to ``max_pushes_per_user``. The check and
+        the count are atomic in Redis, so they hold across workers; position and deliveries go
+        in one round trip.
         """
         check_user_id(user_id)
+        if at is not None and at.tzinfo is None:
+            raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
         lat, lng = to_wgs84(lat, lng, coord)
         view = self.view
         now = self.clock()
         offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
-        previous = self.positions.swap(user_id, lat, lng, now.isoformat())
-        if not offers:
-            return []
-        was_in = set()
-        if previous is not None:
-            was_in = {o.campaign.id for o in rank_offers(view.index.match(*previous), view.by_district, now)}
-        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers],
-                                           [o.campaign.id in was_in for o in offers])
+        record = self.positions.record_command(user_id, lat, lng, (at or now).isoformat())
+        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers], int(now.timestamp() * 1000),
+                                           self.reentry_gap_s * 1000, commands=[record])
         return [o for o, ok in zip(offers, delivered) if ok]
 
     def district_name(self, district_id: str) -> str:

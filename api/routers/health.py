@@ -8,7 +8,7 @@ router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 

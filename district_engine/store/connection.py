@@ -6,7 +6,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from district_engine.errors import StoreUnavailableError
 from district_engine.settings import Settings
@@ -15,8 +17,19 @@ from district_engine.store.server import EmbeddedRedis
 __all__ = ["connect", "open_redis"]
 
 
+# Short timeouts and few, quick retries: a lost Redis must cost a request milliseconds and a 503,
+# never a hang (the hot routes run on the event loop; see docs/api.md).
+CLIENT_DEFAULTS = {
+    "socket_connect_timeout": 1.0,
+    "socket_timeout": 2.0,
+    "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
+    "health_check_interval": 30,
+}
+
+
 def connect(url: str, **options) -> redis.Redis | RedisCluster:
     """A client for ``url``; a Redis Cluster node gives a cluster client (checked with INFO)."""
+    options = CLIENT_DEFAULTS | options
     client = redis.Redis.from_url(url, **options)
     try:
         cluster = client.info("cluster").get("cluster_enabled") == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "campaign_deliveries", "campaign_stats", "user_position", "demo_seeded",
+    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "user_position", "demo_seeded",
 ]
 
 
@@ -62,6 +62,11 @@ def operator_campaigns(operator_id: str) -> str:
 def campaign_deliveries(campaign_id: str) -> str:
     """Hash: user id -> times this campaign's offer was delivered to that user (exact)."""
     return f"campaign:{{{campaign_id}}}:deliveries"
+
+
+def campaign_seen(campaign_id: str) -> str:
+    """Hash: user id -> when (ms) the user was last seen in this campaign's reach."""
+    return f"campaign:{{{campaign_id}}}:seen"
 
 
 def campaign_stats(campaign_id: str) -> str:

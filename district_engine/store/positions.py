@@ -1,4 +1,6 @@
-"""Users' last known positions (WGS-84), kept with a TTL for the broadcast on go-live; never exposed."""
+"""Users' last known positions (WGS-84), kept with a TTL for the broadcast on go-live; never exposed.
+
+Written in the same round trip as the deliveries of a location update (``record_command``)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,6 @@ class PositionStore:
         self._client = client
         self.ttl_s = ttl_s
 
-    def swap(self, user_id: str, lat: float, lng: float, at: str) -> tuple[float, float] | None:
-        """Record the user's position and return the previous one (None if unknown or expired).
-
-        One atomic SET ... GET, so two concurrent updates each see a real predecessor.
-        """
-        old = self._client.set(keys.user_position(user_id), json.dumps([lat, lng, at]), ex=self.ttl_s, get=True)
-        if not old:
-            return None
-        prev = json.loads(old)
-        return prev[0], prev[1]
+    def record_command(self, user_id: str, lat: float, lng: float, at: str) -> tuple[str, tuple, dict]:
+        """The command that records a position, for a caller's pipeline: (method, args, kwargs)."""
+        return "set", (keys.user_position(user_id), json.dumps([lat, lng, at])), {"ex": self.ttl_s}

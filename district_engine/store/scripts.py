@@ -38,6 +38,27 @@ class Scripts:
         except redis.ConnectionError as exc:
             raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
 
-    def queue(self, pipe, name: str, keys: list[str], args: list) -> None:
-        """Add a script call to a pipeline (the pipeline loads the script first if the server lacks it)."""
-        self._script(name)(keys=keys, args=args, client=pipe)
+    def pipeline(self, calls: list[tuple[str, list[str], list]], commands: list[tuple[str, tuple, dict]] = ()) -> list:
+        """Run plain ``commands`` (method, args, kwargs) and then script calls (name, keys, args) in
+        one pipeline round trip, scripts by EVALSHA; returns the scripts' results.
+
+        redis-py's own pipelined scripts ask SCRIPT EXISTS first, a second round trip on every
+        call; here a NOSCRIPT answer (a restarted or failed-over server) loads the scripts and
+        runs the pipeline once more, which is safe because nothing in it ran.
+        """
+        for attempt in (1, 2):
+            pipe = self._client.pipeline(transaction=False)
+            for method, args, kwargs in commands:
+                getattr(pipe, method)(*args, **kwargs)
+            for name, keys, args in calls:
+                pipe.evalsha(self._script(name).sha, len(keys), *keys, *args)
+            try:
+                return pipe.execute()[len(commands):]
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in self._registered.values():
+                    self._client.script_load(script.script)
+            except redis.ConnectionError as exc:
+                raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        return []

@@ -86,12 +86,12 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
     assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2}
 
 
-def test_a_second_push_needs_leaving_and_entering_again(app_client, sanlitun):
+def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
     app_client.post("/v1/campaigns", json=_campaign(max_pushes_per_user=2), headers=bearer(sanlitun))
     near = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     away = {"user_id": "u1", "lat": FAR[0], "lng": FAR[1]}
-    got = [len(app_client.post("/v1/locations", json=b).json()["new_offers"]) for b in (near, near, away, near, away, near)]
-    assert got == [1, 0, 0, 1, 0, 0]  # entered, inside, left, re-entered (2nd push), left, cap reached
+    got = [len(app_client.post("/v1/locations", json=b).json()["new_offers"]) for b in (near, near, away, near)]
+    assert got == [1, 0, 0, 0]  # back within the 15-minute re-entry gap: not a new entry
 
 
 def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, sanlitun):
@@ -231,3 +231,13 @@ def test_district_changes_go_to_the_overlay_and_compaction_folds_them(app_client
     assert len(app_client.get("/v1/districts").json()["districts"]) == 4
     assert engine.compact(overlay_limit=2) and engine.view.index.overlay_size == 0
     assert len(engine.view.index) == 4
+
+
+def test_a_streamed_body_without_length_is_cut_at_the_limit(app_client, sanlitun):
+    def chunks():
+        for _ in range(20):
+            yield b" " * 65536
+        yield b"{}"
+
+    r = app_client.post("/v1/districts", content=chunks(), headers=bearer(sanlitun) | {"content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"

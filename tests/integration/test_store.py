@@ -92,3 +92,41 @@ def test_every_change_is_signalled_on_the_changes_stream(redis_client):
 
 def test_district_keys_carry_a_hash_tag_per_entity():
     assert keys.district("sanlitun-taikoo-li") == "district:{sanlitun-taikoo-li}"
+
+
+def _campaigns(n, max_pushes=2):
+    from datetime import datetime, timedelta, timezone
+
+    from district_engine.campaigns.model import Campaign
+
+    now = datetime.now(timezone.utc)
+    return [Campaign(id=f"c{i}", owner="o", district_id="d", kind="campaign", title="t", body="b",
+                     starts_at=now, ends_at=now + timedelta(hours=1), max_pushes_per_user=max_pushes) for i in range(n)]
+
+
+def test_offers_go_on_entry_only_and_up_to_the_cap(redis_client):
+    from district_engine.store.campaigns import CampaignStore
+
+    store = CampaignStore(redis_client)
+    (c,) = _campaigns(1, max_pushes=2)
+    gap = 60_000
+    pings = [0, 10_000, 20_000, 200_000, 210_000, 400_000]  # ms; a 180 s absence before the 4th and 6th
+    got = [store.deliver("u", [c], t, gap)[0] for t in pings]
+    assert got == [True, False, False, True, False, False]  # entry, inside, inside, re-entry, inside, cap
+    assert store.deliver("v", [c], 0, gap) == [True]
+    assert store.stats(c.id) == (3, 2)
+
+
+def test_pipelined_scripts_reload_after_a_script_flush_and_commands_ride_along(redis_client):
+    from district_engine.store.campaigns import CampaignStore
+    from district_engine.store.positions import PositionStore
+
+    store = CampaignStore(redis_client)
+    positions = PositionStore(redis_client, ttl_s=600)
+    cs = _campaigns(3)
+    assert store.deliver("u", cs, 0, 1000) == [True, True, True]
+    redis_client.script_flush()  # as after a restart or failover: the server forgot the scripts
+    record = positions.record_command("u", 39.9, 116.4, "2026-11-25T00:00:00+00:00")
+    assert store.deliver("u", cs, 5000, 1000, commands=[record]) == [True, True, True]
+    assert 0 < redis_client.ttl(keys.user_position("u")) <= 600
+    assert store.deliver("u", cs, 5500, 1000) == [False, False, False]  # caps of 2 reached

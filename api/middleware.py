@@ -1,0 +1,82 @@
+"""One pure-ASGI middleware for every request: request id, body-size limit, latency metric,
+JSON access log. (Starlette's BaseHTTPMiddleware costs more than a feed request itself.)"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from api.errors import error_body
+from api.logs import access_log
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestMiddleware:
+    def __init__(self, app, max_body_bytes: int, latency):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.latency = latency
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        start = time.perf_counter()
+        status = 500
+        started = False
+
+        async def buffered_receive():
+            """Read a body of unknown length up front, so an oversized one is refused before the app
+            sees it (the app's body parser would turn any error in receive into a 400)."""
+            messages, size = [], 0
+            while True:
+                message = await receive()
+                messages.append(message)
+                size += len(message.get("body", b""))
+                if size > self.max_body_bytes:
+                    raise _BodyTooLarge
+                if message["type"] != "http.request" or not message.get("more_body"):
+                    break
+            replay = iter(messages)
+            return lambda: _next_or_receive(replay, receive)
+
+        async def tagged_send(message):
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            length = headers.get(b"content-length")
+            if length is not None:
+                if not length.isdigit() or int(length) > self.max_body_bytes:
+                    raise _BodyTooLarge
+            elif scope["method"] in ("POST", "PUT", "PATCH"):
+                receive = await buffered_receive()
+            await self.app(scope, receive, tagged_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            body = json.dumps(error_body("too_large", f"bodies are limited to {self.max_body_bytes} bytes")).encode()
+            await tagged_send({"type": "http.response.start", "status": 413,
+                               "headers": [(b"content-type", b"application/json"),
+                                           (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+        finally:
+            elapsed = time.perf_counter() - start
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.latency.labels(scope["method"], route, str(status)).observe(elapsed)
+            access_log.info("request", extra={"fields": {
+                "request_id": request_id, "method": scope["method"], "route": route, "status": status,
+                "duration_ms": round(elapsed * 1000, 3)}})
+
+
+async def _next_or_receive(replay, receive):
+    message = next(replay, None)
+    return message if message is not None else await receive()

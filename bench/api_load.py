@@ -1,0 +1,167 @@
+"""HTTP benchmark: the feed and locations routes with 2 uvicorn workers, load from wrk on the same machine.
+
+Data: the 5 demo districts plus 20,000 synthetic stores (40 cities), each demo district and 2,000 of
+the stores with a live campaign. Baseline in the same run: GET /healthz. Also measured: how long a
+new district with a live campaign takes to show in the feed of every worker.
+
+    make bench-http          # installs wrk with apt if it is missing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from district_engine.demo import seed_demo
+from district_engine.districts.synthetic import synthetic_pings, synthetic_stores
+from district_engine.engine import Engine
+from district_engine.store import EmbeddedRedis, connect
+from district_engine.store.campaigns import CampaignStore
+from district_engine.store.districts import DistrictStore
+from district_engine.campaigns.model import Campaign
+
+console = Console(width=120)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
+    client = connect(url)
+    engine = Engine(client)
+    seed_demo(engine, Path(tempfile.mkdtemp()))
+    operator, key = engine.operators.create("bench operator")
+    stores = synthetic_stores(n_stores, n_cities=max(1, n_stores // 500))
+    districts = DistrictStore(client)
+    campaigns = CampaignStore(client)
+    now = engine.clock()
+    for i, s in enumerate(track(stores, description="seeding stores", console=console)):
+        districts.put(s, operator.id)
+        if i < n_campaigns:
+            campaigns.put(Campaign(id=f"bench-{i}", owner=operator.id, district_id=s.id, kind="campaign",
+                                   title=f"Offer {i}", body="bench", starts_at=now - timedelta(minutes=1),
+                                   ends_at=now + timedelta(days=1)))
+    return stores, key
+
+
+def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"req_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
+def lua_points(path: Path, lat, lng, post: bool) -> str:
+    pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
+    if post:
+        body = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"local pts = {{{pts}}}\n"
+                "request = function()\n  local p = pts[math.random(#pts)]\n"
+                '  local b = string.format(\'{"user_id":"u%d","lat":%f,"lng":%f}\', math.random(1, 200000), p[1], p[2])\n'
+                '  return wrk.format(nil, "/v1/locations", nil, b)\nend\n')
+    else:
+        body = (f"local pts = {{{pts}}}\n"
+                "request = function()\n  local p = pts[math.random(#pts)]\n"
+                '  return wrk.format("GET", string.format("/v1/feed?lat=%f&lng=%f", p[1], p[2]))\nend\n')
+    path.write_text(body)
+    return str(path)
+
+
+def freshness_ms(base: str, key: str, tries: int = 20) -> float:
+    """Upload a district and a live campaign; time until every one of ``tries`` consecutive feed
+    requests (spread over the workers) shows the campaign."""
+    with httpx.Client(base_url=base, timeout=5) as http:
+        h = {"Authorization": f"Bearer {key}"}
+        feature = {"type": "Feature", "properties": {"id": "fresh-mall", "name": "Fresh", "city": "Hangzhou"},
+                   "geometry": {"type": "Polygon", "coordinates": [[[120.160, 30.250], [120.163, 30.250],
+                                                                    [120.163, 30.252], [120.160, 30.250]]]}}
+        t0 = time.perf_counter()
+        http.post("/v1/districts", json=feature, headers=h).raise_for_status()
+        now = time.time()
+        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
+        c = http.post("/v1/campaigns", headers=h, json={"district_id": "fresh-mall", "title": "New", "body": "b",
+                                                        "starts_at": iso(now - 60), "ends_at": iso(now + 3600)}).json()
+        streak = 0
+        while streak < tries and time.perf_counter() - t0 < 10:
+            offers = http.get("/v1/feed", params={"lat": 30.251, "lng": 120.1615}).json()["offers"]
+            streak = streak + 1 if any(o["campaign_id"] == c["id"] for o in offers) else 0
+        return (time.perf_counter() - t0) * 1000
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stores", type=int, default=20_000)
+    ap.add_argument("--campaigns", type=int, default=2_000)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "api_load.json")
+    args = ap.parse_args(argv)
+    results = {"stores": args.stores, "campaigns": args.campaigns, "workers": args.workers}
+    with tempfile.TemporaryDirectory(prefix="de-bench-http-") as tmp, EmbeddedRedis(tmp) as redis_server:
+        stores, key = seed(redis_server.url, args.stores, args.campaigns)
+        port = 18000 + os.getpid() % 1000
+        env = os.environ | {"DE_REDIS_URL": redis_server.url, "DE_DATA_DIR": tmp}
+        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--port",
+                                   str(port), "--workers", str(args.workers), "--log-level", "warning"],
+                                  cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 120
+            ready = 0
+            while ready < 10 and time.time() < deadline:  # several answers: every worker has loaded
+                try:
+                    ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            lat, lng = synthetic_pings(stores, 2000, seed=9)
+            feed_lua = lua_points(Path(tmp) / "feed.lua", lat, lng, post=False)
+            loc_lua = lua_points(Path(tmp) / "loc.lua", lat, lng, post=True)
+            results["healthz"] = wrk(f"{base}/healthz", None, args.seconds, args.connections)
+            results["feed"] = wrk(base, feed_lua, args.seconds, args.connections)
+            results["locations"] = wrk(base, loc_lua, args.seconds, args.connections)
+            results["freshness_ms"] = freshness_ms(base, key)
+            offers = httpx.get(f"{base}/v1/feed", params={"lat": float(lat[0]), "lng": float(lng[0])}).json()["offers"]
+            results["sample_feed_offers"] = len(offers)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    t = Table(title=f"HTTP, {args.workers} uvicorn workers, {args.stores:,} stores + 5 demo districts, wrk -c{args.connections}")
+    for col in ("route", "req/s", "vs /healthz", "p50 (ms)", "p99 (ms)", "non-2xx"):
+        t.add_column(col, justify="right" if col != "route" else "left")
+    h = results["healthz"]["req_s"]
+    for route in ("healthz", "feed", "locations"):
+        r = results[route]
+        t.add_row(route, f"{r['req_s']:,.0f}", f"{r['req_s'] / h:.0%}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
+                  str(r["non_2xx"]))
+    console.print(t)
+    console.print(f"a new district + campaign visible in 20 consecutive feed answers after {results['freshness_ms']:.0f} ms")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
