@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import asynccontextmanager, ExitStack
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from api import errors
 from api.logs import configure
@@ -20,12 +21,17 @@ from district_engine.store import open_redis
 log = logging.getLogger("district_engine.api")
 
 
-def _follow_changes(engine: Engine, stop: threading.Event) -> None:
-    """Keep this process's index and campaigns fresh: block on the change stream, apply, repeat."""
+def _follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> None:
+    """Keep this process's index and campaigns fresh: block on the change stream, apply, repeat;
+    now and then reload everything, the backstop for a change whose signal was lost."""
+    next_resync = time.monotonic() + resync_s
     while not stop.is_set():
         try:
             engine.refresh(block_ms=200)
             engine.compact()
+            if time.monotonic() >= next_resync:
+                engine.load()
+                next_resync = time.monotonic() + resync_s
         except Exception:  # noqa: BLE001 - Redis away: keep serving the last view, try again
             log.warning("change follower: store unavailable, retrying", exc_info=False)
             stop.wait(0.5)
@@ -43,7 +49,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine.load()
             app.state.engine = engine
             stop = threading.Event()
-            follower = threading.Thread(target=_follow_changes, args=(engine, stop), daemon=True, name="changes")
+            follower = threading.Thread(target=_follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
+                                        name="changes")
             follower.start()
             try:
                 yield
@@ -59,6 +66,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.state.registry = registry
     latency = Histogram("http_request_duration_seconds", "Request latency by route", ["method", "route", "status"],
                         registry=registry, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+    app.state.offers_counter = Counter("offers_total", "Offers returned, by route (feed) or delivered (locations)",
+                                       ["route"], registry=registry)
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)

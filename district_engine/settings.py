@@ -29,4 +29,5 @@ class Settings(BaseSettings):
     admin_token: str | None = Field(default=None, description="bearer token that may create operators")
     position_ttl_s: int = Field(default=1800, ge=60, le=86_400, description="how long a last position is kept")
     reentry_gap_s: int = Field(default=900, ge=0, description="out of reach this long, a user entering again is re-offered")
+    resync_s: float = Field(default=300, gt=0, description="full reload of districts and campaigns, a backstop")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")

@@ -241,3 +241,34 @@ def test_a_streamed_body_without_length_is_cut_at_the_limit(app_client, sanlitun
 
     r = app_client.post("/v1/districts", content=chunks(), headers=bearer(sanlitun) | {"content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_metrics_count_offers_per_route(app_client, sanlitun):
+    app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun))
+    app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
+    app_client.post("/v1/locations", json={"user_id": "m1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
+    text = app_client.get("/metrics").text
+    assert 'offers_total{route="feed"} 1.0' in text and 'offers_total{route="locations"} 1.0' in text
+
+
+def test_a_change_whose_signal_was_lost_arrives_with_the_full_resync(redis_client):
+    import json as _json
+    import time as _time
+
+    from district_engine.store import keys
+
+    app = create_app(Settings(admin_token=ADMIN, resync_s=0.3), client=redis_client)
+    with TestClient(app) as client:
+        key = make_operator(client)
+        client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+        c = client.post("/v1/campaigns", json=_campaign(), headers=bearer(key)).json()
+        # Edit the stored campaign behind the engine's back: no signal on the changes stream.
+        stored = _json.loads(redis_client.hget(keys.campaign(c["id"]), "json"))
+        redis_client.hset(keys.campaign(c["id"]), "json", _json.dumps(stored | {"title": "Edited"}))
+        deadline = _time.monotonic() + 3
+        title = None
+        while _time.monotonic() < deadline and title != "Edited":
+            offers = client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
+            title = offers[0]["title"]
+            _time.sleep(0.05)
+        assert title == "Edited"
