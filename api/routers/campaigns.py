@@ -1,10 +1,18 @@
 from fastapi import APIRouter, Query, Response
 
 from api.deps import EngineDep, OperatorDep
-from api.schemas.core import CampaignCreate, CampaignList, CampaignPatch, CampaignPublic, CampaignStats, State
+from api.schemas.core import (
+    CampaignCreate,
+    CampaignList,
+    CampaignPatch,
+    CampaignPublic,
+    CampaignStats,
+    State,
+    error_responses,
+)
 from district_engine.campaigns.model import Campaign
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=error_responses(401, 404, 413, 422, 503))
 
 
 def public(c: Campaign, engine) -> CampaignPublic:

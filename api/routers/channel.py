@@ -3,10 +3,10 @@
 from fastapi import APIRouter, Query, Request
 
 from api.deps import EngineDep
-from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic
+from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses
 from district_engine.campaigns.offers import Offer
 
-router = APIRouter(prefix="/v1", tags=["city channel"])
+router = APIRouter(prefix="/v1", tags=["city channel"], responses=error_responses(413, 422, 503))
 
 
 def offer_public(o: Offer, engine) -> OfferPublic:

@@ -1,11 +1,11 @@
 from fastapi import APIRouter, Body, Response
 
 from api.deps import EngineDep, OperatorDep
-from api.schemas.core import DistrictSummary
+from api.schemas.core import DistrictSummary, error_responses
 from district_engine.districts.model import District
 from district_engine.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/districts", tags=["districts"])
+router = APIRouter(prefix="/v1/districts", tags=["districts"], responses=error_responses(401, 404, 409, 413, 422, 503))
 
 FEATURE_EXAMPLE = {
     "type": "Feature",

@@ -1,9 +1,9 @@
 from fastapi import APIRouter
 
 from api.deps import AdminDep, EngineDep
-from api.schemas.core import OperatorCreate, OperatorCreated
+from api.schemas.core import OperatorCreate, OperatorCreated, error_responses
 
-router = APIRouter(prefix="/v1/operators", tags=["operators"])
+router = APIRouter(prefix="/v1/operators", tags=["operators"], responses=error_responses(401, 422, 503))
 
 
 @router.post("", status_code=201, response_model=OperatorCreated, summary="Create an operator (admin token)")

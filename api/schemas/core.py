@@ -111,3 +111,21 @@ class LocationIn(Strict):
 
 class LocationOut(BaseModel):
     new_offers: list[OfferPublic]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["invalid_input"])
+    message: str = Field(examples=["must be > 0 and <= 3000 metres, got 5000"])
+    field: str | None = Field(default=None, examples=["radius_m"])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict:
+    """OpenAPI entries for the error answers a router can give, all in the one error shape."""
+    described = {401: "no or unknown API key", 404: "not found (or another operator's)", 409: "conflict",
+                 413: "body over the limit", 422: "invalid input: `field` names it",
+                 503: "the state store is unreachable; see Retry-After"}
+    return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}

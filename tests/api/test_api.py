@@ -42,6 +42,8 @@ def test_health_ready_metrics_and_docs(app_client):
     assert "http_request_duration_seconds_bucket" in app_client.get("/metrics").text
     spec = app_client.get("/openapi.json").json()
     assert "/v1/feed" in spec["paths"] and "/v1/campaigns/{campaign_id}/stats" in spec["paths"]
+    post = spec["paths"]["/v1/campaigns"]["post"]
+    assert {"401", "422", "503"} <= set(post["responses"]) and post["requestBody"]["content"]["application/json"]
 
 
 def test_operators_need_the_admin_token(app_client):
