@@ -49,7 +49,9 @@ class _View:
                  index: LayeredIndex | None = None):
         self.stored = stored
         self.campaigns = campaigns
-        self.index = index or LayeredIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
+        if index is None:
+            index = LayeredIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
+        self.index = index
         by_district = defaultdict(list)
         for c in campaigns.values():
             by_district[c.district_id].append(c)
@@ -84,6 +86,10 @@ class Engine:
         if not news:
             return 0
         with self._lock:
+            # Another thread (a writer's own refresh, or the follower) may have applied some already.
+            news = [ch for ch in news if changes.newer(ch.stream_id, self._last_change)]
+            if not news:
+                return 0
             view = self.view
             stored, campaigns = dict(view.stored), dict(view.campaigns)
             touched = set()

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from district_engine.store import keys
 
-__all__ = ["Change", "signal", "read_after", "last_id"]
+__all__ = ["Change", "signal", "read_after", "last_id", "newer"]
 
 _MAXLEN = 100_000
 
@@ -40,3 +40,10 @@ def read_after(client, after: str, block_ms: int | None = None, count: int = 10_
     if not got:
         return []
     return [Change(sid.decode(), f[b"entity"].decode(), f[b"id"].decode(), f[b"op"].decode()) for sid, f in got[0][1]]
+
+
+def newer(stream_id: str, than: str) -> bool:
+    """Whether stream id ``stream_id`` comes after ``than`` (ids are "<ms>-<seq>")."""
+    a_ms, a_seq = stream_id.split("-")
+    b_ms, b_seq = than.split("-")
+    return (int(a_ms), int(a_seq)) > (int(b_ms), int(b_seq))

@@ -40,3 +40,4 @@ def test_changes_in_layers_match_a_full_rebuild(seed):
     compact = layered.compacted()
     assert compact.overlay_size == 0 and len(compact) == len(current)
     assert sorted(d.id for d in compact.districts()) == sorted(current)
+
