@@ -16,7 +16,8 @@ from api.middleware import RequestMiddleware
 from api.routers import campaigns, channel, districts, health, operators
 from district_engine.engine import Engine
 from district_engine.settings import Settings
-from district_engine.store import open_redis
+from district_engine.errors import StoreUnavailableError
+from district_engine.store import UNAVAILABLE, open_redis
 
 log = logging.getLogger("district_engine.api")
 
@@ -30,11 +31,14 @@ def _follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> N
             engine.refresh(block_ms=200)
             engine.compact()
             if time.monotonic() >= next_resync:
-                engine.load()
+                engine.resync()
                 next_resync = time.monotonic() + resync_s
-        except Exception:  # noqa: BLE001 - Redis away: keep serving the last view, try again
-            log.warning("change follower: store unavailable, retrying", exc_info=False)
+        except UNAVAILABLE + (StoreUnavailableError,):
+            log.warning("change follower: store unavailable, retrying")  # keep serving the last view
             stop.wait(0.5)
+        except Exception:  # noqa: BLE001 - a bug or bad stored data: say so loudly, keep the thread alive
+            log.exception("change follower failed; retrying")
+            stop.wait(1.0)
 
 
 def create_app(settings: Settings | None = None, client=None) -> FastAPI:

@@ -74,11 +74,28 @@ class Engine:
 
     # ------------------------------------------------------------ freshness
     def load(self) -> None:
-        """Build the in-memory view from Redis in full."""
+        """Build the in-memory view from Redis in full (at start-up)."""
         with self._lock:
             self._last_change = changes.last_id(self.client)
             stored = {s.district.id: s for s in self.districts.all()}
             self._view = _View(stored, {c.id: c for c in self.campaigns.all()})
+
+    def resync(self) -> int:
+        """Compare the whole store with the view and apply what differs, as changes: the backstop
+        for a change whose signal was lost. Reads everything, builds only what changed."""
+        stored = {s.district.id: s for s in self.districts.all()}
+        campaigns = {c.id: c for c in self.campaigns.all()}
+        with self._lock:
+            view = self.view
+            put = [s.district for i, s in stored.items()
+                   if i not in view.stored or view.stored[i].updated_at != s.updated_at]
+            gone = [i for i in view.stored if i not in stored]
+            changed_campaigns = campaigns != view.campaigns
+            if not put and not gone and not changed_campaigns:
+                return 0
+            index = view.index.with_changes(put, gone) if put or gone else view.index
+            self._view = _View(stored, campaigns, index)
+        return len(put) + len(gone) + int(changed_campaigns)
 
     def refresh(self, block_ms: int | None = None) -> int:
         """Apply change signals newer than the last seen; returns how many were applied."""
@@ -109,13 +126,19 @@ class Engine:
         return len(news)
 
     def compact(self, overlay_limit: int = 256) -> bool:
-        """Fold the index's overlay into a new base once it holds more than ``overlay_limit``
-        districts. A full build: run it off the request path (the change follower does)."""
-        if self.view.index.overlay_size <= overlay_limit:
+        """Fold the index's overlay into a new base once it has grown past ``overlay_limit``.
+
+        A full build, made outside the lock (writers' refreshes go on meanwhile) and swapped in
+        only if no change arrived during it; otherwise the next call tries again.
+        """
+        view = self.view
+        if view.index.overlay_size <= overlay_limit:
             return False
+        compacted = view.index.compacted()
         with self._lock:
-            view = self.view
-            self._view = _View(view.stored, view.campaigns, view.index.compacted())
+            if self._view is not view:
+                return False
+            self._view = _View(view.stored, view.campaigns, compacted)
         return True
 
     def _load_district(self, district_id):

@@ -19,7 +19,9 @@ def offer_public(o: Offer, engine) -> OfferPublic:
 # async: the feed is answered from memory in microseconds, a thread hop would cost more than that.
 @router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)")
 async def feed(request: Request, engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
-         coord: Coord = "wgs84", user_id: str | None = None, limit: int = Query(default=20, ge=1, le=200)) -> Feed:
+         coord: Coord = "wgs84",
+               user_id: str | None = Query(default=None, description="accepted per the v1 contract; the feed is not personalised and records nothing"),
+               limit: int = Query(default=20, ge=1, le=200)) -> Feed:
     offers = engine.feed(lat, lng, coord, limit)
     request.app.state.offers_counter.labels("feed").inc(len(offers))
     return Feed(offers=[offer_public(o, engine) for o in offers])

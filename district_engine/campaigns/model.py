@@ -58,10 +58,15 @@ class Campaign:
             raise InvalidInputError("must be after starts_at", field="ends_at")
         if self.ends_at - self.starts_at > MAX_WINDOW:
             raise InvalidInputError(f"a campaign runs at most {MAX_WINDOW.days} days", field="ends_at")
-        if not (0 < self.radius_m <= MAX_RADIUS_M):
+        if isinstance(self.radius_m, bool) or not isinstance(self.radius_m, (int, float)) or not (0 < self.radius_m <= MAX_RADIUS_M):
             raise InvalidInputError(f"must be > 0 and <= {MAX_RADIUS_M:g} metres, got {self.radius_m!r}", field="radius_m")
-        if not (isinstance(self.max_pushes_per_user, int) and 1 <= self.max_pushes_per_user <= 100):
+        if isinstance(self.max_pushes_per_user, bool) or not (
+                isinstance(self.max_pushes_per_user, int) and 1 <= self.max_pushes_per_user <= 100):
             raise InvalidInputError("must be an integer from 1 to 100", field="max_pushes_per_user")
+        if self.kind not in CampaignKind.__members__.values():
+            raise InvalidInputError(f"must be one of {', '.join(k.value for k in CampaignKind)}", field="kind")
+        if self.audience is not None and (not isinstance(self.audience, str) or len(self.audience) > 64):
+            raise InvalidInputError("must be a string of at most 64 characters, or null", field="audience")
         object.__setattr__(self, "kind", CampaignKind(self.kind))
 
     def state(self, now: datetime) -> CampaignState:

@@ -11,7 +11,10 @@ All functions take and return ``(lat, lng)`` in degrees: scalars give floats, ar
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from numba import njit
 
 from district_engine.geo.points import check_coord, check_latlng
 
@@ -19,115 +22,115 @@ __all__ = ["to_wgs84", "from_wgs84", "convert", "wgs84_to_gcj02", "gcj02_to_wgs8
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis, as the GCJ-02 algorithm defines it
 _EE = 0.00669342162296594323
-_X_PI = np.pi * 3000.0 / 180.0
+_X_PI = math.pi * 3000.0 / 180.0
 _INVERSE_TOL_DEG = 1e-10  # about 0.01 mm
 _INVERSE_MAX_ITER = 30
 
-
-def _out_of_china(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
-    return (lng < 72.004) | (lng > 137.8347) | (lat < 0.8293) | (lat > 55.8271)
-
-
-def _delta_lat(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
-    return ret
+# Steps, composed into conversions; each is one compiled function of one point, used by both the
+# per-request path (a scalar) and the batch path (a compiled loop), so there is one formula each.
+WGS_TO_GCJ, GCJ_TO_WGS, GCJ_TO_BD, BD_TO_GCJ = 0, 1, 2, 3
 
 
-def _delta_lng(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
-    ret += (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
-    ret += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
-    ret += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
-    return ret
+@njit(cache=True)
+def _wgs_to_gcj(lat, lng):
+    if lng < 72.004 or lng > 137.8347 or lat < 0.8293 or lat > 55.8271:
+        return lat, lng  # outside the GCJ-02 area
+    x, y = lng - 105.0, lat - 35.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
+    dlat += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlat += (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+    dlat += (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    dlng = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
+    dlng += (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    dlng += (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+    dlng += (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    rad = math.radians(lat)
+    magic = 1.0 - _EE * math.sin(rad) ** 2
+    sqrt_magic = math.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * math.pi)
+    dlng = (dlng * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
+    return lat + dlat, lng + dlng
 
 
-def _wgs_to_gcj(lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    dlat = _delta_lat(lng - 105.0, lat - 35.0)
-    dlng = _delta_lng(lng - 105.0, lat - 35.0)
-    rad = np.radians(lat)
-    magic = 1.0 - _EE * np.sin(rad) ** 2
-    sqrt_magic = np.sqrt(magic)
-    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
-    dlng = (dlng * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
-    outside = _out_of_china(lat, lng)
-    return np.where(outside, lat, lat + dlat), np.where(outside, lng, lng + dlng)
+@njit(cache=True)
+def _gcj_to_bd(lat, lng):
+    z = math.hypot(lng, lat) + 0.00002 * math.sin(lat * _X_PI)
+    theta = math.atan2(lat, lng) + 0.000003 * math.cos(lng * _X_PI)
+    return z * math.sin(theta) + 0.006, z * math.cos(theta) + 0.0065
 
 
-def _gcj_to_bd(lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    z = np.hypot(lng, lat) + 0.00002 * np.sin(lat * _X_PI)
-    theta = np.arctan2(lat, lng) + 0.000003 * np.cos(lng * _X_PI)
-    return z * np.sin(theta) + 0.006, z * np.cos(theta) + 0.0065
+@njit(cache=True)
+def _forward(step, lat, lng):
+    return _wgs_to_gcj(lat, lng) if step == WGS_TO_GCJ else _gcj_to_bd(lat, lng)
 
 
-def _invert(forward, lat: np.ndarray, lng: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve forward(x) = (lat, lng) by fixed-point iteration; the transforms are near-translations."""
-    x_lat, x_lng = lat.copy(), lng.copy()
+@njit(cache=True)
+def _step(step, lat, lng):
+    """One step; the inverses solve forward(x) = (lat, lng) by fixed-point iteration (the
+    transforms are near-translations), to 1e-10 degrees."""
+    if step == WGS_TO_GCJ or step == GCJ_TO_BD:
+        return _forward(step, lat, lng)
+    forward = WGS_TO_GCJ if step == GCJ_TO_WGS else GCJ_TO_BD
+    x_lat, x_lng = lat, lng
     for _ in range(_INVERSE_MAX_ITER):
-        f_lat, f_lng = forward(x_lat, x_lng)
+        f_lat, f_lng = _forward(forward, x_lat, x_lng)
         e_lat, e_lng = f_lat - lat, f_lng - lng
         x_lat -= e_lat
         x_lng -= e_lng
-        if max(np.max(np.abs(e_lat), initial=0.0), np.max(np.abs(e_lng), initial=0.0)) < _INVERSE_TOL_DEG:
+        if max(abs(e_lat), abs(e_lng)) < _INVERSE_TOL_DEG:
             break
     return x_lat, x_lng
 
 
-def _gcj_to_wgs(lat, lng):
-    return _invert(_wgs_to_gcj, lat, lng)
+@njit(cache=True)
+def _point(steps, lat, lng):
+    for s in steps:
+        lat, lng = _step(s, lat, lng)
+    return lat, lng
 
 
-def _bd_to_gcj(lat, lng):
-    return _invert(_gcj_to_bd, lat, lng)
+@njit(cache=True)
+def _rows(steps, lat, lng):
+    out_lat = np.empty(lat.size)
+    out_lng = np.empty(lat.size)
+    for i in range(lat.size):
+        out_lat[i], out_lng[i] = _point(steps, lat[i], lng[i])
+    return out_lat, out_lng
 
 
-def _apply(fn, lat, lng):
-    """Validate, run ``fn`` on 1-d arrays, and give back floats for scalars or arrays for arrays."""
+def _apply(steps: tuple, lat, lng):
+    """Validate, convert, and give back floats for scalars or arrays (same shape) for arrays."""
     lat_a, lng_a = check_latlng(lat, lng)
-    if fn is _identity:
+    if not steps:
         return (float(lat_a), float(lng_a)) if lat_a.ndim == 0 else (lat_a, lng_a)
-    out_lat, out_lng = fn(np.atleast_1d(lat_a), np.atleast_1d(lng_a))
     if lat_a.ndim == 0:
-        return float(out_lat[0]), float(out_lng[0])
+        return _point(steps, float(lat_a), float(lng_a))
+    out_lat, out_lng = _rows(steps, np.ascontiguousarray(lat_a).ravel(), np.ascontiguousarray(lng_a).ravel())
     return out_lat.reshape(lat_a.shape), out_lng.reshape(lat_a.shape)
 
 
 def wgs84_to_gcj02(lat, lng):
     """WGS-84 -> GCJ-02 (identity outside China); (lat, lng) degrees, scalars or arrays."""
-    return _apply(_wgs_to_gcj, lat, lng)
+    return _apply((WGS_TO_GCJ,), lat, lng)
 
 
 def gcj02_to_wgs84(lat, lng):
     """GCJ-02 -> WGS-84 by iteration (error well under 1 mm); (lat, lng) degrees, scalars or arrays."""
-    return _apply(_gcj_to_wgs, lat, lng)
+    return _apply((GCJ_TO_WGS,), lat, lng)
 
 
 def gcj02_to_bd09(lat, lng):
     """GCJ-02 -> BD-09; (lat, lng) degrees, scalars or arrays."""
-    return _apply(_gcj_to_bd, lat, lng)
+    return _apply((GCJ_TO_BD,), lat, lng)
 
 
 def bd09_to_gcj02(lat, lng):
     """BD-09 -> GCJ-02 by iteration (error well under 1 mm); (lat, lng) degrees, scalars or arrays."""
-    return _apply(_bd_to_gcj, lat, lng)
+    return _apply((BD_TO_GCJ,), lat, lng)
 
 
-def _identity(lat, lng):
-    return lat, lng
-
-
-_TO_WGS = {
-    "wgs84": _identity,
-    "gcj02": _gcj_to_wgs,
-    "bd09": lambda lat, lng: _gcj_to_wgs(*_bd_to_gcj(lat, lng)),
-}
-_FROM_WGS = {
-    "wgs84": _identity,
-    "gcj02": _wgs_to_gcj,
-    "bd09": lambda lat, lng: _gcj_to_bd(*_wgs_to_gcj(lat, lng)),
-}
+_TO_WGS = {"wgs84": (), "gcj02": (GCJ_TO_WGS,), "bd09": (BD_TO_GCJ, GCJ_TO_WGS)}
+_FROM_WGS = {"wgs84": (), "gcj02": (WGS_TO_GCJ,), "bd09": (WGS_TO_GCJ, GCJ_TO_BD)}
 
 
 def to_wgs84(lat, lng, coord: str = "wgs84"):

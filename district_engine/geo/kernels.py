@@ -1,8 +1,8 @@
 """Compiled (numba) kernels shared by the geodesy, the H3 cover and the matcher.
 
 A footprint lives in its own local tangent plane (see ``geodesy``): ``frame`` is 9 floats
-(ECEF origin, east unit vector, north unit vector) and its boundary is a run of planar edges
-``[x0, y0, x1, y1]`` in metres. Distances in that plane agree with WGS-84 geodesics to about a
+(ECEF origin, east unit vector, north unit vector) and its boundary is a run of planar edges,
+one row each in the ``EDGE_COLUMNS`` layout, in metres. Distances in that plane agree with WGS-84 geodesics to about a
 millimetre within 5 km of the footprint, which is what makes a 1 m exactness budget cheap.
 """
 

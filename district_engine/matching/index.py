@@ -94,6 +94,9 @@ class ReachIndex:
         return (self.cells.nbytes + self.cell_offsets.nbytes + self.entry_district.nbytes
                 + self.entry_interior.nbytes + self.footprints.nbytes)
 
+    def has(self, district_id: str) -> bool:
+        return district_id in self._position
+
     def district(self, district_id: str) -> District:
         try:
             return self.districts[self._position[district_id]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from district_engine.districts.model import District
+from district_engine.geo.coords import to_wgs84
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.index import Match, ReachIndex
 
@@ -29,10 +30,11 @@ class LayeredIndex:
 
     @property
     def overlay_size(self) -> int:
-        return len(self.overlay)
+        """How far this index is from a single base: overlay districts plus hidden base districts."""
+        return len(self.overlay) + len(self.hidden)
 
     def __len__(self) -> int:
-        return sum(1 for d in self.base.districts if d.id not in self.hidden) + len(self.overlay)
+        return len(self.base) - len(self.hidden) + len(self.overlay)
 
     def districts(self) -> list[District]:
         """Every district in effect: the base's not hidden, then the overlay's."""
@@ -41,7 +43,8 @@ class LayeredIndex:
     def with_changes(self, put: Iterable[District] = (), deleted: Iterable[str] = ()) -> LayeredIndex:
         """A new index with ``put`` districts added or replaced and ``deleted`` ids removed.
 
-        Costs a build of the overlay only (the changed districts), never of the base.
+        Costs a build of the overlay (the districts changed since the last compaction), never of
+        the base.
         """
         overlay = {d.id: d for d in self.overlay.districts}
         put = list(put)
@@ -50,10 +53,9 @@ class LayeredIndex:
             overlay.pop(district_id, None)
         for d in put:
             overlay[d.id] = d
-        base_ids = {d.id for d in self.base.districts}
         new = object.__new__(LayeredIndex)
         new.base = self.base
-        new.hidden = self.hidden | ((deleted | {d.id for d in put}) & base_ids)
+        new.hidden = self.hidden | {i for i in deleted | {d.id for d in put} if self.base.has(i)}
         new.overlay = ReachIndex(list(overlay.values()), radius_m=self.radius_m)
         return new
 
@@ -62,10 +64,11 @@ class LayeredIndex:
         return LayeredIndex(self.districts(), radius_m=self.radius_m, progress=progress)
 
     def match(self, lat: float, lng: float, coord: str = "wgs84") -> list[Match]:
-        """As ReachIndex.match: districts in reach, nearest first (ties by id)."""
-        found = self.base.match(lat, lng, coord)
+        """As ReachIndex.match: districts in reach, nearest first."""
+        lat, lng = to_wgs84(lat, lng, coord)  # once, for both layers
+        found = self.base.match(lat, lng)
         if self.hidden:
             found = [m for m in found if m.district_id not in self.hidden]
         if len(self.overlay):
-            found = sorted(found + self.overlay.match(lat, lng, coord), key=lambda m: (m.distance_m, m.district_id))
+            found = sorted(found + self.overlay.match(lat, lng), key=lambda m: (m.distance_m, m.district_id))
         return found

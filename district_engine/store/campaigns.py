@@ -49,7 +49,8 @@ class CampaignStore:
         time, or after ``reentry_gap_ms`` unseen) and its per-user cap allows; True where delivered.
         Each check-and-count is one atomic script on that campaign's slot; all of them, and any
         plain ``commands`` (method, args, kwargs), go in one round trip."""
-        calls = [("deliver_offer", [keys.campaign_deliveries(c.id), keys.campaign_stats(c.id), keys.campaign_seen(c.id)],
+        calls = [("deliver_offer", [keys.campaign_deliveries(c.id), keys.campaign_stats(c.id), keys.campaign_seen(c.id),
+                                    keys.campaign(c.id)],
                   [user_id, c.max_pushes_per_user, now_ms, reentry_gap_ms]) for c in campaigns]
         if not calls and not commands:
             return []

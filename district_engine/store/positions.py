@@ -1,4 +1,5 @@
-"""Users' last known positions (WGS-84), kept with a TTL for the broadcast on go-live; never exposed.
+"""Users' last known positions (WGS-84), kept with a TTL; never exposed. Nothing reads
+them yet: they are there for the broadcast on go-live (the push issue), which finds users by them.
 
 Written in the same round trip as the deliveries of a location update (``record_command``)."""
 

@@ -43,22 +43,29 @@ class Scripts:
         one pipeline round trip, scripts by EVALSHA; returns the scripts' results.
 
         redis-py's own pipelined scripts ask SCRIPT EXISTS first, a second round trip on every
-        call; here a NOSCRIPT answer (a restarted or failed-over server) loads the scripts and
-        runs the pipeline once more, which is safe because nothing in it ran.
+        call. Here a call answered NOSCRIPT (a restarted or failed-over server) did not run: the
+        scripts are loaded and only those calls run again, so nothing runs twice.
         """
-        for attempt in (1, 2):
+        try:
             pipe = self._client.pipeline(transaction=False)
             for method, args, kwargs in commands:
                 getattr(pipe, method)(*args, **kwargs)
             for name, keys, args in calls:
                 pipe.evalsha(self._script(name).sha, len(keys), *keys, *args)
-            try:
-                return pipe.execute()[len(commands):]
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
+            results = pipe.execute(raise_on_error=False)[len(commands):]
+            missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+            if missing:
                 for script in self._registered.values():
                     self._client.script_load(script.script)
-            except redis.ConnectionError as exc:
-                raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
-        return []
+                retry = self._client.pipeline(transaction=False)
+                for i in missing:
+                    name, keys, args = calls[i]
+                    retry.evalsha(self._script(name).sha, len(keys), *keys, *args)
+                for i, r in zip(missing, retry.execute()):
+                    results[i] = r
+        except redis.ConnectionError as exc:
+            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        for r in results:
+            if isinstance(r, Exception):
+                raise r
+        return results

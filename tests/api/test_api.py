@@ -130,6 +130,15 @@ def test_campaign_list_patch_end_early_and_delete(app_client, sanlitun):
     assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).status_code == 404
 
 
+@pytest.mark.parametrize("patch,field", [({"radius_m": None}, "radius_m"), ({"title": None}, "title"),
+                                         ({"max_pushes_per_user": None}, "max_pushes_per_user"), ({"radius_m": 0}, "radius_m")])
+def test_bad_patches_are_422_and_change_nothing(app_client, sanlitun, patch, field):
+    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    r = app_client.patch(f"/v1/campaigns/{c['id']}", json=patch, headers=bearer(sanlitun))
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).json() == c
+
+
 def test_deleting_a_district_ends_its_campaigns(app_client, sanlitun):
     c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
     app_client.delete(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun))

@@ -109,6 +109,7 @@ def test_offers_go_on_entry_only_and_up_to_the_cap(redis_client):
 
     store = CampaignStore(redis_client)
     (c,) = _campaigns(1, max_pushes=2)
+    store.put(c)
     gap = 60_000
     pings = [0, 10_000, 20_000, 200_000, 210_000, 400_000]  # ms; a 180 s absence before the 4th and 6th
     got = [store.deliver("u", [c], t, gap)[0] for t in pings]
@@ -124,9 +125,23 @@ def test_pipelined_scripts_reload_after_a_script_flush_and_commands_ride_along(r
     store = CampaignStore(redis_client)
     positions = PositionStore(redis_client, ttl_s=600)
     cs = _campaigns(3)
+    for c in cs:
+        store.put(c)
     assert store.deliver("u", cs, 0, 1000) == [True, True, True]
     redis_client.script_flush()  # as after a restart or failover: the server forgot the scripts
     record = positions.record_command("u", 39.9, 116.4, "2026-11-25T00:00:00+00:00")
     assert store.deliver("u", cs, 5000, 1000, commands=[record]) == [True, True, True]
     assert 0 < redis_client.ttl(keys.user_position("u")) <= 600
     assert store.deliver("u", cs, 5500, 1000) == [False, False, False]  # caps of 2 reached
+
+
+def test_a_deleted_campaign_delivers_nothing_and_leaves_no_keys(redis_client):
+    from district_engine.store.campaigns import CampaignStore
+
+    store = CampaignStore(redis_client)
+    (c,) = _campaigns(1)
+    store.put(c)
+    assert store.deliver("u", [c], 0, 1000) == [True]
+    store.delete(c)  # a worker that has not heard yet still offers it
+    assert store.deliver("v", [c], 10, 1000) == [False]
+    assert not redis_client.keys(f"campaign:{{{c.id}}}*")

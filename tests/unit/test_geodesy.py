@@ -47,7 +47,7 @@ def test_multipolygon_distance_is_to_the_nearest_part():
         geom = random_footprint(rng, lat, lng, 400.0)
     p_lat, p_lng = _points_around(rng, lat, lng, 200, 3000.0)
     parts = [distance_to_footprint(p_lat, p_lng, part) for part in geom.geoms]
-    assert np.allclose(distance_to_footprint(p_lat, p_lng, geom), np.minimum(*parts), atol=1e-6)
+    assert np.allclose(distance_to_footprint(p_lat, p_lng, geom), np.minimum.reduce(parts), atol=1e-6)
 
 
 def test_shapes_follow_the_input():

@@ -165,7 +165,21 @@ def test_bad_points_and_duplicates_and_unknown_ids():
 def test_antipodal_and_edge_latitudes_do_not_break_lookup():
     index = ReachIndex(_districts(np.random.default_rng(8), 2))
     m = index.match_many([90.0, -90.0, 0.0, 39.93], [180.0, -180.0, 0.0, 116.45])
-    assert set(m.point_index.tolist()) <= {3}
+    assert not set(m.point_index.tolist()) & {0, 1, 2}
+    assert [x.district_id for x in index.match(39.93, 116.45)] == list(m.district_id[m.point_index == 3])
+
+
+def test_batches_larger_than_one_chunk_are_stitched_in_point_order():
+    from district_engine.matching import index as index_module
+
+    rng = np.random.default_rng(13)
+    index = ReachIndex(_districts(rng, 5))
+    n = index_module._CHUNK + 5000
+    lat, lng = offset(*SANLITUN, rng.uniform(0, 360, n), rng.uniform(0, 6000, n))
+    whole = index.match_many(lat, lng, ids=False)
+    halves = [index.match_many(lat[s], lng[s], ids=False) for s in (slice(0, 70_000), slice(70_000, n))]
+    assert np.array_equal(whole.point_index, np.concatenate([halves[0].point_index, halves[1].point_index + 70_000]))
+    assert np.array_equal(whole.district_id, np.concatenate([h.district_id for h in halves]))
 
 
 def test_cover_grows_a_grid_disk_that_was_too_small(monkeypatch):

@@ -3,8 +3,12 @@
 -- KEYS[1] campaign:{id}:deliveries (hash user -> times delivered)
 -- KEYS[2] campaign:{id}:stats (hash: delivered)
 -- KEYS[3] campaign:{id}:seen (hash user -> last time seen in reach, ms)
+-- KEYS[4] campaign:{id} (the campaign itself: a deleted one delivers nothing and leaves no keys)
 -- ARGV[1] user id, ARGV[2] max deliveries per user, ARGV[3] now (ms), ARGV[4] re-entry gap (ms)
 -- Returns 1 delivered, 0 not.
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  return 0
+end
 local last = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
 local now = tonumber(ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
