@@ -4,6 +4,12 @@ embedded redis-server that this test session starts on a free port (never the ma
 import os
 
 import pytest
+from hypothesis import settings
+
+# Compiled kernels are built on first use (numba); a time limit per example would make whichever
+# property test runs first flaky. Property tests bound their own work by example counts instead.
+settings.register_profile("district-engine", deadline=None)
+settings.load_profile("district-engine")
 
 
 @pytest.fixture(scope="session")
