@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "user_position", "demo_seeded",
+    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "rain_keys", "user_position", "demo_seeded",
 ]
 
 
@@ -77,6 +77,12 @@ def campaign_stats(campaign_id: str) -> str:
 def user_position(user_id: str) -> str:
     """String (JSON lat, lng, at) with a TTL: a user's last known WGS-84 position; never exposed."""
     return f"user:{{{user_id}}}:pos"
+
+
+def rain_keys(rain_id: str) -> dict[str, str]:
+    """A red-envelope rain's keys, one hash tag: meta (hash of figures and window), packets (list of
+    cents, shuffled), winners (hash user -> cents), ledger (stream of every money move)."""
+    return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "ledger")}
 
 
 def demo_seeded() -> str:

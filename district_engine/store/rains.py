@@ -1,0 +1,118 @@
+"""Red-envelope rains in Redis: a pre-split, shuffled pool; grabs as one atomic script each; a
+ledger stream of every money move from which every figure can be recomputed (``audit``).
+
+Invariant, at every moment: won_cents + remaining_cents + refunded_cents == total_cents.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from district_engine.errors import ConflictError, NotFoundError
+from district_engine.store import keys
+from district_engine.store.scripts import Scripts
+
+__all__ = ["RainStore", "Grab", "RainFigures"]
+
+_PUSH_CHUNK = 50_000
+
+
+class Grab(NamedTuple):
+    status: str  # won | already_grabbed | sold_out | not_active
+    amount_cents: int
+
+
+class RainFigures(NamedTuple):
+    total_cents: int
+    packets: int
+    won_packets: int
+    won_cents: int
+    remaining_packets: int
+    remaining_cents: int
+    refunded_cents: int
+    state: str  # live (or scheduled: the caller knows the window) | ended
+
+
+class RainStore:
+    def __init__(self, client):
+        self._client = client
+        self._scripts = Scripts(client)
+
+    def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int) -> None:
+        """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms)."""
+        k = keys.rain_keys(rain_id)
+        if self._client.exists(k["meta"]):
+            raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
+        amounts = np.asarray(amounts, dtype=np.int64)
+        total = int(amounts.sum())
+        self._client.delete(k["packets"], k["winners"], k["ledger"])
+        for i in range(0, amounts.size, _PUSH_CHUNK):
+            self._client.rpush(k["packets"], *amounts[i:i + _PUSH_CHUNK].tolist())
+        self._client.xadd(k["ledger"], {"type": "fund", "amount": total, "packets": amounts.size})
+        # The meta hash last: until it exists the rain does not (a grab answers no_rain).
+        self._client.hset(k["meta"], mapping={
+            "starts_ms": starts_ms, "ends_ms": ends_ms, "total_cents": total, "packets": amounts.size,
+            "won_cents": 0, "won_packets": 0, "remaining_cents": total, "refunded_cents": 0, "state": "open"})
+
+    def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
+        k = keys.rain_keys(rain_id)
+        status, amount = self._scripts("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"]],
+                                       [user_id, now_ms, grab_id])
+        status = status.decode() if isinstance(status, bytes) else status
+        if status == "no_rain":
+            raise NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
+        return Grab(status, int(amount))
+
+    def end(self, rain_id: str, now_ms: int, early: bool = False) -> int:
+        """Refund what is left once the window is over (or now, ``early``); cents refunded by this call."""
+        k = keys.rain_keys(rain_id)
+        return int(self._scripts("end_rain", [k["meta"], k["packets"], k["ledger"]], [now_ms, int(early)]))
+
+    def figures(self, rain_id: str) -> RainFigures:
+        k = keys.rain_keys(rain_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hgetall(k["meta"])
+        pipe.llen(k["packets"])
+        meta, left = pipe.execute()
+        if not meta:
+            raise NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
+        m = {key.decode(): value.decode() for key, value in meta.items()}
+        return RainFigures(int(m["total_cents"]), int(m["packets"]), int(m["won_packets"]), int(m["won_cents"]),
+                           int(left), int(m["remaining_cents"]), int(m["refunded_cents"]),
+                           "ended" if m["state"] == "ended" else "live")
+
+    def audit(self, rain_id: str) -> list[str]:
+        """Recompute every figure from the ledger and the winners; the mismatches found (empty: all reconcile)."""
+        k = keys.rain_keys(rain_id)
+        f = self.figures(rain_id)
+        funded = won = refunded = grabs = 0
+        users = set()
+        for _, entry in self._client.xrange(k["ledger"]):
+            kind, amount = entry[b"type"], int(entry[b"amount"])
+            if kind == b"fund":
+                funded += amount
+            elif kind == b"grab":
+                won += amount
+                grabs += 1
+                users.add(entry[b"user"])
+            elif kind == b"refund":
+                refunded += amount
+        winners = {u: int(a) for u, a in self._client.hgetall(k["winners"]).items()}
+        packets_left = [int(x) for x in self._client.lrange(k["packets"], 0, -1)]
+        problems = []
+        checks = [
+            ("funded == total_cents", funded, f.total_cents),
+            ("ledger grabs == won_cents", won, f.won_cents),
+            ("ledger grabs == won_packets", grabs, f.won_packets),
+            ("ledger refunds == refunded_cents", refunded, f.refunded_cents),
+            ("winners == won_cents", sum(winners.values()), f.won_cents),
+            ("one grab per winner", len(users), len(winners)),
+            ("packets left == remaining_cents", sum(packets_left), f.remaining_cents),
+            ("won + remaining + refunded == total", f.won_cents + f.remaining_cents + f.refunded_cents, f.total_cents),
+        ]
+        for name, got, want in checks:
+            if got != want:
+                problems.append(f"{name}: {got} != {want}")
+        return problems
