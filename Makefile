@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run demo test test-fast bench bench-http clean
+.PHONY: setup run demo test test-fast bench bench-http bench-rain clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -37,6 +37,10 @@ bench: setup
 bench-http: setup
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/api_load.py
+
+bench-rain: setup
+	@command -v redis-benchmark >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-tools; }
+	$(BIN)/python bench/rain.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out
