@@ -47,7 +47,10 @@ def install(app: FastAPI) -> None:
         headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=status, headers=headers)
+        body = error_body(exc.code, exc.message, exc.field)
+        if exc.code == "out_of_range":  # the grab contract also says {status: out_of_range}
+            body["status"] = exc.code
+        return JSONResponse(body, status_code=status, headers=headers)
 
     async def unavailable(request: Request, exc: Exception):
         return JSONResponse(error_body("store_unavailable", "the state store is unreachable; retry shortly"),

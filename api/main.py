@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors
 from api.logs import configure
 from api.middleware import RequestMiddleware
-from api.routers import campaigns, channel, districts, health, operators
+from api.routers import campaigns, channel, districts, health, operators, redenvelopes
 from district_engine.engine import Engine
 from district_engine.settings import Settings
 from district_engine.errors import StoreUnavailableError
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)
-    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router):
+    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router):
         app.include_router(r)
     return app
 

@@ -17,7 +17,7 @@ from typing import Callable
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
-from district_engine.errors import InvalidInputError, NotFoundError
+from district_engine.errors import ForbiddenError, InvalidInputError, NotFoundError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
@@ -26,6 +26,8 @@ from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.operators import OperatorStore
 from district_engine.store.positions import PositionStore
+from district_engine.store.rains import Grab, RainFigures, RainStore
+from district_engine.redenvelope.split import split_packets
 
 __all__ = ["Engine", "utcnow"]
 
@@ -34,6 +36,10 @@ MAX_USER_ID_LEN = 128
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 def check_user_id(user_id) -> str:
@@ -66,6 +72,7 @@ class Engine:
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
         self.positions = PositionStore(client, position_ttl_s)
+        self.rains = RainStore(client)
         self.reentry_gap_s = reentry_gap_s
         self.clock = clock
         self._lock = threading.RLock()  # refresh may load the first view while holding it
@@ -176,7 +183,14 @@ class Engine:
         self.refresh()
 
     # ------------------------------------------------------------ campaigns
+    _RAIN_FIELDS = ("total_cents", "packets", "min_cents", "split")
+
     def create_campaign(self, owner: str, **fields) -> Campaign:
+        """A campaign of one of the owner's districts; a red_envelope one also gets its pool,
+        pre-split and shuffled, before the campaign becomes visible."""
+        rain = {k: fields.pop(k) for k in self._RAIN_FIELDS if k in fields}
+        if fields.get("kind") == "red_envelope" or rain.get("total_cents") is not None or rain.get("packets") is not None:
+            fields["rain"] = rain
         district_id = fields.get("district_id")
         if not isinstance(district_id, str):
             raise InvalidInputError("must be the id of one of your districts", field="district_id")
@@ -185,6 +199,9 @@ class Engine:
         except NotFoundError:
             raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
         c = Campaign(id=f"cmp_{uuid.uuid4().hex[:16]}", owner=owner, **fields)
+        if c.rain:
+            amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
+            self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at))
         self.campaigns.put(c)
         self.refresh()
         return c
@@ -193,14 +210,50 @@ class Engine:
         c = self.campaigns.get(campaign_id, owner=owner)
         if "district_id" in changes_ and changes_["district_id"] != c.district_id:
             raise InvalidInputError("a campaign cannot move to another district", field="district_id")
+        for name in ("starts_at", "ends_at"):
+            if c.rain and name in changes_ and changes_[name] != getattr(c, name):
+                raise InvalidInputError("a rain's window is fixed; DELETE ends it early and refunds the rest", field=name)
         updated = replace(c, **changes_)
         self.campaigns.put(updated)
         self.refresh()
         return updated
 
     def delete_campaign(self, campaign_id: str, owner: str) -> None:
-        self.campaigns.delete(self.campaigns.get(campaign_id, owner=owner))
+        """Delete a campaign; a rain ends first and refunds what is left (its figures stay readable)."""
+        c = self.campaigns.get(campaign_id, owner=owner)
+        if c.rain:
+            self.rains.end(c.id, _ms(self.clock()), early=True)
+        self.campaigns.delete(c)
         self.refresh()
+
+    # ------------------------------------------------------------ red-envelope rains
+    def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84") -> tuple[Grab, str]:
+        """Grab a packet of a live rain for a user in its reach: (Grab, grab id).
+
+        ForbiddenError ``out_of_range`` beyond the campaign's radius; the window, the per-user
+        rule and the pool are decided atomically in Redis (``RainStore.grab``).
+        """
+        check_user_id(user_id)
+        view = self.view
+        c = view.campaigns.get(campaign_id)
+        if c is None or not c.rain:
+            raise NotFoundError(f"no red-envelope rain {campaign_id!r}", field="campaign_id")
+        distance = next((m.distance_m for m in view.index.match(lat, lng, coord) if m.district_id == c.district_id), None)
+        if distance is None or distance > c.radius_m:
+            raise ForbiddenError(f"more than {c.radius_m:g} m from {c.district_id}", code="out_of_range")
+        grab_id = f"grb_{uuid.uuid4().hex[:20]}"
+        return self.rains.grab(c.id, user_id, _ms(self.clock()), grab_id), grab_id
+
+    def rain_figures(self, campaign_id: str, owner: str) -> tuple[RainFigures, CampaignState]:
+        """The rain's figures for its owner; past the window, what is left is refunded first (once)."""
+        c = self.campaigns.get(campaign_id, owner=owner)
+        if not c.rain:
+            raise NotFoundError(f"no red-envelope rain {campaign_id!r}", field="campaign_id")
+        now = self.clock()
+        state = c.state(now)
+        if state is CampaignState.ENDED:
+            self.rains.end(c.id, _ms(now), early=True)
+        return self.rains.figures(c.id), state
 
     # ------------------------------------------------------------ city channel
     def feed(self, lat: float, lng: float, coord: str = "wgs84", limit: int = 20) -> list[Offer]:
@@ -225,7 +278,7 @@ class Engine:
         now = self.clock()
         offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
         record = self.positions.record_command(user_id, lat, lng, (at or now).isoformat())
-        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers], int(now.timestamp() * 1000),
+        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers], _ms(now),
                                            self.reentry_gap_s * 1000, commands=[record])
         return [o for o, ok in zip(offers, delivered) if ok]
 

@@ -48,6 +48,10 @@ class CampaignCreate(Strict):
     radius_m: float = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
     audience: str | None = Field(default=None, examples=["members_only"])
     max_pushes_per_user: int = Field(default=1, description="1..100")
+    total_cents: int | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
+    packets: int | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
+    min_cents: int = Field(default=1, description="red_envelope: the smallest packet")
+    split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
 
 
 class CampaignPatch(Strict):
@@ -73,6 +77,7 @@ class CampaignPublic(BaseModel):
     audience: str | None
     max_pushes_per_user: int
     state: State
+    rain: dict | None = Field(default=None, description="red_envelope: total_cents, packets, min_cents, split")
 
 
 class CampaignList(BaseModel):
@@ -129,3 +134,28 @@ def error_responses(*statuses: int) -> dict:
                  413: "body over the limit", 422: "invalid input: `field` names it",
                  503: "the state store is unreachable; see Retry-After"}
     return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
+
+
+class GrabIn(Strict):
+    user_id: str = Field(examples=["u-10086"])
+    lat: float = Field(examples=[39.9335])
+    lng: float = Field(examples=[116.4480])
+    coord: Coord = "wgs84"
+
+
+class GrabOut(BaseModel):
+    status: Literal["won", "already_grabbed"]
+    amount_cents: int
+    grab_id: str | None = None
+
+
+class RainFiguresOut(BaseModel):
+    campaign_id: str
+    total_cents: int
+    packets: int
+    won_packets: int
+    won_cents: int
+    remaining_packets: int
+    remaining_cents: int
+    refunded_cents: int
+    state: Literal["scheduled", "live", "ended"]

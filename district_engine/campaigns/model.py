@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from district_engine.errors import InvalidInputError
 from district_engine.geo.points import MAX_RADIUS_M
+from district_engine.redenvelope.split import SPLITS, check_pool
 
 __all__ = ["Campaign", "CampaignKind", "CampaignState", "campaign_state", "MAX_WINDOW"]
 
 MAX_WINDOW = timedelta(days=366)
+MAX_RAIN_WINDOW = timedelta(hours=24)
 _TEXT_LIMITS = {"title": 200, "body": 4000}
 
 
@@ -43,7 +45,7 @@ class Campaign:
     audience: str | None = None
     max_pushes_per_user: int = 1
     ended_at: datetime | None = None
-    extra: dict = field(default_factory=dict)
+    rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split
 
     def __post_init__(self):
         for name, limit in _TEXT_LIMITS.items():
@@ -68,6 +70,24 @@ class Campaign:
         if self.audience is not None and (not isinstance(self.audience, str) or len(self.audience) > 64):
             raise InvalidInputError("must be a string of at most 64 characters, or null", field="audience")
         object.__setattr__(self, "kind", CampaignKind(self.kind))
+        if self.kind is CampaignKind.RED_ENVELOPE:
+            self._check_rain()
+        elif self.rain is not None:
+            raise InvalidInputError("only red_envelope campaigns take a cash pool", field="total_cents")
+
+    def _check_rain(self) -> None:
+        rain = self.rain or {}
+        if rain.get("total_cents") is None:
+            raise InvalidInputError("a red_envelope campaign needs total_cents", field="total_cents")
+        if rain.get("packets") is None:
+            raise InvalidInputError("a red_envelope campaign needs packets", field="packets")
+        total, packets, min_cents = check_pool(rain["total_cents"], rain["packets"], rain.get("min_cents", 1))
+        split = rain.get("split", "double_mean")
+        if split not in SPLITS:
+            raise InvalidInputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}", field="split")
+        if self.ends_at - self.starts_at > MAX_RAIN_WINDOW:
+            raise InvalidInputError("a red-envelope rain lasts at most 24 hours", field="ends_at")
+        object.__setattr__(self, "rain", {"total_cents": total, "packets": packets, "min_cents": min_cents, "split": split})
 
     def state(self, now: datetime) -> CampaignState:
         return campaign_state(self, now)

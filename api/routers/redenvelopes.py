@@ -1,0 +1,34 @@
+"""Red-envelope rains: grabs by the city channel's users, figures for the owner."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import EngineDep, OperatorDep
+from api.errors import error_body
+from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, error_responses
+
+router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 404, 413, 422, 503))
+
+_MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain is not running now"}
+
+
+@router.post("/{campaign_id}/grab", response_model=GrabOut,
+             responses={403: {"description": "out_of_range: the user is beyond the campaign's radius"},
+                        409: {"description": "sold_out or not_active"}},
+             summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
+def grab(campaign_id: str, body: GrabIn, engine: EngineDep):
+    result, grab_id = engine.grab(campaign_id, body.user_id, body.lat, body.lng, body.coord)
+    if result.status in _MISSED:
+        return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
+                            status_code=409)
+    return GrabOut(status=result.status, amount_cents=result.amount_cents,
+                   grab_id=grab_id if result.status == "won" else None)
+
+
+@router.get("/{campaign_id}", response_model=RainFiguresOut,
+            summary="The rain's figures (owner); won + remaining + refunded == total, always")
+def figures(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> RainFiguresOut:
+    f, state = engine.rain_figures(campaign_id, operator)
+    return RainFiguresOut(campaign_id=campaign_id, total_cents=f.total_cents, packets=f.packets,
+                          won_packets=f.won_packets, won_cents=f.won_cents, remaining_packets=f.remaining_packets,
+                          remaining_cents=f.remaining_cents, refunded_cents=f.refunded_cents, state=state.value)

@@ -1,0 +1,99 @@
+"""Red-envelope rains through the HTTP API on a real Redis."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from conftest import bearer, make_operator
+from district_engine import load_demo_districts
+
+SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
+NEAR = {"lat": 39.9300, "lng": 116.4470}
+FAR = {"lat": 31.2400, "lng": 121.4900}
+
+
+def _now():
+    return datetime.now(timezone.utc)
+
+
+def _rain(**over):
+    body = {"district_id": SANLITUN.id, "kind": "red_envelope", "title": "Double 11 rain", "body": "Grab!",
+            "starts_at": (_now() - timedelta(minutes=1)).isoformat(), "ends_at": (_now() + timedelta(hours=1)).isoformat(),
+            "total_cents": 100_000, "packets": 100, "min_cents": 10}
+    return body | over
+
+
+@pytest.fixture
+def owner(app_client):
+    key = make_operator(app_client)
+    assert app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key)).status_code == 201
+    return key
+
+
+def test_grab_win_idempotent_and_figures_reconcile(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
+    assert rain["rain"] == {"total_cents": 100_000, "packets": 100, "min_cents": 10, "split": "double_mean"}
+    won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR)
+    assert won.status_code == 200 and won.json()["status"] == "won" and won.json()["amount_cents"] >= 10
+    again = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()
+    assert again["status"] == "already_grabbed" and again["amount_cents"] == won.json()["amount_cents"]
+    f = app_client.get(f"/v1/red-envelopes/{rain['id']}", headers=bearer(owner)).json()
+    assert f["won_packets"] == 1 and f["won_cents"] == won.json()["amount_cents"] and f["state"] == "live"
+    assert f["won_cents"] + f["remaining_cents"] + f["refunded_cents"] == f["total_cents"] == 100_000
+
+
+def test_out_of_range_sold_out_and_not_active(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(packets=2, total_cents=100), headers=bearer(owner)).json()
+    url = f"/v1/red-envelopes/{rain['id']}/grab"
+    far = app_client.post(url, json={"user_id": "x"} | FAR)
+    assert far.status_code == 403 and far.json()["status"] == "out_of_range"
+    assert [app_client.post(url, json={"user_id": f"u{i}"} | NEAR).status_code for i in range(2)] == [200, 200]
+    sold = app_client.post(url, json={"user_id": "u9"} | NEAR)
+    assert sold.status_code == 409 and sold.json()["status"] == "sold_out"
+    later = app_client.post("/v1/campaigns", headers=bearer(owner),
+                            json=_rain(starts_at=(_now() + timedelta(hours=1)).isoformat(),
+                                       ends_at=(_now() + timedelta(hours=2)).isoformat())).json()
+    early = app_client.post(f"/v1/red-envelopes/{later['id']}/grab", json={"user_id": "u1"} | NEAR)
+    assert early.status_code == 409 and early.json()["status"] == "not_active"
+
+
+def test_ending_a_rain_refunds_the_rest_once(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
+    won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()["amount_cents"]
+    assert app_client.delete(f"/v1/campaigns/{rain['id']}", headers=bearer(owner)).status_code == 204
+    engine = app_client.app.state.engine
+    f = engine.rains.figures(rain["id"])
+    assert f.state == "ended" and f.refunded_cents == 100_000 - won and f.remaining_cents == 0
+    assert engine.rains.audit(rain["id"]) == []
+
+
+def test_many_grabbers_at_once_never_overdraw(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(packets=30, total_cents=3000, min_cents=1), headers=bearer(owner)).json()
+    url = f"/v1/red-envelopes/{rain['id']}/grab"
+    with ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(lambda i: app_client.post(url, json={"user_id": f"u{i % 40}"} | NEAR), range(120)))
+    wins = {r.json()["grab_id"]: r.json()["amount_cents"] for r in codes if r.json()["status"] == "won"}
+    assert len(wins) == 30 and sum(wins.values()) == 3000
+    assert app_client.app.state.engine.rains.audit(rain["id"]) == []
+
+
+@pytest.mark.parametrize("override,field", [
+    ({"total_cents": None}, "total_cents"), ({"packets": None}, "packets"), ({"total_cents": 100, "packets": 200}, "total_cents"),
+    ({"packets": 1_000_001, "total_cents": 10_000_000}, "packets"), ({"total_cents": 100_000_001}, "total_cents"),
+    ({"ends_at": (datetime.now(timezone.utc) + timedelta(hours=30)).isoformat()}, "ends_at"),
+    ({"kind": "campaign"}, "total_cents"), ({"split": "lottery"}, "split"),
+])
+def test_bad_rains_are_422_with_the_field_and_create_nothing(app_client, owner, override, field):
+    r = app_client.post("/v1/campaigns", json=_rain(**override), headers=bearer(owner))
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    assert app_client.get("/v1/campaigns", headers=bearer(owner)).json() == {"campaigns": []}
+
+
+def test_a_rains_window_cannot_move_and_only_the_owner_sees_figures(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
+    r = app_client.patch(f"/v1/campaigns/{rain['id']}", json={"ends_at": _now().isoformat()}, headers=bearer(owner))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "ends_at"
+    other = make_operator(app_client, "other")
+    assert app_client.get(f"/v1/red-envelopes/{rain['id']}", headers=bearer(other)).status_code == 404
+    assert app_client.post("/v1/red-envelopes/nope/grab", json={"user_id": "u"} | NEAR).status_code == 404
