@@ -112,6 +112,36 @@ def operator_create(name: Annotated[str, typer.Argument(help="The operator's dis
     console.print(f"API key (shown once): [bold]{api_key}[/bold]")
 
 
+rain_app = typer.Typer(help="Red-envelope rains.", no_args_is_help=True)
+app.add_typer(rain_app, name="rain")
+
+
+@rain_app.command("audit")
+def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campaign id.")]) -> None:
+    """Recompute a rain's figures from its ledger; exit 1 on any mismatch."""
+    from district_engine.settings import Settings
+    from district_engine.store import open_redis
+    from district_engine.store.rains import RainStore
+
+    try:
+        with open_redis(Settings()) as client:
+            store = RainStore(client)
+            figures = store.figures(campaign_id)
+            problems = store.audit(campaign_id)
+    except DistrictEngineError as err:
+        _fail(err)
+    table = Table(title=f"rain {campaign_id}")
+    for col in figures._fields:
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in figures))
+    console.print(table)
+    if problems:
+        for p in problems:
+            console.print(f"[red]mismatch:[/red] {p}")
+        raise typer.Exit(1)
+    console.print("[green]the ledger reconciles with every figure[/green]")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
