@@ -13,6 +13,7 @@ from district_engine.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    RateLimitedError,
     StoreUnavailableError,
     UnauthorizedError,
 )
@@ -25,6 +26,7 @@ STATUS = {
     ForbiddenError: 403,
     UnauthorizedError: 401,
     StoreUnavailableError: 503,
+    RateLimitedError: 429,
 }
 RETRY_AFTER_S = "1"
 
@@ -47,6 +49,8 @@ def install(app: FastAPI) -> None:
         headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
         body = error_body(exc.code, exc.message, exc.field)
         if exc.code == "out_of_range":  # the grab contract also says {status: out_of_range}
             body["status"] = exc.code

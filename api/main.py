@@ -49,7 +49,9 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with ExitStack() as stack:
             redis_client = client if client is not None else stack.enter_context(open_redis(settings))
-            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s)
+            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
+                            grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
+                            grab_window_s=settings.grab_window_s)
             engine.load()
             app.state.engine = engine
             stop = threading.Event()

@@ -17,7 +17,7 @@ from typing import Callable
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
-from district_engine.errors import ForbiddenError, InvalidInputError, NotFoundError
+from district_engine.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
@@ -66,6 +66,7 @@ class _View:
 
 class Engine:
     def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
+                 grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0,
                  clock: Callable[[], datetime] = utcnow):
         self.client = client
         self.districts = DistrictStore(client)
@@ -74,6 +75,8 @@ class Engine:
         self.positions = PositionStore(client, position_ttl_s)
         self.rains = RainStore(client)
         self.reentry_gap_s = reentry_gap_s
+        self.grab_limits = grab_limits
+        self.grab_window_s = grab_window_s
         self.clock = clock
         self._lock = threading.RLock()  # refresh may load the first view while holding it
         self._last_change = "0-0"
@@ -227,13 +230,23 @@ class Engine:
         self.refresh()
 
     # ------------------------------------------------------------ red-envelope rains
-    def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84") -> tuple[Grab, str]:
+    def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
+             client_ip: str | None = None) -> tuple[Grab, str]:
         """Grab a packet of a live rain for a user in its reach: (Grab, grab id).
 
-        ForbiddenError ``out_of_range`` beyond the campaign's radius; the window, the per-user
-        rule and the pool are decided atomically in Redis (``RainStore.grab``).
+        RateLimitedError past the per-user or per-address sliding window; ForbiddenError
+        ``out_of_range`` beyond the campaign's radius; the window, the per-user rule and the pool
+        are decided atomically in Redis (``RainStore.grab``).
         """
         check_user_id(user_id)
+        grab_id = f"grb_{uuid.uuid4().hex[:20]}"
+        subjects, limits = [f"grab:user:{user_id}"], [self.grab_limits[0]]
+        if client_ip:
+            subjects.append(f"grab:ip:{client_ip}")
+            limits.append(self.grab_limits[1])
+        wait_ms = self.rains.admit(subjects, _ms(self.clock()), int(self.grab_window_s * 1000), limits, grab_id)
+        if wait_ms:
+            raise RateLimitedError("too many grab attempts; slow down", retry_after_s=max(1, -(-wait_ms // 1000)))
         view = self.view
         c = view.campaigns.get(campaign_id)
         if c is None or not c.rain:
@@ -241,7 +254,6 @@ class Engine:
         distance = next((m.distance_m for m in view.index.match(lat, lng, coord) if m.district_id == c.district_id), None)
         if distance is None or distance > c.radius_m:
             raise ForbiddenError(f"more than {c.radius_m:g} m from {c.district_id}", code="out_of_range")
-        grab_id = f"grb_{uuid.uuid4().hex[:20]}"
         return self.rains.grab(c.id, user_id, _ms(self.clock()), grab_id), grab_id
 
     def rain_figures(self, campaign_id: str, owner: str) -> tuple[RainFigures, CampaignState]:

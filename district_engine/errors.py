@@ -14,6 +14,7 @@ __all__ = [
     "ForbiddenError",
     "StoreUnavailableError",
     "UnauthorizedError",
+    "RateLimitedError",
 ]
 
 
@@ -56,3 +57,13 @@ class UnauthorizedError(DistrictEngineError):
     """No credentials, or credentials that name nobody."""
 
     code = "unauthorized"
+
+
+class RateLimitedError(DistrictEngineError):
+    """Too many requests from one user or address; ``retry_after_s`` says when to come back."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s

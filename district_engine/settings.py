@@ -30,4 +30,7 @@ class Settings(BaseSettings):
     position_ttl_s: int = Field(default=1800, ge=60, le=86_400, description="how long a last position is kept")
     reentry_gap_s: int = Field(default=900, ge=0, description="out of reach this long, a user entering again is re-offered")
     resync_s: float = Field(default=300, gt=0, description="full reload of districts and campaigns, a backstop")
+    grab_limit_per_user: int = Field(default=5, ge=1, description="grab attempts per user per window")
+    grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per client address per window")
+    grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")

@@ -1,6 +1,6 @@
 """Red-envelope rains: grabs by the city channel's users, figures for the owner."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, OperatorDep
@@ -14,10 +14,12 @@ _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain 
 
 @router.post("/{campaign_id}/grab", response_model=GrabOut,
              responses={403: {"description": "out_of_range: the user is beyond the campaign's radius"},
-                        409: {"description": "sold_out or not_active"}},
+                        409: {"description": "sold_out or not_active"},
+                        429: {"description": "rate_limited: too many attempts; see Retry-After"}},
              summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
-def grab(campaign_id: str, body: GrabIn, engine: EngineDep):
-    result, grab_id = engine.grab(campaign_id, body.user_id, body.lat, body.lng, body.coord)
+def grab(campaign_id: str, body: GrabIn, engine: EngineDep, request: Request):
+    client_ip = request.client.host if request.client else None
+    result, grab_id = engine.grab(campaign_id, body.user_id, body.lat, body.lng, body.coord, client_ip)
     if result.status in _MISSED:
         return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
                             status_code=409)

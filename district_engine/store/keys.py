@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "rain_keys", "user_position", "demo_seeded",
+    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "rain_keys", "rate_limit", "user_position", "demo_seeded",
 ]
 
 
@@ -83,6 +83,11 @@ def rain_keys(rain_id: str) -> dict[str, str]:
     """A red-envelope rain's keys, one hash tag: meta (hash of figures and window), packets (list of
     cents, shuffled), winners (hash user -> cents), ledger (stream of every money move)."""
     return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "ledger")}
+
+
+def rate_limit(subject: str) -> str:
+    """Sorted set: recent events of one rate-limited subject (e.g. "grab:user:u1")."""
+    return f"ratelimit:{{{subject}}}"
 
 
 def demo_seeded() -> str:

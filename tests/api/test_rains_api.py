@@ -97,3 +97,26 @@ def test_a_rains_window_cannot_move_and_only_the_owner_sees_figures(app_client, 
     other = make_operator(app_client, "other")
     assert app_client.get(f"/v1/red-envelopes/{rain['id']}", headers=bearer(other)).status_code == 404
     assert app_client.post("/v1/red-envelopes/nope/grab", json={"user_id": "u"} | NEAR).status_code == 404
+
+
+def test_grab_attempts_are_rate_limited_per_user_and_per_address(redis_client):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from conftest import ADMIN
+    from district_engine.settings import Settings
+
+    app = create_app(Settings(admin_token=ADMIN, grab_limit_per_user=3, grab_limit_per_ip=5, grab_window_s=30),
+                     client=redis_client)
+    with TestClient(app) as client:
+        key = make_operator(client)
+        client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+        rain = client.post("/v1/campaigns", json=_rain(), headers=bearer(key)).json()
+        url = f"/v1/red-envelopes/{rain['id']}/grab"
+        codes = [client.post(url, json={"user_id": "greedy"} | NEAR).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]  # won, already_grabbed, already_grabbed, then the limit
+        limited = client.post(url, json={"user_id": "greedy"} | NEAR)
+        assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 30
+        # The same address (the test client's) with other users: 5 attempts per window in all.
+        others = [client.post(url, json={"user_id": f"u{i}"} | NEAR).status_code for i in range(3)]
+        assert others.count(429) >= 1
