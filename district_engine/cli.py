@@ -96,18 +96,25 @@ operator_app = typer.Typer(help="Manage operators.", no_args_is_help=True)
 app.add_typer(operator_app, name="operator")
 
 
-@operator_app.command("create")
-def operator_create(name: Annotated[str, typer.Argument(help="The operator's display name.")]) -> None:
-    """Create an operator and print its API key (shown only this once)."""
+def _in_store(action):
+    """Run ``action(client)`` against the engine's Redis (DE_REDIS_URL, or the embedded server);
+    a domain error ends the command with status 2 and its message."""
     from district_engine.settings import Settings
     from district_engine.store import open_redis
-    from district_engine.store.operators import OperatorStore
 
     try:
         with open_redis(Settings()) as client:
-            op, api_key = OperatorStore(client).create(name)
+            return action(client)
     except DistrictEngineError as err:
         _fail(err)
+
+
+@operator_app.command("create")
+def operator_create(name: Annotated[str, typer.Argument(help="The operator's display name.")]) -> None:
+    """Create an operator and print its API key (shown only this once)."""
+    from district_engine.store.operators import OperatorStore
+
+    op, api_key = _in_store(lambda client: OperatorStore(client).create(name))
     console.print(f"operator [bold]{op.id}[/bold] ({op.name})")
     console.print(f"API key (shown once): [bold]{api_key}[/bold]")
 
@@ -119,17 +126,13 @@ app.add_typer(rain_app, name="rain")
 @rain_app.command("audit")
 def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campaign id.")]) -> None:
     """Recompute a rain's figures from its ledger; exit 1 on any mismatch."""
-    from district_engine.settings import Settings
-    from district_engine.store import open_redis
     from district_engine.store.rains import RainStore
 
-    try:
-        with open_redis(Settings()) as client:
-            store = RainStore(client)
-            figures = store.figures(campaign_id)
-            problems = store.audit(campaign_id)
-    except DistrictEngineError as err:
-        _fail(err)
+    def read(client):
+        store = RainStore(client)
+        return store.figures(campaign_id), store.audit(campaign_id)
+
+    figures, problems = _in_store(read)
     table = Table(title=f"rain {campaign_id}")
     for col in figures._fields:
         table.add_column(col, justify="right")

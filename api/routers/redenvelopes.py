@@ -31,6 +31,4 @@ def grab(campaign_id: str, body: GrabIn, engine: EngineDep, request: Request):
             summary="The rain's figures (owner); won + remaining + refunded == total, always")
 def figures(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> RainFiguresOut:
     f, state = engine.rain_figures(campaign_id, operator)
-    return RainFiguresOut(campaign_id=campaign_id, total_cents=f.total_cents, packets=f.packets,
-                          won_packets=f.won_packets, won_cents=f.won_cents, remaining_packets=f.remaining_packets,
-                          remaining_cents=f.remaining_cents, refunded_cents=f.refunded_cents, state=state.value)
+    return RainFiguresOut(campaign_id=campaign_id, **(f._asdict() | {"state": state.value}))
