@@ -15,7 +15,7 @@ from api.logs import configure
 from api.middleware import RequestMiddleware
 from api.routers import campaigns, channel, districts, health, operators, redenvelopes
 from district_engine.engine import Engine
-from district_engine.settings import Settings
+from district_engine.settings import Settings, engine_options
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import UNAVAILABLE, open_redis
 
@@ -49,9 +49,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         with ExitStack() as stack:
             redis_client = client if client is not None else stack.enter_context(open_redis(settings))
-            engine = Engine(redis_client, position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
-                            grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
-                            grab_window_s=settings.grab_window_s)
+            engine = Engine(redis_client, **engine_options(settings))
             engine.load()
             app.state.engine = engine
             stop = threading.Event()

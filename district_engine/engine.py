@@ -8,28 +8,37 @@ or location request reads no Redis; ``refresh`` follows the change signals to st
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 import uuid
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
+import h3.api.basic_int as h3i
+import numpy as np
+
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
 from district_engine.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
+from district_engine.delivery.events import EventIds, offer_events
 from district_engine.geo.coords import to_wgs84
+from district_engine.geo.cover import reach_cover
+from district_engine.geo.geodesy import compile_footprints, ecef
+from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
 from district_engine.store import changes
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.operators import OperatorStore
-from district_engine.store.positions import PositionStore
+from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome
+from district_engine.store.schedule import Schedule
 from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.redenvelope.split import split_packets
 
-__all__ = ["Engine", "utcnow"]
+__all__ = ["Engine", "Broadcast", "utcnow"]
 
 MAX_USER_ID_LEN = 128
 
@@ -64,16 +73,30 @@ class _View:
         self.by_district = dict(by_district)
 
 
+class Broadcast(NamedTuple):
+    """What one broadcast did: users found in the cells read, users in reach, offers pushed and
+    capped (delivered, not pushed), users skipped (had it already, or moved since)."""
+
+    candidates: int
+    in_reach: int
+    pushed: int
+    capped: int
+    skipped: int
+
+
 class Engine:
     def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
                  grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0,
-                 clock: Callable[[], datetime] = utcnow):
+                 max_pushes_per_hour: int = 5, clock: Callable[[], datetime] = utcnow):
         self.client = client
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
-        self.positions = PositionStore(client, position_ttl_s)
+        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
+                                        pushes_per_window=max_pushes_per_hour, position_ttl_ms=position_ttl_s * 1000)
+        self.schedule = Schedule(client)
         self.rains = RainStore(client)
+        self.event_ids = EventIds()
         self.reentry_gap_s = reentry_gap_s
         self.grab_limits = grab_limits
         self.grab_window_s = grab_window_s
@@ -206,6 +229,7 @@ class Engine:
             amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
             self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at))
         self.campaigns.put(c)
+        self._schedule_jobs(c)
         self.refresh()
         return c
 
@@ -218,6 +242,7 @@ class Engine:
                 raise InvalidInputError("a rain's window is fixed; DELETE ends it early and refunds the rest", field=name)
         updated = replace(c, **changes_)
         self.campaigns.put(updated)
+        self._schedule_jobs(updated, before=c)
         self.refresh()
         return updated
 
@@ -227,6 +252,7 @@ class Engine:
         if c.rain:
             self.rains.end(c.id, _ms(self.clock()), early=True)
         self.campaigns.delete(c)
+        self.deliveries.forget_campaign(c.id)
         self.refresh()
 
     # ------------------------------------------------------------ red-envelope rains
@@ -288,12 +314,87 @@ class Engine:
         lat, lng = to_wgs84(lat, lng, coord)
         view = self.view
         now = self.clock()
+        now_ms = _ms(now)
         offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
-        record = self.positions.record_command(user_id, lat, lng, (at or now).isoformat())
-        delivered = self.campaigns.deliver(user_id, [o.campaign for o in offers], _ms(now),
-                                           self.reentry_gap_s * 1000, commands=[record])
-        return [o for o, ok in zip(offers, delivered) if ok]
+        items = [self._delivery(view, o.campaign, user_id, o.distance_m, "entered", now) for o in offers]
+        record = self.deliveries.position_commands(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES), now_ms)
+        codes = self.deliveries.deliver(items, now_ms, commands=record)
+        return [o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)]
+
+    def _delivery(self, view: _View, c: Campaign, user_id: str, distance_m: float, reason: str, now: datetime,
+                  found_ms: int | None = None) -> Delivery:
+        make = offer_events(c, self._name(view, c.district_id), reason, now)
+        event_id = self.event_ids()
+        return Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, self._keep_until_ms(c), event_id,
+                        make(event_id, user_id, distance_m), found_ms)
+
+    def _keep_until_ms(self, c: Campaign) -> int:
+        return _ms(c.ends_at) + self.deliveries.reentry_gap_ms
+
+    # ------------------------------------------------------------ broadcast on go-live
+    def broadcast(self, campaign_id: str, chunk: int = 20_000) -> Broadcast:
+        """Push a live campaign to every user whose last position (within its TTL) is in its reach,
+        each at most once ever: users who had it already (from an entry or an earlier broadcast,
+        e.g. before the radius grew) and users who moved since are skipped. Safe to run again.
+
+        Users are found through the index of last positions by H3 cell (the cells covering the
+        reach, an exact superset), then kept by their exact geodesic distance to the footprint.
+        """
+        view = self.view
+        c = view.campaigns.get(campaign_id)
+        now = self.clock()
+        if c is None or c.state(now) is not CampaignState.LIVE or c.district_id not in view.stored:
+            return Broadcast(0, 0, 0, 0, 0)
+        fp = compile_footprints([view.stored[c.district_id].district.geometry])
+        cells = reach_cover(fp, c.radius_m, res=POSITION_RES).cells
+        now_ms = _ms(now)
+        users, lats, lngs, found_ms = self.deliveries.positions_in_cells(cells, now_ms)
+        distance = distances_to_footprint(ecef(lats, lngs), fp.frames, fp.edges) if users else np.empty(0)
+        reach = np.flatnonzero(distance <= c.radius_m)
+        make = offer_events(c, self._name(view, c.district_id), "broadcast", now)
+        keep_until = self._keep_until_ms(c)
+        counts = np.zeros(4, dtype=np.int64)
+        for start in range(0, reach.size, chunk):
+            items = []
+            for i in reach[start:start + chunk].tolist():
+                event_id = self.event_ids()
+                items.append(Delivery(users[i], c.id, c.owner, c.max_pushes_per_user, keep_until, event_id,
+                                      make(event_id, users[i], float(distance[i])), int(found_ms[i])))
+            counts += np.bincount(self.deliveries.deliver(items, now_ms), minlength=4)
+        return Broadcast(len(users), int(reach.size), int(counts[Outcome.PUSHED]), int(counts[Outcome.CAPPED]),
+                         int(counts[Outcome.NOT_DELIVERED] + counts[Outcome.MOVED]))
+
+    def run_due_jobs(self, lease_s: float = 120, n: int = 100) -> int:
+        """Run the scheduled jobs that are due (broadcasts at go-live, rain refunds at the end);
+        returns how many ran. A job whose runner dies comes back after ``lease_s``."""
+        jobs, receipt = self.schedule.claim(_ms(self.clock()), int(lease_s * 1000), n)
+        if jobs:
+            self.refresh()
+        for job in jobs:
+            kind, campaign_id = job.split(":", 1)
+            then = None
+            if kind == "broadcast":
+                self.broadcast(campaign_id)
+            elif kind == "rain_end" and self.rains.end(campaign_id, _ms(self.clock())) < 0:
+                then = (job, _ms(self.clock()) + 1000)  # this clock is behind the one that scheduled it
+            self.schedule.finish(job, receipt, then)
+        return len(jobs)
+
+    def _schedule_jobs(self, c: Campaign, before: Campaign | None = None) -> None:
+        """Schedule a campaign's broadcast (at its start, or now if live) when it is new, starts
+        at another time, or reaches farther; and a rain's refund at its end."""
+        now = self.clock()
+        if c.state(now) is CampaignState.ENDED:
+            return
+        if before is None or c.starts_at != before.starts_at or c.radius_m > before.radius_m:
+            self.schedule.job("broadcast", c.id, max(_ms(c.starts_at), _ms(now)))
+        if c.rain:
+            self.schedule.job("rain_end", c.id, _ms(c.ends_at))
 
     def district_name(self, district_id: str) -> str:
-        stored = self.view.stored.get(district_id)
+        return self._name(self.view, district_id)
+
+    @staticmethod
+    def _name(view: _View, district_id: str) -> str:
+        stored = view.stored.get(district_id)
         return stored.district.name if stored else district_id

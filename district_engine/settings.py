@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "engine_options"]
 
 
 class Settings(BaseSettings):
@@ -33,4 +33,13 @@ class Settings(BaseSettings):
     grab_limit_per_user: int = Field(default=5, ge=1, description="grab attempts per user per window")
     grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per client address per window")
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
+    max_pushes_per_hour: int = Field(default=5, ge=0, description="pushes per user per hour, all campaigns; the rest stay in the feed")
+    worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
+
+
+def engine_options(settings: Settings) -> dict:
+    """The Engine's keyword arguments from the settings."""
+    return dict(position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
+                grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
+                grab_window_s=settings.grab_window_s, max_pushes_per_hour=settings.max_pushes_per_hour)

@@ -55,5 +55,6 @@ def delete_campaign(campaign_id: str, engine: EngineDep, operator: OperatorDep) 
 @router.get("/{campaign_id}/stats", response_model=CampaignStats, summary="Offers delivered and users reached (exact)")
 def campaign_stats(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> CampaignStats:
     engine.campaigns.get(campaign_id, owner=operator)
-    delivered, users = engine.campaigns.stats(campaign_id)
-    return CampaignStats(campaign_id=campaign_id, offers_delivered=delivered, unique_users=users)
+    n = engine.deliveries.counts(campaign_id)
+    return CampaignStats(campaign_id=campaign_id, offers_delivered=n.delivered, unique_users=n.users, pushed=n.pushed,
+                         capped=n.capped)

@@ -88,6 +88,8 @@ class CampaignStats(BaseModel):
     campaign_id: str
     offers_delivered: int = Field(description="exact count of deliveries")
     unique_users: int = Field(description="exact count of distinct users reached")
+    pushed: int = Field(description="deliveries also pushed (webhook and server-sent event)")
+    capped: int = Field(description="deliveries not pushed because the user's hourly push cap was reached")
 
 
 class OfferPublic(BaseModel):

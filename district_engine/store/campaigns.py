@@ -1,4 +1,4 @@
-"""Campaigns in Redis, their per-user deliveries (the at-most-N check) and their stats."""
+"""Campaigns in Redis (their deliveries are in ``deliveries``)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ class CampaignStore:
         return c
 
     def delete(self, c: Campaign) -> None:
-        self._client.delete(keys.campaign(c.id), keys.campaign_deliveries(c.id), keys.campaign_stats(c.id),
-                            keys.campaign_seen(c.id))
+        self._client.delete(keys.campaign(c.id))
         self._client.srem(keys.campaigns(), c.id)
         self._client.srem(keys.operator_campaigns(c.owner), c.id)
         self._signal(c.id, "delete")
@@ -42,27 +41,6 @@ class CampaignStore:
 
     def all(self) -> list[Campaign]:
         return self._load(self._client.smembers(keys.campaigns()))
-
-    def deliver(self, user_id: str, campaigns: list[Campaign], now_ms: int, reentry_gap_ms: int,
-                commands: list = ()) -> list[bool]:
-        """Deliver each campaign's offer to ``user_id`` if this is an entry into its reach (the first
-        time, or after ``reentry_gap_ms`` unseen) and its per-user cap allows; True where delivered.
-        Each check-and-count is one atomic script on that campaign's slot; all of them, and any
-        plain ``commands`` (method, args, kwargs), go in one round trip."""
-        calls = [("deliver_offer", [keys.campaign_deliveries(c.id), keys.campaign_stats(c.id), keys.campaign_seen(c.id),
-                                    keys.campaign(c.id)],
-                  [user_id, c.max_pushes_per_user, now_ms, reentry_gap_ms]) for c in campaigns]
-        if not calls and not commands:
-            return []
-        return [bool(x) for x in self._scripts.pipeline(calls, commands)]
-
-    def stats(self, campaign_id: str) -> tuple[int, int]:
-        """(offers delivered, unique users reached), both exact."""
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hget(keys.campaign_stats(campaign_id), "delivered")
-        pipe.hlen(keys.campaign_deliveries(campaign_id))
-        delivered, users = pipe.execute()
-        return int(delivered or 0), int(users)
 
     def _load(self, ids) -> list[Campaign]:
         ids = sorted(i.decode() for i in ids)

@@ -8,9 +8,12 @@ together with an entity's keys.
 
 from __future__ import annotations
 
+import zlib
+
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "campaign_deliveries", "campaign_seen", "campaign_stats", "rain_keys", "rate_limit", "user_position", "demo_seeded",
+    "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "PARTITIONS", "partition", "user_keys",
+    "outbox", "push_stats", "position_cell", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
 ]
 
 
@@ -59,26 +62,6 @@ def operator_campaigns(operator_id: str) -> str:
     return f"operator:{{{operator_id}}}:campaigns"
 
 
-def campaign_deliveries(campaign_id: str) -> str:
-    """Hash: user id -> times this campaign's offer was delivered to that user (exact)."""
-    return f"campaign:{{{campaign_id}}}:deliveries"
-
-
-def campaign_seen(campaign_id: str) -> str:
-    """Hash: user id -> when (ms) the user was last seen in this campaign's reach."""
-    return f"campaign:{{{campaign_id}}}:seen"
-
-
-def campaign_stats(campaign_id: str) -> str:
-    """Hash: delivered (offers delivered in all)."""
-    return f"campaign:{{{campaign_id}}}:stats"
-
-
-def user_position(user_id: str) -> str:
-    """String (JSON lat, lng, at) with a TTL: a user's last known WGS-84 position; never exposed."""
-    return f"user:{{{user_id}}}:pos"
-
-
 def rain_keys(rain_id: str) -> dict[str, str]:
     """A red-envelope rain's keys, one hash tag: meta (hash of figures and window), packets (list of
     cents, shuffled), winners (hash user -> cents), ledger (stream of every money move)."""
@@ -93,3 +76,71 @@ def rate_limit(subject: str) -> str:
 def demo_seeded() -> str:
     """String: set once the demo data has been loaded."""
     return "demo:seeded"
+
+
+
+# ---------------------------------------------------------------- push: per-user state by partition
+# A user's delivery state, pushes and position live in one of PARTITIONS slots (by a hash of the
+# user id), together with that partition's outbox stream: the at-most-once check, the frequency cap
+# and the outbox entry are then one atomic script on one slot, on a single server or a Cluster.
+# The number is part of the data layout: changing it re-homes every user (their state starts over).
+PARTITIONS = 16
+
+
+def partition(user_id: str) -> int:
+    """The user's partition, 0..PARTITIONS-1 (CRC-32 of the UTF-8 id: the same in every process)."""
+    return zlib.crc32(user_id.encode()) % PARTITIONS
+
+
+def _tag(p: int) -> str:
+    return f"push:{{p{p:02d}}}"
+
+
+def user_keys(user_id: str) -> tuple[str, str, str]:
+    """(offers, events, position) of one user. offers: hash n:<campaign> -> times delivered,
+    s:<campaign> -> last seen in reach (ms), _p -> recent push times (ms); events: stream of the
+    pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms" (WGS-84)
+    with a TTL."""
+    t = _tag(partition(user_id))
+    return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
+
+
+def outbox(p: int) -> str:
+    """Stream of one partition's push events, consumed by the senders' group."""
+    return f"{_tag(p)}:outbox"
+
+
+def push_stats(p: int) -> str:
+    """Hash of one partition's per-campaign counts: <campaign>:d delivered, :u users, :p pushed, :c capped."""
+    return f"{_tag(p)}:stats"
+
+
+def position_cell(p: int, cell: int, bucket: int) -> str:
+    """Hash user -> "lat,lng,ms": the partition's users last seen in one H3 cell during one time
+    bucket; it expires with its bucket, so a broadcast reads only recent positions."""
+    return f"{_tag(p)}:cell:{cell:x}:{bucket}"
+
+
+def location_stream(p: int) -> str:
+    """Stream of bulk location updates for one partition, consumed by the matchers' group."""
+    return f"{_tag(p)}:locations"
+
+
+def retries(p: int) -> str:
+    """Sorted set of webhook deliveries to try again (member: JSON, score: when, ms)."""
+    return f"{_tag(p)}:retries"
+
+
+def dead_letters() -> str:
+    """Stream of webhook deliveries that failed for good."""
+    return "push:dead"
+
+
+def push_endpoints() -> str:
+    """Hash: endpoint id -> JSON (url, secret, owner, state)."""
+    return "push:endpoints"
+
+
+def schedule() -> str:
+    """Sorted set of timed jobs ("broadcast:<campaign>", "rain_end:<campaign>"), score: due (ms)."""
+    return "schedule"

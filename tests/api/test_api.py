@@ -85,7 +85,7 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
     assert [o["campaign_id"] for o in first] == [c["id"]] and again == []
     app_client.post("/v1/locations", json=body | {"user_id": "u2"})
     stats = app_client.get(f"/v1/campaigns/{c['id']}/stats", headers=bearer(sanlitun)).json()
-    assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2}
+    assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2, "pushed": 2, "capped": 0}
 
 
 def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
