@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from contextlib import asynccontextmanager, ExitStack
 
 from fastapi import FastAPI
@@ -14,31 +12,9 @@ from api import errors
 from api.logs import configure
 from api.middleware import RequestMiddleware
 from api.routers import campaigns, channel, districts, health, operators, redenvelopes
-from district_engine.engine import Engine
+from district_engine.engine import Engine, follow_changes
 from district_engine.settings import Settings, engine_options
-from district_engine.errors import StoreUnavailableError
-from district_engine.store import UNAVAILABLE, open_redis
-
-log = logging.getLogger("district_engine.api")
-
-
-def _follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> None:
-    """Keep this process's index and campaigns fresh: block on the change stream, apply, repeat;
-    now and then reload everything, the backstop for a change whose signal was lost."""
-    next_resync = time.monotonic() + resync_s
-    while not stop.is_set():
-        try:
-            engine.refresh(block_ms=200)
-            engine.compact()
-            if time.monotonic() >= next_resync:
-                engine.resync()
-                next_resync = time.monotonic() + resync_s
-        except UNAVAILABLE + (StoreUnavailableError,):
-            log.warning("change follower: store unavailable, retrying")  # keep serving the last view
-            stop.wait(0.5)
-        except Exception:  # noqa: BLE001 - a bug or bad stored data: say so loudly, keep the thread alive
-            log.exception("change follower failed; retrying")
-            stop.wait(1.0)
+from district_engine.store import open_redis
 
 
 def create_app(settings: Settings | None = None, client=None) -> FastAPI:
@@ -53,7 +29,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine.load()
             app.state.engine = engine
             stop = threading.Event()
-            follower = threading.Thread(target=_follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
+            follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")
             follower.start()
             try:

@@ -7,7 +7,9 @@ or location request reads no Redis; ``refresh`` follows the change signals to st
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import NamedTuple
 import uuid
 from collections import defaultdict
@@ -21,7 +23,8 @@ import numpy as np
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
-from district_engine.errors import ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError
+from district_engine.errors import (ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError,
+                                    StoreUnavailableError)
 from district_engine.delivery.events import EventIds, offer_events
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import reach_cover
@@ -29,7 +32,7 @@ from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
-from district_engine.store import changes
+from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.operators import OperatorStore
@@ -38,7 +41,9 @@ from district_engine.store.schedule import Schedule
 from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.redenvelope.split import split_packets
 
-__all__ = ["Engine", "Broadcast", "utcnow"]
+__all__ = ["Engine", "Broadcast", "follow_changes", "utcnow"]
+
+log = logging.getLogger("district_engine.engine")
 
 MAX_USER_ID_LEN = 128
 
@@ -312,14 +317,23 @@ class Engine:
         if at is not None and at.tzinfo is None:
             raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
         lat, lng = to_wgs84(lat, lng, coord)
+        return self.locate_many([(user_id, lat, lng)])[0]
+
+    def locate_many(self, rows: list[tuple[str, float, float]]) -> list[list[Offer]]:
+        """``locate`` for many (user id, lat, lng) rows, WGS-84 and already checked (the queued
+        bulk updates): every position and every delivery in one round trip. The new offers per row."""
         view = self.view
         now = self.clock()
         now_ms = _ms(now)
-        offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
-        items = [self._delivery(view, o.campaign, user_id, o.distance_m, "entered", now) for o in offers]
-        record = self.deliveries.position_commands(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES), now_ms)
-        codes = self.deliveries.deliver(items, now_ms, commands=record)
-        return [o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)]
+        per_row, items, record = [], [], []
+        for user_id, lat, lng in rows:
+            offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
+            per_row.append(offers)
+            items += [self._delivery(view, o.campaign, user_id, o.distance_m, "entered", now) for o in offers]
+            record += self.deliveries.position_commands(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES),
+                                                        now_ms)
+        codes = iter(self.deliveries.deliver(items, now_ms, commands=record))
+        return [[o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)] for offers in per_row]
 
     def _delivery(self, view: _View, c: Campaign, user_id: str, distance_m: float, reason: str, now: datetime,
                   found_ms: int | None = None) -> Delivery:
@@ -398,3 +412,22 @@ class Engine:
     def _name(view: _View, district_id: str) -> str:
         stored = view.stored.get(district_id)
         return stored.district.name if stored else district_id
+
+
+def follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> None:
+    """Keep this process's index and campaigns fresh: block on the change stream, apply, repeat;
+    now and then reload everything, the backstop for a change whose signal was lost."""
+    next_resync = time.monotonic() + resync_s
+    while not stop.is_set():
+        try:
+            engine.refresh(block_ms=200)
+            engine.compact()
+            if time.monotonic() >= next_resync:
+                engine.resync()
+                next_resync = time.monotonic() + resync_s
+        except UNAVAILABLE + (StoreUnavailableError,):
+            log.warning("change follower: store unavailable, retrying")  # keep serving the last view
+            stop.wait(0.5)
+        except Exception:  # noqa: BLE001 - a bug or bad stored data: say so loudly, keep the thread alive
+            log.exception("change follower failed; retrying")
+            stop.wait(1.0)

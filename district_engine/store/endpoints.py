@@ -1,0 +1,72 @@
+"""Push endpoints in Redis: the webhook URLs that receive pushed offers, each with its signing
+secret. One registered by the admin gets every event; one registered by an operator gets the
+events of that operator's campaigns."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+
+from district_engine.errors import NotFoundError
+from district_engine.signing import new_secret
+from district_engine.store import keys
+
+__all__ = ["Endpoint", "EndpointStore", "ADMIN"]
+
+ADMIN = ""  # the owner of an admin's endpoint: every event goes to it
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    url: str
+    owner: str
+    secret: str
+    created_at: str
+    state: str = "active"  # active | disabled (the receiver answered 410 Gone)
+    disabled_reason: str | None = None
+
+    def wants(self, event_owner: str) -> bool:
+        return self.state == "active" and self.owner in (ADMIN, event_owner)
+
+
+class EndpointStore:
+    def __init__(self, client):
+        self._client = client
+
+    def create(self, url: str, owner: str = ADMIN) -> Endpoint:
+        e = Endpoint(id=f"ep_{uuid.uuid4().hex[:16]}", url=url, owner=owner, secret=new_secret(),
+                     created_at=datetime.now(timezone.utc).isoformat())
+        self._put(e)
+        return e
+
+    def all(self) -> list[Endpoint]:
+        return sorted((Endpoint(**json.loads(v)) for v in self._client.hvals(keys.push_endpoints())),
+                      key=lambda e: (e.created_at, e.id))
+
+    def of(self, owner: str) -> list[Endpoint]:
+        """The endpoints an owner sees: the admin (ADMIN) sees all."""
+        return [e for e in self.all() if owner == ADMIN or e.owner == owner]
+
+    def get(self, endpoint_id: str, owner: str = ADMIN) -> Endpoint:
+        raw = self._client.hget(keys.push_endpoints(), endpoint_id)
+        e = Endpoint(**json.loads(raw)) if raw else None
+        if e is None or owner not in (ADMIN, e.owner):
+            raise NotFoundError(f"no push endpoint {endpoint_id!r}", field="endpoint_id")
+        return e
+
+    def delete(self, endpoint_id: str, owner: str = ADMIN) -> None:
+        self.get(endpoint_id, owner)
+        self._client.hdel(keys.push_endpoints(), endpoint_id)
+
+    def disable(self, endpoint_id: str, reason: str) -> None:
+        try:
+            e = self.get(endpoint_id)
+        except NotFoundError:
+            return
+        self._put(replace(e, state="disabled", disabled_reason=reason))
+
+    def _put(self, e: Endpoint) -> None:
+        self._client.hset(keys.push_endpoints(), e.id, json.dumps(asdict(e)))

@@ -1,0 +1,99 @@
+"""The push outbox in Redis, from the senders' side: the partitions' outbox streams read through
+one consumer group (several sender processes share the work; what a dead sender held is claimed
+back), the webhook retries (timed sets under a lease) and the dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+from district_engine.store import keys
+from district_engine.store.schedule import TimedSet
+from district_engine.store.streams import Entry, StreamGroup
+
+__all__ = ["Event", "Retry", "Outbox", "GROUP"]
+
+GROUP = "senders"
+_DEAD_KEEP = 100_000  # dead letters kept (the oldest go first)
+
+
+class Event(NamedTuple):
+    """One pushed event as read from the outbox."""
+
+    partition: int
+    stream_id: str
+    event_id: str
+    owner: str
+    user_id: str
+    payload: bytes
+
+
+class Retry(NamedTuple):
+    """A webhook delivery to try again: ``attempt`` made so far, the first at ``first_ms``."""
+
+    event_id: str
+    endpoint_id: str
+    attempt: int
+    first_ms: int
+    owner: str
+    user_id: str
+    payload: str
+
+    def member(self) -> str:
+        return json.dumps(self._asdict(), separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def parse(cls, member: str) -> Retry:
+        return cls(**json.loads(member))
+
+
+def _event(e: Entry) -> Event:
+    f = e.fields
+    return Event(e.partition, e.stream_id, f[b"id"].decode(), f[b"owner"].decode(), f[b"user"].decode(), f[b"payload"])
+
+
+class Outbox:
+    def __init__(self, client, group: str = GROUP):
+        self._client = client
+        self.stream = StreamGroup(client, keys.outbox, group)
+        self.retries = [TimedSet(client, keys.retries(p)) for p in range(keys.PARTITIONS)]
+
+    def ensure_group(self) -> None:
+        self.stream.ensure_group()
+
+    def read(self, consumer: str, count: int, block_ms: int) -> list[Event]:
+        return [_event(e) for e in self.stream.read(consumer, count, block_ms)]
+
+    def reclaim(self, consumer: str, min_idle_ms: int, count: int = 500) -> list[Event]:
+        return [_event(e) for e in self.stream.reclaim(consumer, min_idle_ms, count)]
+
+    def ack(self, events: list[Event]) -> None:
+        self.stream.ack(events)
+
+    def lag(self) -> int:
+        """Entries in the outbox streams (acknowledged ones included, until trimmed)."""
+        return sum(self._client.xlen(keys.outbox(p)) for p in range(keys.PARTITIONS))
+
+    def schedule_retries(self, retries: list[tuple[Retry, int]]) -> None:
+        """Put (retry, due ms) pairs, in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for r, due_ms in retries:
+            pipe.zadd(keys.retries(keys.partition(r.user_id)), {r.member(): due_ms})
+        pipe.execute()
+
+    def bury(self, r: Retry, error: str, now_ms: int) -> None:
+        """Park a delivery that failed for good in the dead letters."""
+        self._client.xadd(keys.dead_letters(), {**{k: str(v) for k, v in r._asdict().items()},
+                                                "error": error, "at_ms": now_ms},
+                          maxlen=_DEAD_KEEP, approximate=True)
+
+    def dead_letters(self, endpoint_ids: set[str] | None = None, count: int = 100) -> list[dict]:
+        """The newest dead letters first (of the given endpoints, or all)."""
+        out = []
+        for sid, f in self._client.xrevrange(keys.dead_letters(), count=10 * count if endpoint_ids else count):
+            d = {k.decode(): v.decode() for k, v in f.items()}
+            if endpoint_ids is None or d["endpoint_id"] in endpoint_ids:
+                out.append({"id": sid.decode(), **d})
+            if len(out) == count:
+                break
+        return out

@@ -1,0 +1,70 @@
+"""Partitioned Redis Streams read through one consumer group: several processes share the
+entries, each entry is acknowledged once handled, and what a dead consumer held is claimed back
+after it has been idle a while (at-least-once processing)."""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import redis
+from redis.cluster import RedisCluster
+
+from district_engine.store import keys
+
+__all__ = ["Entry", "StreamGroup"]
+
+
+class Entry(NamedTuple):
+    partition: int
+    stream_id: str
+    fields: dict  # bytes -> bytes
+
+
+class StreamGroup:
+    def __init__(self, client, stream_key: Callable[[int], str], group: str):
+        self._client = client
+        self._cluster = isinstance(client, RedisCluster)
+        self.keys = [stream_key(p) for p in range(keys.PARTITIONS)]
+        self._partition = {k: p for p, k in enumerate(self.keys)}
+        self.group = group
+
+    def ensure_group(self) -> None:
+        """Create the group on every partition's stream (from its start), once."""
+        for key in self.keys:
+            try:
+                self._client.xgroup_create(key, self.group, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
+        """New entries for this consumer, up to ``count`` per partition, waiting up to ``block_ms``."""
+        if self._cluster:  # a slot per partition: no multi-stream read across them
+            rows = []
+            for key in self.keys:
+                rows += self._client.xreadgroup(self.group, consumer, {key: ">"}, count=count) or []
+        else:
+            rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in self.keys}, count=count,
+                                           block=block_ms) or []
+        return [Entry(self._partition[key.decode() if isinstance(key, bytes) else key], sid.decode(), f)
+                for key, entries in rows for sid, f in entries if f]
+
+    def reclaim(self, consumer: str, min_idle_ms: int, count: int = 500) -> list[Entry]:
+        """Entries another consumer read and never acknowledged (it died), now this consumer's."""
+        out = []
+        for p, key in enumerate(self.keys):
+            _, entries, *_ = self._client.xautoclaim(key, self.group, consumer, min_idle_ms, start_id="0-0",
+                                                     count=count)
+            out += [Entry(p, sid.decode(), f) for sid, f in entries if f]
+        return out
+
+    def ack(self, entries) -> None:
+        """Acknowledge entries (anything with ``partition`` and ``stream_id``), in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for e in entries:
+            pipe.xack(self.keys[e.partition], self.group, e.stream_id)
+        pipe.execute()
+
+    def pending(self) -> int:
+        """Entries read and not yet acknowledged, all partitions."""
+        return sum(self._client.xpending(key, self.group)["pending"] for key in self.keys)

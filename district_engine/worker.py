@@ -1,0 +1,122 @@
+"""The push worker of one process: the webhook sender (and its retries), the job scheduler
+(broadcasts at go-live, rain refunds at the end) and the matchers of bulk location updates, each
+on its own thread. Any number of workers share the work through Redis: consumer groups for the
+streams, leases for the jobs. ``district-engine serve`` runs one in-process;
+``district-engine worker`` runs one alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from district_engine.delivery.sender import Sender
+from district_engine.engine import Engine
+from district_engine.errors import StoreUnavailableError
+from district_engine.store import UNAVAILABLE
+from district_engine.store.endpoints import EndpointStore
+from district_engine.store.locations import LocationQueue
+from district_engine.store.outbox import Outbox
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("district_engine.worker")
+
+
+def consumer_name() -> str:
+    """Unique per process and start: a restarted worker does not inherit its old pending entries
+    by name; they are claimed back by idle time like any dead consumer's."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, engine: Engine, *, consumer: str | None = None, sender_options: dict | None = None,
+                 jobs_every_s: float = 0.5, match_batch: int = 1000, reclaim_idle_s: float = 60):
+        self.engine = engine
+        self.consumer = consumer or consumer_name()
+        self.sender = Sender(Outbox(engine.client), EndpointStore(engine.client), self.consumer,
+                             **(sender_options or {}))
+        self.locations = LocationQueue(engine.client)
+        self.jobs_every_s = jobs_every_s
+        self.match_batch = match_batch
+        self.reclaim_idle_ms = int(reclaim_idle_s * 1000)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_stop: asyncio.Event | None = None
+        self.matched = 0
+
+    def start(self) -> Worker:
+        for name, target in (("sender", self._run_sender), ("jobs", self._run_jobs), ("matcher", self._run_matcher)):
+            t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """Stop taking work and finish what is in hand."""
+        self._stop.set()
+        if self._loop is not None and self._async_stop is not None:
+            self._loop.call_soon_threadsafe(self._async_stop.set)
+        for t in self._threads:
+            t.join(timeout_s)
+
+    def __enter__(self) -> Worker:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ the three loops
+    def _run_sender(self) -> None:
+        async def main():
+            self._loop = asyncio.get_running_loop()
+            self._async_stop = asyncio.Event()
+            if self._stop.is_set():
+                return
+            await self.sender.run(self._async_stop)
+
+        self._guarded(lambda: asyncio.run(main()), "sender")
+
+    def _run_jobs(self) -> None:
+        def step():
+            if not self.engine.run_due_jobs():
+                self._stop.wait(self.jobs_every_s)
+
+        self._guarded(step, "jobs", loop=True)
+
+    def _run_matcher(self) -> None:
+        self.locations.stream.ensure_group()
+        next_reclaim = [0.0]
+
+        def step():
+            if time.monotonic() >= next_reclaim[0]:
+                next_reclaim[0] = time.monotonic() + self.reclaim_idle_ms / 2000
+                rows = self.locations.read(self.consumer, self.match_batch, 0, reclaim_idle_ms=self.reclaim_idle_ms)
+            else:
+                rows = self.locations.read(self.consumer, self.match_batch, 500)
+            if rows:
+                self.engine.locate_many([(r.user_id, r.lat, r.lng) for r in rows])
+                self.locations.ack(rows)
+                self.matched += len(rows)
+
+        self._guarded(step, "matcher", loop=True)
+
+    def _guarded(self, step, name: str, loop: bool = False) -> None:
+        """Run ``step`` (once, or until stopped), riding out a lost store and logging bugs loudly."""
+        while not self._stop.is_set():
+            try:
+                step()
+                if not loop:
+                    return
+            except UNAVAILABLE + (StoreUnavailableError,):
+                log.warning("%s: store unavailable, retrying", name)
+                self._stop.wait(0.5)
+            except Exception:  # noqa: BLE001 - keep the worker alive; the lease/pending brings work back
+                log.exception("%s failed; retrying", name)
+                self._stop.wait(1.0)

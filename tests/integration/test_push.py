@@ -1,0 +1,110 @@
+"""Webhook push against a real Redis and a real local receiver that verifies every signature:
+fan-out by owner, retries with the same webhook-id, 410 disables, dead letters after the retry
+period, and events a killed worker held are delivered by another."""
+
+import json
+import time
+
+import pytest
+
+from district_engine.engine import Engine
+from district_engine.store.deliveries import Delivery
+from district_engine.store.endpoints import EndpointStore
+from district_engine.store.outbox import Outbox
+from district_engine.worker import Worker
+from receiver import Receiver
+
+FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_s": 2}
+
+
+def _push(engine, n, owner="op1", prefix="u"):
+    """n pushed events (one per user) through the real delivery script; their event ids."""
+    keep = int(time.time() * 1000) + 3_600_000
+    items = [Delivery(f"{prefix}{i}", f"c-{owner}", owner, 1, keep, f"evt_{owner}_{prefix}{i}",
+                      json.dumps({"id": f"evt_{owner}_{prefix}{i}", "type": "offer.delivered"})) for i in range(n)]
+    assert engine.deliveries.deliver(items, int(time.time() * 1000)) == [1] * n
+    return sorted(i.event_id for i in items)
+
+
+@pytest.fixture
+def engine(redis_client):
+    return Engine(redis_client, max_pushes_per_hour=100)
+
+
+def test_each_event_reaches_the_admins_endpoint_and_its_owners_only_signed(engine, redis_client):
+    endpoints = EndpointStore(redis_client)
+    with Receiver() as all_events, Receiver() as op1_events:
+        admin_ep = endpoints.create(all_events.url)
+        op1_ep = endpoints.create(op1_events.url, owner="op1")
+        all_events.secrets, op1_events.secrets = [admin_ep.secret], [op1_ep.secret]
+        mine, theirs = _push(engine, 20, "op1"), _push(engine, 15, "op2")
+        with Worker(engine, sender_options=FAST):
+            got_all = all_events.wait_for(35)
+            got_op1 = op1_events.wait_for(20)
+            time.sleep(0.3)
+        assert sorted(r["webhook_id"] for r in got_all) == sorted(mine + theirs)
+        assert sorted(r["webhook_id"] for r in op1_events.delivered()) == mine  # nothing of op2's
+        assert all(r["webhook_id"] == r["payload"]["id"] for r in got_all + got_op1)
+        assert all_events.bad_signatures == op1_events.bad_signatures == 0
+    assert Outbox(redis_client).stream.pending() == 0
+
+
+def test_a_failing_receiver_gets_the_same_webhook_id_again_until_it_accepts(engine, redis_client):
+    with Receiver() as r:
+        ep = EndpointStore(redis_client).create(r.url)
+        r.secrets = [ep.secret]
+        r.answers = [500, 503, 200]  # the first event fails twice (one attempt at a time: there is one event)
+        (event_id,) = _push(engine, 1)
+        with Worker(engine, sender_options=FAST):
+            r.wait_for(1)
+        assert [x["webhook_id"] for x in r.received] == [event_id] * 3
+        assert [x["status"] for x in r.received] == [500, 503, 200]
+
+
+def test_410_gone_disables_the_endpoint_and_stops_its_deliveries(engine, redis_client):
+    endpoints = EndpointStore(redis_client)
+    with Receiver() as r:
+        ep = endpoints.create(r.url)
+        r.secrets = [ep.secret]
+        r.answers = [410]
+        _push(engine, 1)
+        with Worker(engine, sender_options=FAST):
+            deadline = time.monotonic() + 10
+            while endpoints.get(ep.id).state != "disabled" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            _push(engine, 3, prefix="later")
+            time.sleep(0.5)
+        assert endpoints.get(ep.id).state == "disabled"
+        assert len(r.received) == 1  # nothing after the 410
+
+
+def test_what_fails_for_the_whole_retry_period_goes_to_the_dead_letters(engine, redis_client):
+    with Receiver() as r:
+        ep = EndpointStore(redis_client).create(r.url)
+        r.secrets = [ep.secret]
+        r.answers = [500] * 1000
+        (event_id,) = _push(engine, 1)
+        outbox = Outbox(redis_client)
+        with Worker(engine, sender_options=FAST | {"max_age_s": 0.5}):
+            deadline = time.monotonic() + 10
+            while not outbox.dead_letters() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        (dead,) = outbox.dead_letters()
+        assert dead["event_id"] == event_id and dead["endpoint_id"] == ep.id and dead["error"] == "HTTP 500"
+        assert int(dead["attempt"]) == len(r.received) >= 2
+        assert all(len(outbox.retries[p]) == 0 for p in range(len(outbox.retries)))
+
+
+def test_events_a_killed_worker_had_read_are_delivered_by_another(engine, redis_client):
+    with Receiver() as r:
+        ep = EndpointStore(redis_client).create(r.url)
+        r.secrets = [ep.secret]
+        ids = _push(engine, 30)
+        outbox = Outbox(redis_client)
+        outbox.ensure_group()
+        held = outbox.read("killed-worker", count=100, block_ms=100)  # read, then the process died
+        assert len(held) == 30 and outbox.stream.pending() == 30
+        with Worker(engine, sender_options=FAST):
+            got = r.wait_for(30)
+        assert sorted(x["webhook_id"] for x in got) == ids
+        assert outbox.stream.pending() == 0
