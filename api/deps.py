@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from district_engine.engine import Engine
 from district_engine.errors import UnauthorizedError
+from district_engine.store.endpoints import ADMIN
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -40,5 +41,14 @@ def require_admin(request: Request, credentials: Credentials) -> None:
         raise UnauthorizedError("the admin token is required")
 
 
+def get_principal(request: Request, engine: EngineDep, credentials: Credentials) -> str:
+    """Who calls, for what both the admin and operators may do: ADMIN ("") or an operator id."""
+    token = request.app.state.settings.admin_token
+    if token and credentials is not None and hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+        return ADMIN
+    return get_operator(engine, credentials)
+
+
 OperatorDep = Annotated[str, Depends(get_operator)]
+PrincipalDep = Annotated[str, Depends(get_principal)]
 AdminDep = Annotated[None, Depends(require_admin)]

@@ -11,8 +11,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors
 from api.logs import configure
 from api.middleware import RequestMiddleware
-from api.routers import campaigns, channel, districts, health, operators, redenvelopes
+from api.routers import campaigns, channel, districts, health, operators, push, redenvelopes
+from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
+from district_engine.worker import Worker
 from district_engine.settings import Settings, engine_options
 from district_engine.store import open_redis
 
@@ -32,6 +34,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")
             follower.start()
+            app.state.hub = stack.enter_context(running_hub(Hub(engine.outbox)))
+            app.state.worker = stack.enter_context(Worker(engine)) if settings.worker else None
             try:
                 yield
             finally:
@@ -51,7 +55,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)
-    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router):
+    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router,
+              push.router):
         app.include_router(r)
     return app
 

@@ -37,6 +37,9 @@ from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.operators import OperatorStore
 from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome
+from district_engine.store.endpoints import EndpointStore
+from district_engine.store.locations import LocationQueue
+from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import Schedule
 from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.redenvelope.split import split_packets
@@ -46,6 +49,7 @@ __all__ = ["Engine", "Broadcast", "follow_changes", "utcnow"]
 log = logging.getLogger("district_engine.engine")
 
 MAX_USER_ID_LEN = 128
+MAX_LOCATION_BATCH = 10_000
 
 
 def utcnow() -> datetime:
@@ -100,6 +104,9 @@ class Engine:
         self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
                                         pushes_per_window=max_pushes_per_hour, position_ttl_ms=position_ttl_s * 1000)
         self.schedule = Schedule(client)
+        self.locations = LocationQueue(client)
+        self.endpoints = EndpointStore(client)
+        self.outbox = Outbox(client)
         self.rains = RainStore(client)
         self.event_ids = EventIds()
         self.reentry_gap_s = reentry_gap_s
@@ -318,6 +325,22 @@ class Engine:
             raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
         lat, lng = to_wgs84(lat, lng, coord)
         return self.locate_many([(user_id, lat, lng)])[0]
+
+    def enqueue_locations(self, rows: list[tuple[str, float, float, str]]) -> int:
+        """Check and queue (user id, lat, lng, coord) rows for the matchers (``locate_many`` in a
+        worker); all or nothing: a bad row is an InvalidInputError naming ``locations[i].<field>``."""
+        if len(rows) > MAX_LOCATION_BATCH:
+            raise InvalidInputError(f"at most {MAX_LOCATION_BATCH} per request, got {len(rows)}", field="locations")
+        checked = []
+        for i, (user_id, lat, lng, coord) in enumerate(rows):
+            try:
+                check_user_id(user_id)
+                wlat, wlng = to_wgs84(lat, lng, coord)
+            except InvalidInputError as e:
+                raise InvalidInputError(e.message, field=f"locations[{i}].{e.field}") from None
+            checked.append((user_id, float(wlat), float(wlng)))
+        self.locations.add(checked)
+        return len(checked)
 
     def locate_many(self, rows: list[tuple[str, float, float]]) -> list[list[Offer]]:
         """``locate`` for many (user id, lat, lng) rows, WGS-84 and already checked (the queued

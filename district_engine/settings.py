@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per client address per window")
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
     max_pushes_per_hour: int = Field(default=5, ge=0, description="pushes per user per hour, all campaigns; the rest stay in the feed")
+    push_allow_private_urls: bool = Field(default=False, description="operators may register push URLs on private addresses")
     worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
 

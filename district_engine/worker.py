@@ -19,9 +19,6 @@ from district_engine.delivery.sender import Sender
 from district_engine.engine import Engine
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import UNAVAILABLE
-from district_engine.store.endpoints import EndpointStore
-from district_engine.store.locations import LocationQueue
-from district_engine.store.outbox import Outbox
 
 __all__ = ["Worker"]
 
@@ -39,9 +36,9 @@ class Worker:
                  jobs_every_s: float = 0.5, match_batch: int = 1000, reclaim_idle_s: float = 60):
         self.engine = engine
         self.consumer = consumer or consumer_name()
-        self.sender = Sender(Outbox(engine.client), EndpointStore(engine.client), self.consumer,
+        self.sender = Sender(engine.outbox, engine.endpoints, self.consumer,
                              **(sender_options or {}))
-        self.locations = LocationQueue(engine.client)
+        self.locations = engine.locations
         self.jobs_every_s = jobs_every_s
         self.match_batch = match_batch
         self.reclaim_idle_ms = int(reclaim_idle_s * 1000)

@@ -1,10 +1,19 @@
-"""The city channel's routes: the feed of offers near a point, and user locations."""
+"""The city channel's routes: the feed of offers near a point, user locations (one, or many
+queued for the matchers), and a user's pushed offers as server-sent events."""
 
-from fastapi import APIRouter, Query, Request
+import asyncio
+import re
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
 
 from api.deps import EngineDep
 from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses
+from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
+from district_engine.delivery.hub import stream_id_key
+from district_engine.engine import check_user_id
+from district_engine.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1", tags=["city channel"], responses=error_responses(413, 422, 503))
 
@@ -35,3 +44,53 @@ async def locations(request: Request, body: LocationIn, engine: EngineDep) -> Lo
     offers = engine.locate(body.user_id, body.lat, body.lng, body.coord, body.at)
     request.app.state.offers_counter.labels("locations").inc(len(offers))
     return LocationOut(new_offers=[offer_public(o, engine) for o in offers])
+
+
+@router.post("/locations:batch", status_code=202, response_model=LocationBatchAccepted,
+             summary="Many positions at once (up to 10,000), queued for the matchers; offers go out as pushes")
+def locations_batch(body: LocationBatchIn, engine: EngineDep) -> LocationBatchAccepted:
+    n = engine.enqueue_locations([(x.user_id, x.lat, x.lng, x.coord) for x in body.locations])
+    return LocationBatchAccepted(accepted=n)
+
+
+KEEPALIVE_S = 15.0
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+
+
+@router.get("/users/{user_id}/stream", response_class=StreamingResponse,
+            summary="The user's pushed offers as server-sent events; resume with Last-Event-ID (15 minutes kept)",
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def user_stream(user_id: str, request: Request, engine: EngineDep,
+                      last_event_id: str | None = Header(default=None, alias="Last-Event-ID")) -> StreamingResponse:
+    check_user_id(user_id)
+    if last_event_id is not None and not _STREAM_ID.match(last_event_id):
+        raise InvalidInputError("must be an id this stream sent", field="Last-Event-ID")
+    hub = request.app.state.hub
+    queue = await asyncio.to_thread(hub.subscribe, user_id)
+
+    async def events():
+        last = last_event_id
+        try:
+            yield ": connected\n\n"
+            if last is not None:  # resume: what was pushed since, then live
+                for sid, payload in await asyncio.to_thread(engine.deliveries.events_after, user_id, last):
+                    yield f"id: {sid}\nevent: offer\ndata: {payload}\n\n"
+                    last = sid
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except asyncio.TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if item is None:  # fell too far behind: close; the client resumes from its last id
+                    return
+                sid, payload = item
+                if last is not None and stream_id_key(sid) <= stream_id_key(last):
+                    continue  # already sent by the resume
+                yield f"id: {sid}\nevent: offer\ndata: {payload}\n\n"
+                last = sid
+        finally:
+            hub.unsubscribe(user_id, queue)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -26,6 +26,7 @@ class Event(NamedTuple):
     owner: str
     user_id: str
     payload: bytes
+    user_stream_id: str  # the same event's id in the user's own stream (server-sent events resume by it)
 
 
 class Retry(NamedTuple):
@@ -49,7 +50,8 @@ class Retry(NamedTuple):
 
 def _event(e: Entry) -> Event:
     f = e.fields
-    return Event(e.partition, e.stream_id, f[b"id"].decode(), f[b"owner"].decode(), f[b"user"].decode(), f[b"payload"])
+    return Event(e.partition, e.stream_id, f[b"id"].decode(), f[b"owner"].decode(), f[b"user"].decode(), f[b"payload"],
+                 f[b"sid"].decode())
 
 
 class Outbox:
@@ -69,6 +71,26 @@ class Outbox:
 
     def ack(self, events: list[Event]) -> None:
         self.stream.ack(events)
+
+    def latest_ids(self) -> list[str]:
+        """The last entry id of every partition's stream ("0-0" when empty): where to follow from."""
+        pipe = self._client.pipeline(transaction=False)
+        for key in self.stream.keys:
+            pipe.xrevrange(key, count=1)
+        return [rows[0][0].decode() if rows else "0-0" for rows in pipe.execute()]
+
+    def follow(self, cursors: list[str], count: int, block_ms: int) -> tuple[list[Event], list[str]]:
+        """Events after ``cursors`` (one id per partition), outside the group (every follower sees
+        every event); the events and the moved cursors."""
+        rows = self._client.xread(dict(zip(self.stream.keys, cursors)), count=count, block=block_ms) or []
+        cursors = list(cursors)
+        events = []
+        for key, entries in rows:
+            p = self.stream.keys.index(key.decode() if isinstance(key, bytes) else key)
+            events += [_event(Entry(p, sid.decode(), f)) for sid, f in entries]
+            if entries:
+                cursors[p] = entries[-1][0].decode()
+        return events, cursors
 
     def lag(self) -> int:
         """Entries in the outbox streams (acknowledged ones included, until trimmed)."""

@@ -1,10 +1,27 @@
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from district_engine import load_demo_districts
 from district_engine.settings import Settings
 
 ADMIN = "test-admin-token"
+SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
+NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng), about 270 m from the footprint
+FAR = (31.2400, 121.4900)  # Shanghai
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def campaign_body(**over) -> dict:
+    """A live Sanlitun campaign's POST body."""
+    body = {"district_id": SANLITUN.id, "kind": "campaign", "title": "Double 11", "body": "20% off tonight",
+            "starts_at": (now() - timedelta(hours=1)).isoformat(), "ends_at": (now() + timedelta(hours=5)).isoformat()}
+    return body | over
 
 
 def bearer(key: str) -> dict:
@@ -13,7 +30,7 @@ def bearer(key: str) -> dict:
 
 @pytest.fixture
 def app_client(redis_client):
-    app = create_app(Settings(admin_token=ADMIN), client=redis_client)
+    app = create_app(Settings(admin_token=ADMIN, worker=False), client=redis_client)
     with TestClient(app) as client:
         yield client
 
@@ -22,3 +39,12 @@ def make_operator(client, name="Swire") -> str:
     r = client.post("/v1/operators", json={"name": name}, headers=bearer(ADMIN))
     assert r.status_code == 201, r.text
     return r.json()["api_key"]
+
+
+@pytest.fixture
+def sanlitun(app_client):
+    """An operator that owns Sanlitun: its API key."""
+    key = make_operator(app_client)
+    r = app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+    assert r.status_code == 201, r.text
+    return key

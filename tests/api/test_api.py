@@ -7,33 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from district_engine import load_demo_districts
 from district_engine.geo import from_wgs84
 from district_engine.settings import Settings
-from conftest import ADMIN, bearer, make_operator
-
-SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-NEAR_SANLITUN = (39.9300, 116.4470)  # about 270 m from the footprint
-FAR = (31.2400, 121.4900)  # Shanghai
-
-
-def _now():
-    return datetime.now(timezone.utc)
-
-
-def _campaign(**over):
-    body = {"district_id": SANLITUN.id, "kind": "campaign", "title": "Double 11", "body": "20% off tonight",
-            "starts_at": (_now() - timedelta(hours=1)).isoformat(), "ends_at": (_now() + timedelta(hours=5)).isoformat()}
-    return body | over
-
-
-@pytest.fixture
-def sanlitun(app_client):
-    key = make_operator(app_client)
-    r = app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
-    assert r.status_code == 201, r.text
-    return key
-
+from conftest import ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator, now as _now
 
 def test_health_ready_metrics_and_docs(app_client):
     assert app_client.get("/healthz").json() == {"status": "ok"}
@@ -64,10 +40,10 @@ def test_district_upload_list_get_delete(app_client, sanlitun):
 
 
 def test_feed_is_live_campaigns_in_reach_nearest_first(app_client, sanlitun):
-    live = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
-    app_client.post("/v1/campaigns", json=_campaign(title="Later", starts_at=(_now() + timedelta(hours=2)).isoformat()),
+    live = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
+    app_client.post("/v1/campaigns", json=campaign_body(title="Later", starts_at=(_now() + timedelta(hours=2)).isoformat()),
                     headers=bearer(sanlitun))
-    app_client.post("/v1/campaigns", json=_campaign(title="Small", radius_m=100), headers=bearer(sanlitun))
+    app_client.post("/v1/campaigns", json=campaign_body(title="Small", radius_m=100), headers=bearer(sanlitun))
     offers = app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
     assert [o["campaign_id"] for o in offers] == [live["id"]]  # not the scheduled one, not the 100 m one
     assert offers[0]["district_name"] == "Sanlitun Taikoo Li" and 200 < offers[0]["distance_m"] < 350
@@ -78,7 +54,7 @@ def test_feed_is_live_campaigns_in_reach_nearest_first(app_client, sanlitun):
 
 
 def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
-    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     body = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     first = app_client.post("/v1/locations", json=body).json()["new_offers"]
     again = app_client.post("/v1/locations", json=body).json()["new_offers"]
@@ -89,7 +65,7 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
 
 
 def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
-    app_client.post("/v1/campaigns", json=_campaign(max_pushes_per_user=2), headers=bearer(sanlitun))
+    app_client.post("/v1/campaigns", json=campaign_body(max_pushes_per_user=2), headers=bearer(sanlitun))
     near = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     away = {"user_id": "u1", "lat": FAR[0], "lng": FAR[1]}
     got = [len(app_client.post("/v1/locations", json=b).json()["new_offers"]) for b in (near, near, away, near)]
@@ -97,7 +73,7 @@ def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
 
 
 def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, sanlitun):
-    app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun))
+    app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun))
     body = {"user_id": "racer", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(lambda _: app_client.post("/v1/locations", json=body).json()["new_offers"], range(50)))
@@ -106,12 +82,12 @@ def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, san
 
 def test_operators_are_isolated(app_client, sanlitun):
     other = make_operator(app_client, "Someone else")
-    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     for method, url in (("get", f"/v1/campaigns/{c['id']}"), ("delete", f"/v1/campaigns/{c['id']}"),
                         ("get", f"/v1/campaigns/{c['id']}/stats"), ("delete", f"/v1/districts/{SANLITUN.id}")):
         assert getattr(app_client, method)(url, headers=bearer(other)).status_code == 404
     assert app_client.get("/v1/campaigns", headers=bearer(other)).json() == {"campaigns": []}
-    r = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(other))
+    r = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(other))
     assert r.status_code == 404 and r.json()["error"]["field"] == "district_id"
     r = app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(other))
     assert r.status_code == 409
@@ -119,7 +95,7 @@ def test_operators_are_isolated(app_client, sanlitun):
 
 
 def test_campaign_list_patch_end_early_and_delete(app_client, sanlitun):
-    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     assert c["state"] == "live"
     listed = app_client.get("/v1/campaigns", params={"state": "live", "district_id": SANLITUN.id}, headers=bearer(sanlitun))
     assert [x["id"] for x in listed.json()["campaigns"]] == [c["id"]]
@@ -133,14 +109,14 @@ def test_campaign_list_patch_end_early_and_delete(app_client, sanlitun):
 @pytest.mark.parametrize("patch,field", [({"radius_m": None}, "radius_m"), ({"title": None}, "title"),
                                          ({"max_pushes_per_user": None}, "max_pushes_per_user"), ({"radius_m": 0}, "radius_m")])
 def test_bad_patches_are_422_and_change_nothing(app_client, sanlitun, patch, field):
-    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     r = app_client.patch(f"/v1/campaigns/{c['id']}", json=patch, headers=bearer(sanlitun))
     assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
     assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).json() == c
 
 
 def test_deleting_a_district_ends_its_campaigns(app_client, sanlitun):
-    c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     app_client.delete(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun))
     assert app_client.get(f"/v1/campaigns/{c['id']}", headers=bearer(sanlitun)).json()["state"] == "ended"
 
@@ -152,7 +128,7 @@ def test_deleting_a_district_ends_its_campaigns(app_client, sanlitun):
     ({"title": ""}, "title"), ({"district_id": "nope"}, "district_id"),
 ])
 def test_bad_campaigns_are_4xx_with_the_field_and_write_nothing(app_client, sanlitun, override, field):
-    r = app_client.post("/v1/campaigns", json=_campaign(**override), headers=bearer(sanlitun))
+    r = app_client.post("/v1/campaigns", json=campaign_body(**override), headers=bearer(sanlitun))
     assert r.status_code in (404, 422) and r.json()["error"]["field"] == field, r.text
     assert app_client.get("/v1/campaigns", headers=bearer(sanlitun)).json() == {"campaigns": []}
 
@@ -181,7 +157,7 @@ def test_bad_locations_and_districts_and_bodies(app_client, sanlitun):
 def test_a_second_app_instance_sees_changes_within_a_second(redis_client, app_client, sanlitun):
     other = create_app(Settings(admin_token=ADMIN), client=redis_client)
     with TestClient(other) as second:
-        c = app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun)).json()
+        c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
         deadline = datetime.now() + timedelta(seconds=1)
         seen = []
         while datetime.now() < deadline and not seen:
@@ -198,7 +174,7 @@ def test_redis_down_is_503_with_retry_after_and_the_app_recovers(tmp_path):
         with TestClient(app) as client:
             key = make_operator(client)
             client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
-            client.post("/v1/campaigns", json=_campaign(), headers=bearer(key))
+            client.post("/v1/campaigns", json=campaign_body(), headers=bearer(key))
             server.stop()
             # The feed is served from memory: it keeps working while Redis is away.
             assert client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).status_code == 200
@@ -255,7 +231,7 @@ def test_a_streamed_body_without_length_is_cut_at_the_limit(app_client, sanlitun
 
 
 def test_metrics_count_offers_per_route(app_client, sanlitun):
-    app_client.post("/v1/campaigns", json=_campaign(), headers=bearer(sanlitun))
+    app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun))
     app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
     app_client.post("/v1/locations", json={"user_id": "m1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
     text = app_client.get("/metrics").text
@@ -272,7 +248,7 @@ def test_a_change_whose_signal_was_lost_arrives_with_the_full_resync(redis_clien
     with TestClient(app) as client:
         key = make_operator(client)
         client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
-        c = client.post("/v1/campaigns", json=_campaign(), headers=bearer(key)).json()
+        c = client.post("/v1/campaigns", json=campaign_body(), headers=bearer(key)).json()
         # Edit the stored campaign behind the engine's back: no signal on the changes stream.
         stored = _json.loads(redis_client.hget(keys.campaign(c["id"]), "json"))
         redis_client.hset(keys.campaign(c["id"]), "json", _json.dumps(stored | {"title": "Edited"}))

@@ -5,16 +5,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import bearer, make_operator
-from district_engine import load_demo_districts
+from conftest import FAR as FAR_LATLNG, NEAR_SANLITUN, SANLITUN, bearer, make_operator, now as _now
 
-SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-NEAR = {"lat": 39.9300, "lng": 116.4470}
-FAR = {"lat": 31.2400, "lng": 121.4900}
-
-
-def _now():
-    return datetime.now(timezone.utc)
+NEAR = dict(zip(("lat", "lng"), NEAR_SANLITUN))
+FAR = dict(zip(("lat", "lng"), FAR_LATLNG))
 
 
 def _rain(**over):
@@ -25,10 +19,8 @@ def _rain(**over):
 
 
 @pytest.fixture
-def owner(app_client):
-    key = make_operator(app_client)
-    assert app_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key)).status_code == 201
-    return key
+def owner(sanlitun):
+    return sanlitun
 
 
 def test_grab_win_idempotent_and_figures_reconcile(app_client, owner):
