@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run demo test test-fast bench bench-http bench-rain clean
+.PHONY: setup run demo test test-fast bench bench-http bench-rain bench-push clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -41,6 +41,9 @@ bench-http: setup
 bench-rain: setup
 	@command -v redis-benchmark >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-tools; }
 	$(BIN)/python bench/rain.py
+
+bench-push: setup
+	$(BIN)/python bench/push.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out

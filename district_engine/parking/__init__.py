@@ -1,0 +1,1 @@
+"""Smart parking: plates, tariffs (pure), sessions, payments and gate decisions."""
