@@ -15,7 +15,7 @@ from api.routers import campaigns, channel, districts, health, operators, push, 
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
 from district_engine.worker import Worker
-from district_engine.settings import Settings, engine_options
+from district_engine.settings import Settings, engine_options, worker_options
 from district_engine.store import open_redis
 
 
@@ -35,7 +35,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
                                         name="changes")
             follower.start()
             app.state.hub = stack.enter_context(running_hub(Hub(engine.outbox)))
-            app.state.worker = stack.enter_context(Worker(engine)) if settings.worker else None
+            app.state.worker = stack.enter_context(Worker(engine, **worker_options(settings))) if settings.worker else None
             try:
                 yield
             finally:

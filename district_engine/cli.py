@@ -146,6 +146,37 @@ def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campa
 
 
 @app.command()
+def worker() -> None:
+    """Run a push worker: the webhook sender and its retries, the scheduled jobs (broadcasts at
+    go-live, rain refunds) and the matchers of bulk locations. Any number may run; they share the
+    work through Redis. Stops cleanly on Ctrl-C / SIGTERM."""
+    import signal
+    import threading
+
+    from district_engine.engine import Engine, follow_changes
+    from district_engine.settings import Settings, engine_options, worker_options
+    from district_engine.worker import Worker
+
+    settings = Settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def run(client):
+        engine = Engine(client, **engine_options(settings))
+        engine.load()
+        follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True)
+        follower.start()
+        with Worker(engine, **worker_options(settings)) as w:
+            console.print(f"worker [bold]{w.consumer}[/bold] running; Ctrl-C stops it")
+            stop.wait()
+            console.print(f"stopping: {w.sender.sent:,} webhooks sent, {w.matched:,} locations matched")
+        follower.join(2)
+
+    _in_store(run)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "engine_options"]
+__all__ = ["Settings", "engine_options", "worker_options"]
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
     max_pushes_per_hour: int = Field(default=5, ge=0, description="pushes per user per hour, all campaigns; the rest stay in the feed")
     push_allow_private_urls: bool = Field(default=False, description="operators may register push URLs on private addresses")
+    push_timeout_s: float = Field(default=5.0, gt=0, le=60, description="a webhook POST's timeout")
+    push_reclaim_idle_s: float = Field(default=60, gt=0, description="work a dead worker held is taken back after this long")
     worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
 
@@ -44,3 +46,10 @@ def engine_options(settings: Settings) -> dict:
     return dict(position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
                 grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
                 grab_window_s=settings.grab_window_s, max_pushes_per_hour=settings.max_pushes_per_hour)
+
+
+def worker_options(settings: Settings) -> dict:
+    """The Worker's keyword arguments from the settings."""
+    return dict(reclaim_idle_s=settings.push_reclaim_idle_s,
+                sender_options=dict(timeout_s=settings.push_timeout_s, reclaim_idle_s=settings.push_reclaim_idle_s,
+                                    lease_s=max(settings.push_reclaim_idle_s, 2 * settings.push_timeout_s)))

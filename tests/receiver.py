@@ -17,12 +17,14 @@ class Receiver:
         self.received: list[dict] = []  # verified deliveries: {"webhook_id", "payload", "status"}
         self.bad_signatures = 0
         self.answers: list[int] = []  # statuses to answer next, in order; then 204
+        self.delay_s = 0.0  # how long each answer takes
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(receiver.delay_s)
                 try:
                     verify(receiver.secrets, self.headers.get("webhook-id"), self.headers.get("webhook-timestamp"),
                            self.headers.get("webhook-signature"), body, now_s=time.time())

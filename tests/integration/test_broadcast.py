@@ -1,6 +1,7 @@
-"""Broadcast on go-live against a real Redis: exactly the users whose last position is within the
+"""Scheduled jobs against a real Redis. Broadcast on go-live: exactly the users whose last position is within the
 campaign's reach (geodesic truth from pyproj.Geod) get the offer, each once; a wider radius
-reaches only the newly covered users; a scheduled campaign broadcasts when it starts."""
+reaches only the newly covered users; a scheduled campaign broadcasts when it starts. A rain is
+refunded at its end by its job, with nobody asking."""
 
 import json
 from datetime import datetime, timedelta, timezone
@@ -88,3 +89,20 @@ def test_a_scheduled_campaign_broadcasts_when_it_starts_and_a_moved_user_is_skip
     clock.t = T0 + timedelta(minutes=20, seconds=1)  # within the positions' 30 min TTL
     assert engine.run_due_jobs() == 1
     assert _pushed(redis_client) == [("stays", c.id)]
+
+
+def test_a_rain_is_refunded_by_the_scheduled_job_at_its_end_without_anyone_asking(redis_client):
+    clock = Clock(T0)
+    engine, owner, sanlitun = _engine(redis_client, clock)
+    c = engine.create_campaign(owner, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
+                               starts_at=T0, ends_at=T0 + timedelta(minutes=10), total_cents=10_000, packets=10)
+    lat, lng = sanlitun.centre
+    grab, _ = engine.grab(c.id, "lucky", lat, lng)
+    assert grab.status == "won"
+    assert engine.run_due_jobs() == 1  # the go-live broadcast; the refund is not due yet
+    assert engine.rains.figures(c.id).state == "live"
+    clock.t = T0 + timedelta(minutes=10, seconds=1)
+    assert engine.run_due_jobs() == 1
+    f = engine.rains.figures(c.id)
+    assert f.state == "ended" and f.refunded_cents == 10_000 - grab.amount_cents and f.remaining_cents == 0
+    assert engine.rains.audit(c.id) == []
