@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors
 from api.logs import configure
 from api.middleware import RequestMiddleware
-from api.routers import campaigns, channel, districts, health, operators, push, redenvelopes
+from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
 from district_engine.worker import Worker
@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)
     for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router,
-              push.router):
+              push.router, parking.router):
         app.include_router(r)
     return app
 

@@ -40,6 +40,9 @@ from district_engine.store.deliveries import POSITION_RES, Delivery, DeliverySto
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.locations import LocationQueue
 from district_engine.store.outbox import Outbox
+from district_engine.store.parking import ParkingStore
+from district_engine.parking.payments import PaymentGateway
+from district_engine.parking.service import Parking
 from district_engine.store.schedule import Schedule
 from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.redenvelope.split import split_packets
@@ -96,7 +99,9 @@ class Broadcast(NamedTuple):
 class Engine:
     def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
                  grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0,
-                 max_pushes_per_hour: int = 5, clock: Callable[[], datetime] = utcnow):
+                 max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
+                 on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
+                 clock: Callable[[], datetime] = utcnow):
         self.client = client
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
@@ -107,6 +112,8 @@ class Engine:
         self.locations = LocationQueue(client)
         self.endpoints = EndpointStore(client)
         self.outbox = Outbox(client)
+        self.parking = Parking(ParkingStore(client), gateway=payment_gateway, on_payment_failure=on_payment_failure,
+                               retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes)
         self.rains = RainStore(client)
         self.event_ids = EventIds()
         self.reentry_gap_s = reentry_gap_s
@@ -222,6 +229,7 @@ class Engine:
 
     # ------------------------------------------------------------ campaigns
     _RAIN_FIELDS = ("total_cents", "packets", "min_cents", "split")
+    _PARKING_FIELDS = ("lot_id", "free_minutes")
 
     def create_campaign(self, owner: str, **fields) -> Campaign:
         """A campaign of one of the owner's districts; a red_envelope one also gets its pool,
@@ -229,6 +237,9 @@ class Engine:
         rain = {k: fields.pop(k) for k in self._RAIN_FIELDS if k in fields}
         if fields.get("kind") == "red_envelope" or rain.get("total_cents") is not None or rain.get("packets") is not None:
             fields["rain"] = rain
+        parking = {k: v for k in self._PARKING_FIELDS if (v := fields.pop(k, None)) is not None}
+        if fields.get("kind") == "parking" or parking:
+            fields["parking"] = parking
         district_id = fields.get("district_id")
         if not isinstance(district_id, str):
             raise InvalidInputError("must be the id of one of your districts", field="district_id")
@@ -237,6 +248,8 @@ class Engine:
         except NotFoundError:
             raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
         c = Campaign(id=f"cmp_{uuid.uuid4().hex[:16]}", owner=owner, **fields)
+        if c.parking and c.parking["lot_id"] is not None:
+            self.parking.lot_of_district(c.parking["lot_id"], c.district_id, owner)
         if c.rain:
             amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
             self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at))
@@ -266,6 +279,24 @@ class Engine:
         self.campaigns.delete(c)
         self.deliveries.forget_campaign(c.id)
         self.refresh()
+
+    # ------------------------------------------------------------ parking
+    def create_lot(self, owner: str, district_id: str, lat: float, lng: float, **fields):
+        """A parking lot of one of the owner's districts, within its 3 km reach: (lot, webhook secret)."""
+        try:
+            self.districts.get(district_id, owner=owner)
+        except NotFoundError:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
+        lat, lng = self.parking.check_location(lat, lng)
+        if not any(m.district_id == district_id for m in self.view.index.match(lat, lng)):
+            raise InvalidInputError(f"must be within {MAX_RADIUS_M:g} m of district {district_id}", field="location")
+        return self.parking.create_lot(owner, district_id, lat=lat, lng=lng, **fields)
+
+    def parking_free_minutes(self, district_id: str, lot_id: str, at: datetime) -> int:
+        """The free minutes the district's live parking campaigns give a stay in this lot (the best one)."""
+        return max((c.parking["free_minutes"] for c in self.view.by_district.get(district_id, ())
+                    if c.parking and c.parking["lot_id"] in (None, lot_id) and c.state(at) is CampaignState.LIVE),
+                   default=0)
 
     # ------------------------------------------------------------ red-envelope rains
     def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
@@ -328,7 +359,7 @@ class Engine:
 
     def enqueue_locations(self, rows: list[tuple[str, float, float, str]]) -> int:
         """Check and queue (user id, lat, lng, coord) rows for the matchers (``locate_many`` in a
-        worker); all or nothing: a bad row is an InvalidInputError naming ``locations[i].<field>``."""
+        worker); all or nothing: a bad row is an InvalidInputError naming ``locations.<i>.<field>`` (as the API names fields)."""
         if len(rows) > MAX_LOCATION_BATCH:
             raise InvalidInputError(f"at most {MAX_LOCATION_BATCH} per request, got {len(rows)}", field="locations")
         checked = []
@@ -337,7 +368,7 @@ class Engine:
                 check_user_id(user_id)
                 wlat, wlng = to_wgs84(lat, lng, coord)
             except InvalidInputError as e:
-                raise InvalidInputError(e.message, field=f"locations[{i}].{e.field}") from None
+                raise InvalidInputError(e.message, field=f"locations.{i}.{e.field}") from None
             checked.append((user_id, float(wlat), float(wlng)))
         self.locations.add(checked)
         return len(checked)

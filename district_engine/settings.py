@@ -37,15 +37,29 @@ class Settings(BaseSettings):
     push_allow_private_urls: bool = Field(default=False, description="operators may register push URLs on private addresses")
     push_timeout_s: float = Field(default=5.0, gt=0, le=60, description="a webhook POST's timeout")
     push_reclaim_idle_s: float = Field(default=60, gt=0, description="work a dead worker held is taken back after this long")
+    payment_url: str | None = Field(default=None, description="an HTTP payment gateway; unset: charges go to the engine's own ledger")
+    payment_secret: str | None = Field(default=None, description="whsec_... that signs the charge requests to payment_url")
+    parking_on_payment_failure: Literal["open_and_bill", "pay_at_gate"] = Field(
+        default="open_and_bill", description="when a charge fails: let the car out and charge later, or ask it to pay")
+    parking_retry_s: float = Field(default=30, gt=0, description="how often a failed charge is tried again")
     worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
 
 
 def engine_options(settings: Settings) -> dict:
     """The Engine's keyword arguments from the settings."""
+    from district_engine.parking.payments import HttpGateway
+
+    gateway = None
+    if settings.payment_url:
+        if not settings.payment_secret:
+            raise ValueError("DE_PAYMENT_SECRET (whsec_...) is required with DE_PAYMENT_URL")
+        gateway = HttpGateway(settings.payment_url, settings.payment_secret)
     return dict(position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
                 grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
-                grab_window_s=settings.grab_window_s, max_pushes_per_hour=settings.max_pushes_per_hour)
+                grab_window_s=settings.grab_window_s, max_pushes_per_hour=settings.max_pushes_per_hour,
+                payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
+                parking_retry_s=settings.parking_retry_s)
 
 
 def worker_options(settings: Settings) -> dict:

@@ -1,5 +1,6 @@
-"""The push worker of one process: the webhook sender (and its retries), the job scheduler
-(broadcasts at go-live, rain refunds at the end) and the matchers of bulk location updates, each
+"""The worker of one process: the webhook sender (and its retries), the job scheduler
+(broadcasts at go-live, rain refunds at the end, parking charges that failed) and the matchers of
+bulk location updates, each
 on its own thread. Any number of workers share the work through Redis: consumer groups for the
 streams, leases for the jobs. ``district-engine serve`` runs one in-process;
 ``district-engine worker`` runs one alone.
@@ -82,7 +83,7 @@ class Worker:
 
     def _run_jobs(self) -> None:
         def step():
-            if not self.engine.run_due_jobs():
+            if not (self.engine.run_due_jobs() + self.engine.parking.retry_unpaid()):
                 self._stop.wait(self.jobs_every_s)
 
         self._guarded(step, "jobs", loop=True)

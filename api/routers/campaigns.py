@@ -19,7 +19,7 @@ def public(c: Campaign, engine) -> CampaignPublic:
     return CampaignPublic(id=c.id, district_id=c.district_id, kind=c.kind.value, title=c.title, body=c.body,
                           starts_at=c.starts_at, ends_at=c.ends_at, ended_at=c.ended_at, radius_m=c.radius_m,
                           audience=c.audience, max_pushes_per_user=c.max_pushes_per_user,
-                          state=c.state(engine.clock()).value, rain=c.rain)
+                          state=c.state(engine.clock()).value, rain=c.rain, parking=c.parking)
 
 
 @router.post("", status_code=201, response_model=CampaignPublic, summary="Create a campaign for one of your districts")

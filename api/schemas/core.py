@@ -52,6 +52,8 @@ class CampaignCreate(Strict):
     packets: int | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
     min_cents: int = Field(default=1, description="red_envelope: the smallest packet")
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
+    lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
+    free_minutes: int | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
 
 
 class CampaignPatch(Strict):
@@ -78,6 +80,7 @@ class CampaignPublic(BaseModel):
     max_pushes_per_user: int
     state: State
     rain: dict | None = Field(default=None, description="red_envelope: total_cents, packets, min_cents, split")
+    parking: dict | None = Field(default=None, description="parking: lot_id, free_minutes")
 
 
 class CampaignList(BaseModel):

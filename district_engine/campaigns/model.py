@@ -46,6 +46,7 @@ class Campaign:
     max_pushes_per_user: int = 1
     ended_at: datetime | None = None
     rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split
+    parking: dict | None = None  # parking only: lot_id (None: every lot of the district), free_minutes
 
     def __post_init__(self):
         for name, limit in _TEXT_LIMITS.items():
@@ -74,6 +75,19 @@ class Campaign:
             self._check_rain()
         elif self.rain is not None:
             raise InvalidInputError("only red_envelope campaigns take a cash pool", field="total_cents")
+        if self.kind is CampaignKind.PARKING:
+            self._check_parking()
+        elif self.parking is not None:
+            raise InvalidInputError("only parking campaigns take parking fields", field="free_minutes")
+
+    def _check_parking(self) -> None:
+        p = self.parking or {}
+        lot_id, free = p.get("lot_id"), p.get("free_minutes", 0)
+        if lot_id is not None and (not isinstance(lot_id, str) or not lot_id or len(lot_id) > 64):
+            raise InvalidInputError("must be the id of one of the district's lots, or null", field="lot_id")
+        if isinstance(free, bool) or not isinstance(free, int) or not 0 <= free <= 1440:
+            raise InvalidInputError(f"must be an integer from 0 to 1440, got {free!r}", field="free_minutes")
+        object.__setattr__(self, "parking", {"lot_id": lot_id, "free_minutes": free})
 
     def _check_rain(self) -> None:
         rain = self.rain or {}

@@ -14,6 +14,7 @@ __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
     "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "PARTITIONS", "partition", "user_keys",
     "outbox", "push_stats", "position_cell", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
+    "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
 ]
 
 
@@ -144,3 +145,50 @@ def push_endpoints() -> str:
 def schedule() -> str:
     """Sorted set of timed jobs ("broadcast:<campaign>", "rain_end:<campaign>"), score: due (ms)."""
     return "schedule"
+
+
+# ---------------------------------------------------------------- parking: one hash tag per lot
+# A lot's sessions, its open-plate index, occupancy, ledger and gate-event answers share the lot's
+# slot, so an entry or an exit (and the charge booked with it) is one atomic script.
+
+
+def lot_keys(lot_id: str) -> dict[str, str]:
+    """meta (hash: the lot, its secrets, occupied), open (hash plate -> open session id), ledger
+    (stream of money moves), review (stream of gate events staff must look at)."""
+    return {part: f"lot:{{{lot_id}}}:{part}" for part in ("meta", "open", "ledger", "review")}
+
+
+def lot_session(lot_id: str, session_id: str) -> str:
+    """Hash: one parking session (plate, entered/exited, fee, charged, state, validations)."""
+    return f"lot:{{{lot_id}}}:s:{session_id}"
+
+
+def gate_answer(lot_id: str, webhook_id: str) -> str:
+    """String: the answer given to one gate webhook-id ("pending" while it is being decided)."""
+    return f"lot:{{{lot_id}}}:hook:{webhook_id}"
+
+
+def gate_recent(lot_id: str, lane: str, event_type: str, plate: str) -> str:
+    """String: the answer to the last read of a plate on a lane (entry or exit); a second read within
+    20 s is the same event."""
+    return f"lot:{{{lot_id}}}:recent:{lane}:{event_type}:{plate}"
+
+
+def lots() -> str:
+    """Set of all lot ids."""
+    return "lots"
+
+
+def operator_lots(operator_id: str) -> str:
+    """Set of one operator's lot ids."""
+    return f"operator:{{{operator_id}}}:lots"
+
+
+def plate_binding(plate: str) -> str:
+    """Hash: user_id, payment_token, bound_at of the one active payment binding of a plate."""
+    return f"plate:{{{plate}}}"
+
+
+def unpaid_sessions() -> str:
+    """Sorted set of "<lot id> <session id>" whose charge failed, to charge again (score: due, ms)."""
+    return "parking:unpaid"

@@ -47,9 +47,9 @@ def test_a_bad_row_in_a_batch_is_named_and_nothing_is_queued(app_client, redis_c
     rows = [{"user_id": f"u{i}", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]} for i in range(5)]
     rows[3]["lat"] = 91
     r = app_client.post("/v1/locations:batch", json={"locations": rows})
-    assert r.status_code == 422 and r.json()["error"]["field"] == "locations[3].lat"
+    assert r.status_code == 422 and r.json()["error"]["field"] == "locations.3.lat"
     rows[3] = {"user_id": "", "lat": 1, "lng": 1}
-    assert app_client.post("/v1/locations:batch", json={"locations": rows}).json()["error"]["field"] == "locations[3].user_id"
+    assert app_client.post("/v1/locations:batch", json={"locations": rows}).json()["error"]["field"] == "locations.3.user_id"
     too_many = [{"user_id": "u", "lat": 1.0, "lng": 1.0}] * 10_001
     assert app_client.post("/v1/locations:batch", json={"locations": too_many}).status_code == 422
     assert not any(redis_client.scan_iter(match="*:locations"))

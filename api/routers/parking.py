@@ -1,0 +1,107 @@
+"""Smart parking: lots, the gates' signed plate events, sessions and validations, plate bindings."""
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from api.deps import AdminDep, EngineDep, OperatorDep
+from api.schemas.core import error_responses
+from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
+                                 SecretRotated, SessionPublic, ValidationIn, ValidationOut)
+from district_engine.parking.plates import check_plate
+from district_engine.parking.service import GateEvent, lot_of_session
+from district_engine.store.parking import LotRecord
+
+router = APIRouter(prefix="/v1/parking", tags=["parking"], responses=error_responses(401, 404, 422, 503))
+
+
+def _lot(lot: LotRecord) -> dict:
+    d = lot.data
+    return dict(id=lot.id, district_id=d["district_id"], name=d["name"], name_zh=d.get("name_zh"),
+                capacity=d["capacity"], occupied=lot.occupied, free_spaces=max(0, d["capacity"] - lot.occupied),
+                location=d["location"], tariff=d["tariff"])
+
+
+@router.post("/lots", status_code=201, response_model=LotCreated, summary="A parking lot of one of your districts")
+def create_lot(body: LotCreate, engine: EngineDep, operator: OperatorDep) -> LotCreated:
+    lot, secret = engine.create_lot(operator, body.district_id, body.location.lat, body.location.lng, name=body.name,
+                                    name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff)
+    return LotCreated(**_lot(lot), webhook_secret=secret)
+
+
+@router.get("/lots", response_model=list[LotPublic], summary="Your lots with their live occupancy")
+def list_lots(engine: EngineDep, operator: OperatorDep) -> list[LotPublic]:
+    return [LotPublic(**_lot(engine.parking.lot(i))) for i in engine.parking.store.lots_of(operator)]
+
+
+@router.get("/lots/{lot_id}", response_model=LotPublic)
+def get_lot(lot_id: str, engine: EngineDep, operator: OperatorDep) -> LotPublic:
+    return LotPublic(**_lot(engine.parking.lot(lot_id, operator)))
+
+
+@router.post("/lots/{lot_id}/rotate-secret", response_model=SecretRotated,
+             summary="A new webhook secret; the old one stays valid for 24 h")
+def rotate_secret(lot_id: str, engine: EngineDep, operator: OperatorDep) -> SecretRotated:
+    secret = engine.parking.rotate_secret(lot_id, operator)
+    return SecretRotated(webhook_secret=secret, previous_valid_until=engine.clock() + engine.parking.rotation_grace)
+
+
+@router.get("/lots/{lot_id}/reviews", response_model=list[dict],
+            summary="Gate events staff must look at (misreads, exits with no entry), newest first")
+def reviews(lot_id: str, engine: EngineDep, operator: OperatorDep) -> list[dict]:
+    engine.parking.lot(lot_id, operator)
+    return engine.parking.store.reviews(lot_id)
+
+
+@router.post("/lots/{lot_id}/gate-events", response_model=GateDecision,
+             summary="A gate's plate event, signed with the lot's secret (Standard Webhooks): open, pay or full",
+             responses=error_responses(401, 404, 422, 503))
+async def gate_event(lot_id: str, request: Request, engine: EngineDep,
+                     webhook_id: str | None = Header(default=None), webhook_timestamp: str | None = Header(default=None),
+                     webhook_signature: str | None = Header(default=None)) -> Response:
+    body = await request.body()
+
+    def decide() -> bytes:  # in a thread: a payment gateway may take up to its timeout (800 ms)
+        lot = engine.parking.authenticate(lot_id, webhook_id, webhook_timestamp, webhook_signature, body)
+        try:
+            ev = GateEventIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        event = GateEvent(ev.type, check_plate(ev.plate), ev.confidence, ev.captured_at, ev.lane)
+        return engine.parking.decide(lot, webhook_id, event)
+
+    # The answer is stored as bytes and sent as is: a repeated webhook-id gets it byte for byte.
+    return Response(await asyncio.to_thread(decide), media_type="application/json")
+
+
+@router.get("/sessions/{session_id}", response_model=SessionPublic)
+def get_session(session_id: str, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
+    lot_id = lot_of_session(session_id)
+    engine.parking.lot(lot_id, operator)
+    s = engine.parking.store.session(lot_id, session_id)
+    return SessionPublic(id=session_id, lot_id=lot_id, plate=s["plate"], state=s["state"], entered_at=s["entered_at"],
+                         exited_at=s.get("exited_at"), fee_cents=int(s["fee_cents"]) if "fee_cents" in s else None,
+                         charged_cents=int(s["charged_cents"]) if "charged_cents" in s else None,
+                         validation_minutes=int(s["validation_minutes"]), validations=json.loads(s["validations"]))
+
+
+@router.post("/sessions/{session_id}/validations", response_model=ValidationOut,
+             summary="A merchant's free minutes on an open session (e.g. two hours for a purchase)")
+def add_validation(session_id: str, body: ValidationIn, engine: EngineDep, operator: OperatorDep) -> ValidationOut:
+    total = engine.parking.add_validation(session_id, operator, body.merchant, body.free_minutes)
+    return ValidationOut(session_id=session_id, validation_minutes=total)
+
+
+@router.post("/plates", status_code=201, response_model=PlateBound,
+             summary="Bind a plate to a user's payment agreement (the app backend, admin token)")
+def bind_plate(body: PlateBind, engine: EngineDep, _: AdminDep) -> PlateBound:
+    b = engine.parking.bind_plate(body.user_id, body.plate, body.payment_token)
+    return PlateBound(plate=b.plate, user_id=b.user_id, bound_at=b.bound_at)
+
+
+@router.delete("/plates/{plate}", status_code=204, summary="Unbind a plate (admin token)")
+def unbind_plate(plate: str, user_id: str, engine: EngineDep, _: AdminDep) -> None:
+    engine.parking.unbind_plate(plate, user_id)

@@ -1,0 +1,270 @@
+"""The parking service: lots, plate bindings, merchant validations, and the gate's decision on each
+signed plate event: open, pay, or full, answered in milliseconds.
+
+An event is decided once: a repeated webhook-id, or a second read of the plate on the same lane
+within 20 s, gets the first answer byte for byte (``claim_gate_event.lua``). An exit prices the
+session (pure ``price_session``, with the discounts of the lot's live parking campaigns and the
+merchants' validations), charges the account bound to the plate, and closes the session in one
+atomic script; a session closes once, so it is charged once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Callable, NamedTuple
+
+from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
+from district_engine.geo.points import check_latlng
+from district_engine.parking.payments import LedgerGateway, PaymentGateway
+from district_engine.parking.plates import check_plate, lookalikes
+from district_engine.parking.tariff import Tariff, price_session
+from district_engine.signing import new_secret, verify
+from district_engine.store.parking import Binding, LotRecord, ParkingStore
+
+__all__ = ["Parking", "GateEvent", "POLICIES", "messages"]
+
+POLICIES = ("open_and_bill", "pay_at_gate")
+ROTATION_GRACE = timedelta(hours=24)
+_WAIT_FOR_PENDING_S = 2.0
+
+
+class GateEvent(NamedTuple):
+    """A checked gate event: ``plate`` normalised, ``captured_at`` timezone-aware."""
+
+    type: str  # vehicle.entry | vehicle.exit
+    plate: str
+    confidence: float
+    captured_at: datetime
+    lane: str
+
+
+def _yuan(cents: int) -> str:
+    return f"¥{cents // 100}.{cents % 100:02d}"
+
+
+def messages(kind: str, fee_cents: int = 0) -> str:
+    """What the gate's display shows, in Chinese and English."""
+    fee = _yuan(fee_cents)
+    return {
+        "welcome": "欢迎光临 Welcome",
+        "inside": "欢迎光临 Welcome (already inside)",
+        "full": "车位已满 Car park full",
+        "free": "免费离场，一路顺风 Free exit, goodbye",
+        "paid": f"已自动扣费 {fee}，一路顺风 Paid {fee}, goodbye",
+        "billed": f"已放行，{fee} 稍后扣费 {fee} will be charged later, goodbye",
+        "pay": f"请缴费 {fee} Please pay {fee}",
+        "no_entry": "未找到入场记录，请联系工作人员 No entry record found, staff will assist",
+        "left": "已离场 Already exited",
+    }[kind]
+
+
+def _answer(decision: str, session_id: str | None, fee_cents: int, charged_cents: int, message: str) -> bytes:
+    return json.dumps({"decision": decision, "session_id": session_id, "fee_cents": fee_cents,
+                       "charged_cents": charged_cents, "message": message},
+                      ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def lot_of_session(session_id: str) -> str:
+    """Session ids carry their lot: ``ses_<12 hex>_<lot id>``."""
+    parts = session_id.split("_", 2)
+    if len(parts) != 3 or parts[0] != "ses" or not parts[2]:
+        raise NotFoundError(f"no parking session {session_id!r}", field="session_id")
+    return parts[2]
+
+
+class Parking:
+    def __init__(self, store: ParkingStore, gateway: PaymentGateway | None = None,
+                 on_payment_failure: str = "open_and_bill", retry_s: float = 30.0,
+                 clock: Callable[[], datetime] | None = None,
+                 campaign_free_minutes: Callable[[str, str, datetime], int] = lambda district_id, lot_id, now: 0):
+        if on_payment_failure not in POLICIES:
+            raise InvalidInputError(f"must be one of {', '.join(POLICIES)}", field="on_payment_failure")
+        self.store = store
+        self.gateway = gateway or LedgerGateway()
+        self.on_payment_failure = on_payment_failure
+        self.retry_ms = int(retry_s * 1000)
+        self.clock = clock
+        self.campaign_free_minutes = campaign_free_minutes
+        self.rotation_grace = ROTATION_GRACE
+
+    def _now(self) -> datetime:
+        return self.clock()
+
+    # ------------------------------------------------------------ lots
+    def create_lot(self, owner: str, district_id: str, name: str, capacity: int, lat: float, lng: float,
+                   tariff: dict, name_zh: str | None = None, lot_id: str | None = None) -> tuple[LotRecord, str]:
+        """A lot of one of the owner's districts (the caller checked it); returns it and its webhook
+        secret, which is shown only now."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise InvalidInputError("must be a non-empty string of at most 200 characters", field="name")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100_000:
+            raise InvalidInputError(f"must be an integer from 1 to 100000, got {capacity!r}", field="capacity")
+        lat, lng = self.check_location(lat, lng)
+        tariff = Tariff.from_dict(tariff).to_dict()
+        lot_id = lot_id or f"lot_{uuid.uuid4().hex[:16]}"
+        secret = new_secret()
+        data = {"id": lot_id, "district_id": district_id, "name": name, "name_zh": name_zh, "capacity": capacity,
+                "location": {"lat": lat, "lng": lng}, "tariff": tariff}
+        self.store.put_lot(lot_id, owner, data, secret)
+        return self.lot(lot_id), secret
+
+    @staticmethod
+    def check_location(lat, lng) -> tuple[float, float]:
+        """A lot's (lat, lng), WGS-84; InvalidInputError naming ``location.lat`` or ``location.lng``."""
+        try:
+            lat_a, lng_a = check_latlng(lat, lng)
+        except InvalidInputError as e:
+            raise InvalidInputError(e.message, field=f"location.{e.field}") from None
+        if lat_a.ndim:
+            raise InvalidInputError("must be a number", field="location.lat")
+        return float(lat_a), float(lng_a)
+
+    def lot(self, lot_id: str, owner: str | None = None) -> LotRecord:
+        return self.store.get_lot(lot_id, int(self._now().timestamp() * 1000), owner)
+
+    def lot_of_district(self, lot_id: str, district_id: str, owner: str) -> LotRecord:
+        lot = self.lot(lot_id, owner)
+        if lot.data["district_id"] != district_id:
+            raise InvalidInputError(f"lot {lot_id!r} is not in district {district_id!r}", field="lot_id")
+        return lot
+
+    def rotate_secret(self, lot_id: str, owner: str) -> str:
+        """A new webhook secret; the old one stays valid for 24 h, while the gates are updated."""
+        self.lot(lot_id, owner)
+        secret = new_secret()
+        self.store.rotate_secret(lot_id, secret, int((self._now() + ROTATION_GRACE).timestamp() * 1000))
+        return secret
+
+    # ------------------------------------------------------------ plates and validations
+    def bind_plate(self, user_id: str, plate: str, payment_token: str) -> Binding:
+        plate = check_plate(plate)
+        if not isinstance(payment_token, str) or not 1 <= len(payment_token) <= 256:
+            raise InvalidInputError("must be a non-empty string of at most 256 characters", field="payment_token")
+        b = Binding(plate, user_id, payment_token, self._now().isoformat())
+        kept = self.store.bind(b)
+        if kept.user_id != user_id:
+            raise ConflictError(f"plate {plate} is bound to another account; it must be unbound first", field="plate")
+        return kept
+
+    def unbind_plate(self, plate: str, user_id: str) -> None:
+        plate = check_plate(plate)
+        b = self.store.binding(plate)
+        if b is None or b.user_id != user_id:
+            raise NotFoundError(f"plate {plate} is not bound to this user", field="plate")
+        self.store.unbind(plate)
+
+    def add_validation(self, session_id: str, owner: str, merchant: str, free_minutes: int) -> int:
+        """A merchant's free minutes on an open session of one of the owner's lots; the session's total."""
+        lot_id = lot_of_session(session_id)
+        try:
+            self.lot(lot_id, owner)
+        except NotFoundError:
+            raise NotFoundError(f"no parking session {session_id!r}", field="session_id") from None
+        if not isinstance(merchant, str) or not merchant.strip() or len(merchant) > 200:
+            raise InvalidInputError("must be a non-empty string of at most 200 characters", field="merchant")
+        if isinstance(free_minutes, bool) or not isinstance(free_minutes, int) or not 1 <= free_minutes <= 1440:
+            raise InvalidInputError(f"must be an integer from 1 to 1440, got {free_minutes!r}", field="free_minutes")
+        self.store.session(lot_id, session_id)
+        total = self.store.add_validation(lot_id, session_id, free_minutes, {
+            "merchant": merchant, "free_minutes": free_minutes, "at": self._now().isoformat()})
+        if total < 0:
+            raise ConflictError("the session is closed: the car has left", field="session_id")
+        return total
+
+    # ------------------------------------------------------------ gate events
+    def authenticate(self, lot_id: str, msg_id: str | None, timestamp: str | None, signature: str | None,
+                     body: bytes) -> LotRecord:
+        """The lot whose secret (or previous secret, during a rotation) signed this request."""
+        lot = self.lot(lot_id)
+        verify(list(lot.secrets), msg_id, timestamp, signature, body, now_s=self._now().timestamp())
+        return lot
+
+    def decide(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes:
+        """The gate's answer (JSON bytes) to one verified event, decided once."""
+        deadline = time.monotonic() + _WAIT_FOR_PENDING_S
+        while True:
+            status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
+            if status == "answer":
+                return answer
+            if status == "claimed":
+                break
+            if time.monotonic() > deadline:  # another process is deciding it and taking too long
+                raise StoreUnavailableError("the same gate event is being decided elsewhere; send it again")
+            time.sleep(0.005)
+        try:
+            answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
+        except InvalidInputError:
+            self.store.release_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)  # refused: nothing recorded
+            raise
+        self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
+        return answer
+
+    def _entry(self, lot: LotRecord, ev: GateEvent) -> bytes:
+        session_id = f"ses_{uuid.uuid4().hex[:12]}_{lot.id}"
+        status, sid = self.store.open_session(lot.id, session_id, ev.plate, ev.captured_at.isoformat(), ev.lane,
+                                              ev.confidence)
+        if status == "full":
+            return _answer("full", None, 0, 0, messages("full"))
+        if status == "no_lot":
+            raise NotFoundError(f"no parking lot {lot.id!r}", field="lot_id")
+        return _answer("open", sid, 0, 0, messages("welcome" if status == "opened" else "inside"))
+
+    def _exit(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes:
+        found = self.store.open_sessions_for(lot.id, [ev.plate])
+        if not found:  # a misread? one open session a look-alike character away is the car
+            found = self.store.open_sessions_for(lot.id, lookalikes(ev.plate))
+            if len(found) != 1:
+                self.store.review(lot.id, {"reason": "no_entry" if not found else "ambiguous_misread",
+                                           "webhook_id": webhook_id, "plate": ev.plate, "lane": ev.lane,
+                                           "captured_at": ev.captured_at.isoformat(), "candidates": ",".join(found)})
+                return _answer("pay", None, 0, 0, messages("no_entry"))
+        plate, session_id = next(iter(found.items()))
+        s = self.store.session(lot.id, session_id)
+        free = int(s["validation_minutes"]) + self.campaign_free_minutes(lot.data["district_id"], lot.id,
+                                                                         ev.captured_at)
+        fee = price_session(Tariff.from_dict(lot.data["tariff"]), datetime.fromisoformat(s["entered_at"]),
+                            ev.captured_at, free)
+        if fee == 0:
+            return self._close(lot, session_id, ev, 0, 0, "paid", "free")
+        binding = self.store.binding(plate)
+        if binding is None:
+            return _answer("pay", session_id, fee, 0, messages("pay", fee))
+        charge = self.gateway.charge(session_id, fee, binding.payment_token, binding.user_id)
+        if charge.ok:
+            return self._close(lot, session_id, ev, fee, fee, "paid", "paid")
+        if self.on_payment_failure == "open_and_bill":
+            return self._close(lot, session_id, ev, fee, 0, "unpaid", "billed")
+        return _answer("pay", session_id, fee, 0, messages("pay", fee))
+
+    def _close(self, lot, session_id, ev: GateEvent, fee: int, charged: int, state: str, message: str) -> bytes:
+        due_ms = int(self._now().timestamp() * 1000) + self.retry_ms
+        status, _ = self.store.close_session(lot.id, session_id, ev.captured_at.isoformat(), fee, charged, state,
+                                             self.gateway.name, ev.plate, unpaid_due_ms=due_ms)
+        if status != "closed":  # another event closed it first (and charged it): this car has left
+            return _answer("open", session_id, fee, 0, messages("left"))
+        return _answer("open", session_id, fee, charged, messages(message, fee))
+
+    # ------------------------------------------------------------ charges that failed
+    def retry_unpaid(self, lease_s: float = 60, n: int = 100) -> int:
+        """Charge again the sessions whose car left unpaid; returns how many got charged now."""
+        now_ms = int(self._now().timestamp() * 1000)
+        members, receipt = self.store.unpaid.claim(now_ms, int(lease_s * 1000), n)
+        charged = 0
+        for member in members:
+            lot_id, session_id = member.split(" ", 1)
+            try:
+                s = self.store.session(lot_id, session_id)
+            except NotFoundError:
+                s = {}
+            binding = self.store.binding(s["plate"]) if s.get("state") == "unpaid" else None
+            then = None
+            if binding is not None:
+                if self.gateway.charge(session_id, int(s["fee_cents"]), binding.payment_token, binding.user_id).ok:
+                    charged += self.store.settle(lot_id, session_id, self.gateway.name) > 0
+                else:
+                    then = (member, now_ms + self.retry_ms)
+            self.store.unpaid.finish(member, receipt, then)
+        return charged

@@ -1,0 +1,22 @@
+-- A vehicle leaves: close its open session, priced by the caller, in one step with the ledger.
+-- KEYS[1] lot:{id}:meta, KEYS[2] lot:{id}:open, KEYS[3] lot:{id}:s:<session>, KEYS[4] lot:{id}:ledger
+-- ARGV[1] session id, ARGV[2] exited_at (RFC 3339), ARGV[3] fee (cents), ARGV[4] charged (cents),
+-- ARGV[5] state: paid (charged, or nothing to pay) | unpaid (the car left; charge again later),
+-- ARGV[6] gateway name, ARGV[7] the plate read at the exit
+-- Returns {'closed', state} or {'not_open', its state}: a session closes once, whoever asks twice.
+local state = redis.call('HGET', KEYS[3], 'state')
+if state ~= 'open' then
+  return {'not_open', state or 'missing'}
+end
+local plate = redis.call('HGET', KEYS[3], 'plate')
+redis.call('HSET', KEYS[3], 'state', ARGV[5], 'exited_at', ARGV[2], 'fee_cents', ARGV[3],
+           'charged_cents', ARGV[4], 'exit_plate', ARGV[7])
+redis.call('HDEL', KEYS[2], plate)
+redis.call('HINCRBY', KEYS[1], 'occupied', -1)
+if tonumber(ARGV[4]) > 0 then
+  redis.call('XADD', KEYS[4], '*', 'type', 'charge', 'session', ARGV[1], 'amount', ARGV[4], 'gateway', ARGV[6])
+end
+if ARGV[5] == 'unpaid' then
+  redis.call('XADD', KEYS[4], '*', 'type', 'unpaid', 'session', ARGV[1], 'amount', ARGV[3], 'gateway', ARGV[6])
+end
+return {'closed', ARGV[5]}

@@ -1,0 +1,179 @@
+"""Parking in Redis: lots (with their webhook secrets and occupancy), sessions, gate-event answers,
+plate bindings and the charges to try again. A lot's state shares one hash tag, so an entry or an
+exit and the charge booked with it are one atomic script each (store/lua/*_session.lua)."""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+from district_engine.errors import NotFoundError
+from district_engine.store import keys
+from district_engine.store.schedule import TimedSet
+from district_engine.store.scripts import Scripts
+
+__all__ = ["ParkingStore", "LotRecord", "Binding"]
+
+PENDING_MS = 10_000  # a claimed gate event whose decider died is free again after this
+RECENT_MS = 20_000  # a second read of a plate on a lane within this is the same event
+ANSWER_MS = 3_600_000  # answers kept for repeated webhook-ids (the signature's 5 min tolerance is far inside)
+
+
+class LotRecord(NamedTuple):
+    """A lot as stored: ``data`` is its public JSON (district, name, capacity, location, tariff)."""
+
+    id: str
+    owner: str
+    data: dict
+    occupied: int
+    secrets: tuple[str, ...]  # the current secret first, then the previous one while it is still valid
+
+
+class Binding(NamedTuple):
+    plate: str
+    user_id: str
+    payment_token: str
+    bound_at: str
+
+
+def _s(v) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+class ParkingStore:
+    def __init__(self, client):
+        self._client = client
+        self._scripts = Scripts(client)
+        self.unpaid = TimedSet(client, keys.unpaid_sessions())
+
+    # ------------------------------------------------------------ lots
+    def put_lot(self, lot_id: str, owner: str, data: dict, secret: str) -> None:
+        k = keys.lot_keys(lot_id)
+        self._client.hset(k["meta"], mapping={"json": json.dumps(data, ensure_ascii=False), "owner": owner,
+                                              "capacity": data["capacity"], "secret": secret})
+        self._client.hsetnx(k["meta"], "occupied", 0)
+        self._client.sadd(keys.lots(), lot_id)
+        self._client.sadd(keys.operator_lots(owner), lot_id)
+
+    def get_lot(self, lot_id: str, now_ms: int, owner: str | None = None) -> LotRecord:
+        m = self._client.hgetall(keys.lot_keys(lot_id)["meta"])
+        if not m or (owner is not None and _s(m[b"owner"]) != owner):
+            raise NotFoundError(f"no parking lot {lot_id!r}", field="lot_id")
+        secrets = [_s(m[b"secret"])]
+        if b"previous_secret" in m and int(m[b"previous_until_ms"]) > now_ms:
+            secrets.append(_s(m[b"previous_secret"]))
+        return LotRecord(lot_id, _s(m[b"owner"]), json.loads(m[b"json"]), int(m.get(b"occupied", 0)), tuple(secrets))
+
+    def rotate_secret(self, lot_id: str, new_secret: str, previous_until_ms: int) -> None:
+        meta = keys.lot_keys(lot_id)["meta"]
+        old = self._client.hget(meta, "secret")
+        self._client.hset(meta, mapping={"secret": new_secret, "previous_secret": old,
+                                         "previous_until_ms": previous_until_ms})
+
+    def lots_of(self, owner: str) -> list[str]:
+        return sorted(_s(i) for i in self._client.smembers(keys.operator_lots(owner)))
+
+    def occupancy(self, lot_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """(capacity, occupied) of each lot, in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        for lot_id in lot_ids:
+            pipe.hmget(keys.lot_keys(lot_id)["meta"], "capacity", "occupied")
+        return {lot_id: (int(c), int(o or 0)) for lot_id, (c, o) in zip(lot_ids, pipe.execute()) if c is not None}
+
+    def all_lots(self) -> list[str]:
+        return sorted(_s(i) for i in self._client.smembers(keys.lots()))
+
+    # ------------------------------------------------------------ gate events
+    def claim_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> tuple[str, bytes | None]:
+        """('claimed', None), ('pending', None) or ('answer', the first answer's bytes)."""
+        r = self._scripts("claim_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)],
+                          [PENDING_MS, RECENT_MS])
+        return _s(r[0]), (r[1] if len(r) > 1 else None)
+
+    def release_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> None:
+        self._scripts("release_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)], [])
+
+    def answer_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str, answer: bytes) -> None:
+        """Keep the answer for repeats of the webhook-id and re-reads of the plate on the lane."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(keys.gate_answer(lot_id, webhook_id), answer, px=ANSWER_MS)
+        pipe.set(keys.gate_recent(lot_id, lane, event_type, plate), answer, px=RECENT_MS)
+        pipe.execute()
+
+    def review(self, lot_id: str, fields: dict) -> None:
+        """Keep a gate event staff must look at (a misread, an exit without entry)."""
+        self._client.xadd(keys.lot_keys(lot_id)["review"], {k: str(v) for k, v in fields.items()},
+                          maxlen=100_000, approximate=True)
+
+    def reviews(self, lot_id: str, count: int = 100) -> list[dict]:
+        return [{"id": _s(sid), **{_s(k): _s(v) for k, v in f.items()}}
+                for sid, f in self._client.xrevrange(keys.lot_keys(lot_id)["review"], count=count)]
+
+    # ------------------------------------------------------------ sessions
+    def open_session(self, lot_id: str, session_id: str, plate: str, entered_at: str, lane: str,
+                     confidence: float) -> tuple[str, str]:
+        """('opened', id), ('inside', the open session's id) or ('full', '')."""
+        k = keys.lot_keys(lot_id)
+        status, sid = self._scripts("open_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id)],
+                                    [plate, session_id, entered_at, lane, confidence])
+        return _s(status), _s(sid)
+
+    def open_sessions_for(self, lot_id: str, plates: list[str]) -> dict[str, str]:
+        """plate -> open session id, for those of ``plates`` that have one."""
+        if not plates:
+            return {}
+        ids = self._client.hmget(keys.lot_keys(lot_id)["open"], plates)
+        return {p: _s(i) for p, i in zip(plates, ids) if i is not None}
+
+    def session(self, lot_id: str, session_id: str) -> dict:
+        raw = self._client.hgetall(keys.lot_session(lot_id, session_id))
+        if not raw:
+            raise NotFoundError(f"no parking session {session_id!r}", field="session_id")
+        return {_s(k): _s(v) for k, v in raw.items()}
+
+    def close_session(self, lot_id: str, session_id: str, exited_at: str, fee_cents: int, charged_cents: int,
+                      state: str, gateway: str, exit_plate: str, unpaid_due_ms: int | None = None) -> tuple[str, str]:
+        """('closed', state) or ('not_open', its state). An unpaid close also queues the charge
+        again, in the same round trip."""
+        k = keys.lot_keys(lot_id)
+        calls = [("close_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id), k["ledger"]],
+                  [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate])]
+        commands = []
+        if state == "unpaid":
+            # Queued before the close runs (same pipeline): a retry that finds the session not
+            # unpaid does nothing, so queueing one too many is harmless; one too few is not.
+            commands.append(("zadd", (keys.unpaid_sessions(), {f"{lot_id} {session_id}": unpaid_due_ms}), {}))
+        (status, detail), = self._scripts.pipeline(calls, commands)
+        return _s(status), _s(detail)
+
+    def settle(self, lot_id: str, session_id: str, gateway: str) -> int:
+        """Book a late charge of an unpaid session, once; the cents booked."""
+        return int(self._scripts("settle_session", [keys.lot_session(lot_id, session_id), keys.lot_keys(lot_id)["ledger"]],
+                                 [session_id, gateway]))
+
+    def add_validation(self, lot_id: str, session_id: str, free_minutes: int, validation: dict) -> int:
+        """Total validation minutes of the open session after adding this one; -1 if it is not open."""
+        return int(self._scripts("validate_session", [keys.lot_session(lot_id, session_id)],
+                                 [free_minutes, json.dumps(validation, ensure_ascii=False)]))
+
+    def ledger(self, lot_id: str) -> list[dict]:
+        return [{_s(k): _s(v) for k, v in f.items()} for _, f in self._client.xrange(keys.lot_keys(lot_id)["ledger"])]
+
+    # ------------------------------------------------------------ plates
+    def bind(self, b: Binding) -> Binding:
+        """Bind the plate to the user's payment agreement; a plate bound to another user keeps its
+        binding (the one returned: the caller compares). The same user binding again replaces its token."""
+        key = keys.plate_binding(b.plate)
+        if not self._client.hsetnx(key, "user_id", b.user_id):
+            current = self.binding(b.plate)
+            if current is not None and current.user_id != b.user_id:
+                return current
+        self._client.hset(key, mapping=b._asdict())
+        return b
+
+    def binding(self, plate: str) -> Binding | None:
+        raw = self._client.hgetall(keys.plate_binding(plate))
+        return Binding(**{_s(k): _s(v) for k, v in raw.items()}) if raw else None
+
+    def unbind(self, plate: str) -> bool:
+        return bool(self._client.delete(keys.plate_binding(plate)))

@@ -1,0 +1,314 @@
+"""Smart parking through the HTTP API on a real Redis: lots, signed gate events (open / pay / full),
+pricing with discounts, idempotency, misreads, bad input, and a real HTTP payment gateway that
+fails and then recovers."""
+
+import json
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from conftest import ADMIN, SANLITUN, bearer, campaign_body, now
+from district_engine.settings import Settings
+from district_engine.signing import headers as signed_headers, new_secret
+
+TARIFF = {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000}
+LOT_AT = {"lat": 39.9325, "lng": 116.4474}  # Taikoo Li South car park
+
+
+@pytest.fixture
+def lot(app_client, sanlitun):
+    """(operator key, lot) with 3 spaces, its webhook secret in lot["webhook_secret"]."""
+    r = app_client.post("/v1/parking/lots", headers=bearer(sanlitun), json={
+        "district_id": SANLITUN.id, "name": "South car park", "capacity": 3, "location": LOT_AT, "tariff": TARIFF})
+    assert r.status_code == 201, r.text
+    return sanlitun, r.json()
+
+
+def gate(client, lot, type_, plate, at, lane="lane-1", webhook_id=None, secret=None, confidence=0.97,
+         clock_skew_s=0, raw=None):
+    body = raw if raw is not None else json.dumps(
+        {"type": type_, "plate": plate, "confidence": confidence, "captured_at": at.isoformat(), "lane": lane},
+        ensure_ascii=False).encode()
+    h = signed_headers(secret or lot["webhook_secret"], webhook_id or f"msg_{uuid.uuid4().hex}",
+                       int(time.time()) + clock_skew_s, body)
+    return client.post(f"/v1/parking/lots/{lot['id']}/gate-events", content=body,
+                       headers=h | {"Content-Type": "application/json"})
+
+
+def bind(client, plate, user="u1", token="agr_1"):
+    r = client.post("/v1/parking/plates", json={"user_id": user, "plate": plate, "payment_token": token},
+                    headers=bearer(ADMIN))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def ledger(client, lot):
+    return client.app.state.engine.parking.store.ledger(lot["id"])
+
+
+def test_a_lot_is_created_in_reach_of_its_district_and_shows_live_occupancy(app_client, lot):
+    key, created = lot
+    assert created["webhook_secret"].startswith("whsec_") and created["free_spaces"] == 3
+    got = app_client.get(f"/v1/parking/lots/{created['id']}", headers=bearer(key)).json()
+    assert "webhook_secret" not in got and got["tariff"] == TARIFF and got["location"] == LOT_AT
+    gate(app_client, created, "vehicle.entry", "京A12345", now())
+    got = app_client.get(f"/v1/parking/lots/{created['id']}", headers=bearer(key)).json()
+    assert (got["occupied"], got["free_spaces"]) == (1, 2)
+    other = app_client.post("/v1/operators", json={"name": "x"}, headers=bearer(ADMIN)).json()["api_key"]
+    assert app_client.get(f"/v1/parking/lots/{created['id']}", headers=bearer(other)).status_code == 404
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"capacity": 0}, "capacity"),
+    ({"tariff": TARIFF | {"unit_minutes": 0}}, "tariff.unit_minutes"),
+    ({"tariff": TARIFF | {"per_hour": 5}}, "tariff"),
+    ({"location": {"lat": 31.23, "lng": 121.47}}, "location"),  # Shanghai: not near Sanlitun
+    ({"location": {"lat": 95, "lng": 116.4}}, "location.lat"),
+    ({"district_id": "nowhere"}, "district_id"),
+])
+def test_a_bad_lot_names_its_field(app_client, sanlitun, change, field):
+    body = {"district_id": SANLITUN.id, "name": "P", "capacity": 3, "location": LOT_AT, "tariff": TARIFF} | change
+    r = app_client.post("/v1/parking/lots", json=body, headers=bearer(sanlitun))
+    assert r.status_code in (404, 422) and r.json()["error"]["field"] == field, r.text
+
+
+def test_entry_then_exit_is_priced_charged_to_the_bound_account_and_booked_once(app_client, lot):
+    _, lot_ = lot
+    bind(app_client, "京A12345")
+    t0 = now() - timedelta(minutes=125)
+    entry = gate(app_client, lot_, "vehicle.entry", "京A·12345", t0).json()  # normalised: same plate
+    assert entry["decision"] == "open" and entry["session_id"] and "Welcome" in entry["message"]
+    out = gate(app_client, lot_, "vehicle.exit", "京A12345", t0 + timedelta(minutes=125), lane="exit-1").json()
+    assert out == {"decision": "open", "session_id": entry["session_id"], "fee_cents": 3000, "charged_cents": 3000,
+                   "message": "已自动扣费 ¥30.00，一路顺风 Paid ¥30.00, goodbye"}  # 125 min = 3 started hours
+    assert [(e["type"], e["amount"], e["session"]) for e in ledger(app_client, lot_)] == [
+        ("charge", "3000", entry["session_id"])]
+    session = app_client.get(f"/v1/parking/sessions/{entry['session_id']}", headers=bearer(lot[0])).json()
+    assert session["state"] == "paid" and session["charged_cents"] == 3000
+
+
+def test_a_repeated_webhook_id_and_a_second_read_on_the_lane_get_the_first_answer_byte_for_byte(app_client, lot):
+    _, lot_ = lot
+    t0 = now()
+    first = gate(app_client, lot_, "vehicle.entry", "京B12345", t0, webhook_id="msg_same")
+    again = gate(app_client, lot_, "vehicle.entry", "京B12345", t0, webhook_id="msg_same")
+    reread = gate(app_client, lot_, "vehicle.entry", "京B12345", t0 + timedelta(seconds=2))  # new id, same lane
+    assert first.content == again.content == reread.content
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 1
+
+
+def test_twenty_concurrent_deliveries_of_one_exit_charge_once(app_client, lot):
+    _, lot_ = lot
+    bind(app_client, "京C12345")
+    t0 = now() - timedelta(hours=3)
+    gate(app_client, lot_, "vehicle.entry", "京C12345", t0)
+    body = json.dumps({"type": "vehicle.exit", "plate": "京C12345", "confidence": 0.9,
+                       "captured_at": (t0 + timedelta(hours=3)).isoformat(), "lane": "exit-1"}).encode()
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda _: gate(app_client, lot_, None, None, None, webhook_id="msg_exit", raw=body),
+                                range(20)))
+    assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
+    assert json.loads(answers[0].content)["charged_cents"] == 3000
+    assert [e["type"] for e in ledger(app_client, lot_)] == ["charge"]
+
+
+def test_no_bound_account_means_pay_and_the_session_stays_open(app_client, lot):
+    _, lot_ = lot
+    t0 = now() - timedelta(minutes=61)
+    entry = gate(app_client, lot_, "vehicle.entry", "京D12345", t0).json()
+    out = gate(app_client, lot_, "vehicle.exit", "京D12345", t0 + timedelta(minutes=61)).json()
+    assert out["decision"] == "pay" and out["fee_cents"] == 2000 and out["charged_cents"] == 0
+    assert out["session_id"] == entry["session_id"] and "¥20.00" in out["message"]
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 1 and ledger(app_client, lot_) == []
+
+
+def test_a_misread_is_matched_by_one_lookalike_and_otherwise_kept_for_review(app_client, lot):
+    key, lot_ = lot
+    t0 = now() - timedelta(minutes=5)
+    entry = gate(app_client, lot_, "vehicle.entry", "京E12345", t0).json()
+    out = gate(app_client, lot_, "vehicle.exit", "京E1234S", t0 + timedelta(minutes=5)).json()  # 5 read as S
+    assert out["decision"] == "open" and out["session_id"] == entry["session_id"] and out["fee_cents"] == 0
+    nobody = gate(app_client, lot_, "vehicle.exit", "京F99999", now()).json()
+    assert nobody["decision"] == "pay" and nobody["session_id"] is None and "staff" in nobody["message"]
+    (review,) = app_client.get(f"/v1/parking/lots/{lot_['id']}/reviews", headers=bearer(key)).json()
+    assert review["plate"] == "京F99999" and review["reason"] == "no_entry"
+
+
+def test_a_full_lot_opens_nothing(app_client, lot):
+    _, lot_ = lot
+    for plate in ("京G11111", "京G22222", "京G33333"):
+        assert gate(app_client, lot_, "vehicle.entry", plate, now()).json()["decision"] == "open"
+    full = gate(app_client, lot_, "vehicle.entry", "京G44444", now()).json()
+    assert full["decision"] == "full" and full["session_id"] is None
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 3
+
+
+def test_validations_and_a_parking_campaign_reduce_the_fee(app_client, lot):
+    key, lot_ = lot
+    bind(app_client, "京H12345")
+    t0 = now() - timedelta(minutes=200)
+    entry = gate(app_client, lot_, "vehicle.entry", "京H12345", t0).json()
+    r = app_client.post(f"/v1/parking/sessions/{entry['session_id']}/validations",
+                        json={"merchant": "Apple Sanlitun", "free_minutes": 120}, headers=bearer(key))
+    assert r.json() == {"session_id": entry["session_id"], "validation_minutes": 120}
+    c = app_client.post("/v1/campaigns", headers=bearer(key), json=campaign_body(
+        kind="parking", title="1 free hour tonight", lot_id=lot_["id"], free_minutes=60))
+    assert c.status_code == 201, c.text
+    out = gate(app_client, lot_, "vehicle.exit", "京H12345", t0 + timedelta(minutes=200)).json()
+    assert out["fee_cents"] == out["charged_cents"] == 1000  # 200 - 120 - 60 = 20 billable minutes: one hour
+    assert app_client.post(f"/v1/parking/sessions/{entry['session_id']}/validations",
+                           json={"merchant": "x", "free_minutes": 30}, headers=bearer(key)).status_code == 409
+
+
+def test_secret_rotation_keeps_the_old_secret_valid_meanwhile(app_client, lot):
+    key, lot_ = lot
+    new = app_client.post(f"/v1/parking/lots/{lot_['id']}/rotate-secret", headers=bearer(key)).json()["webhook_secret"]
+    assert gate(app_client, lot_, "vehicle.entry", "京J12345", now(), secret=new).status_code == 200
+    assert gate(app_client, lot_, "vehicle.entry", "京J22345", now()).status_code == 200  # the old one, still valid
+    assert gate(app_client, lot_, "vehicle.entry", "京J32345", now(), secret=new_secret()).status_code == 401
+
+
+@pytest.mark.parametrize("mutate, status", [
+    ({"secret": "whsec_" + "QUFB" * 8}, 401),
+    ({"clock_skew_s": -301}, 401),
+    ({"clock_skew_s": 301}, 401),
+])
+def test_bad_signatures_are_refused_and_record_nothing(app_client, lot, mutate, status):
+    _, lot_ = lot
+    r = gate(app_client, lot_, "vehicle.entry", "京K12345", now(), **mutate)
+    assert r.status_code == status and r.json()["error"]["code"] == "bad_signature"
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 0
+    unknown = app_client.post("/v1/parking/lots/lot_nope/gate-events", content=b"{}")
+    assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"plate": "京A1234"}, "plate"),
+    ({"plate": "ABC1234"}, "plate"),
+    ({"confidence": 1.5}, "confidence"),
+    ({"type": "vehicle.teleport"}, "type"),
+    ({"captured_at": "yesterday"}, "captured_at"),
+    ({"captured_at": "2026-11-11T20:00:00"}, "captured_at"),  # no offset
+    ({"lane": ""}, "lane"),
+])
+def test_bad_events_name_their_field_and_record_nothing(app_client, lot, body, field):
+    _, lot_ = lot
+    ok = {"type": "vehicle.entry", "plate": "京L12345", "confidence": 0.9, "captured_at": now().isoformat(),
+          "lane": "lane-1"}
+    r = gate(app_client, lot_, None, None, None, raw=json.dumps(ok | body).encode())
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 0
+
+
+def test_an_exit_before_its_entry_is_refused_and_can_be_sent_again_corrected(app_client, lot):
+    _, lot_ = lot
+    t0 = now()
+    gate(app_client, lot_, "vehicle.entry", "京M12345", t0)
+    bad = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 - timedelta(minutes=1), webhook_id="msg_x")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "captured_at"
+    fixed = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 + timedelta(minutes=1), webhook_id="msg_x")
+    assert fixed.json()["decision"] == "open"  # nothing was recorded for the refused one
+
+
+def test_a_plate_is_bound_once_and_unbound_by_its_user(app_client):
+    assert bind(app_client, "粤B12345", user="u1")["plate"] == "粤B12345"
+    other = app_client.post("/v1/parking/plates", headers=bearer(ADMIN),
+                            json={"user_id": "u2", "plate": "粤B 12345", "payment_token": "t"})
+    assert other.status_code == 409 and other.json()["error"]["field"] == "plate"
+    assert app_client.delete("/v1/parking/plates/粤B12345?user_id=u2", headers=bearer(ADMIN)).status_code == 404
+    assert app_client.delete("/v1/parking/plates/粤B12345?user_id=u1", headers=bearer(ADMIN)).status_code == 204
+    assert app_client.post("/v1/parking/plates", json={"user_id": "u", "plate": "x", "payment_token": "t"},
+                           headers=bearer(ADMIN)).json()["error"]["field"] == "plate"
+    assert app_client.post("/v1/parking/plates", json={"user_id": "u", "plate": "粤B12345", "payment_token": "t"}
+                           ).status_code == 401
+
+
+class PaymentService:
+    """A real local payment gateway: answers 503 while ``down``, else 201; records each request's
+    Idempotency-Key and charges each key once."""
+
+    def __init__(self):
+        self.down = True
+        self.attempts: list[str] = []
+        self.charged: dict[str, int] = {}
+        svc = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                key = self.headers["Idempotency-Key"]
+                svc.attempts.append(key)
+                status = 503 if svc.down else 201
+                if not svc.down:
+                    svc.charged.setdefault(key, body["amount_cents"])
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/charges"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_with_the_payment_gateway_down_cars_leave_unpaid_and_are_charged_once_it_is_back(redis_client):
+    pay = PaymentService()
+    settings = Settings(admin_token=ADMIN, payment_url=pay.url, payment_secret=new_secret(), parking_retry_s=0.2)
+    try:
+        with TestClient(create_app(settings, client=redis_client)) as client:
+            key = client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
+            client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+            lot_ = client.post("/v1/parking/lots", headers=bearer(key), json={
+                "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF}).json()
+            plates = ["京N12345", "京N22345", "京N32345"]
+            t0 = now() - timedelta(hours=2)
+            sessions = []
+            for p in plates:
+                bind(client, p, user=p)
+                sessions.append(gate(client, lot_, "vehicle.entry", p, t0).json()["session_id"])
+            exits = [gate(client, lot_, "vehicle.exit", p, t0 + timedelta(hours=2)).json() for p in plates]
+            assert all(e["decision"] == "open" and e["charged_cents"] == 0 and "later" in e["message"] for e in exits)
+            assert client.app.state.engine.parking.lot(lot_["id"]).occupied == 0  # the cars are out
+            states = {client.get(f"/v1/parking/sessions/{s}", headers=bearer(key)).json()["state"] for s in sessions}
+            assert states == {"unpaid"}
+            pay.down = False  # the gateway recovers; the in-process worker charges again
+            deadline = time.monotonic() + 10
+            while len(pay.charged) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            states = {client.get(f"/v1/parking/sessions/{s}", headers=bearer(key)).json()["state"] for s in sessions}
+            assert states == {"paid"}
+            assert sorted(pay.charged) == sorted(sessions) and set(pay.charged.values()) == {2000}
+            charges = [e for e in client.app.state.engine.parking.store.ledger(lot_["id"]) if e["type"] == "charge"]
+            assert sorted(e["session"] for e in charges) == sorted(sessions)  # each booked once
+    finally:
+        pay.server.shutdown()
+
+
+def test_pay_at_gate_policy_asks_the_car_to_pay_when_the_gateway_fails(redis_client):
+    pay = PaymentService()
+    settings = Settings(admin_token=ADMIN, worker=False, payment_url=pay.url, payment_secret=new_secret(),
+                        parking_on_payment_failure="pay_at_gate")
+    try:
+        with TestClient(create_app(settings, client=redis_client)) as client:
+            key = client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
+            client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+            lot_ = client.post("/v1/parking/lots", headers=bearer(key), json={
+                "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF}).json()
+            bind(client, "京P12345")
+            t0 = now() - timedelta(hours=1)
+            gate(client, lot_, "vehicle.entry", "京P12345", t0)
+            out = gate(client, lot_, "vehicle.exit", "京P12345", t0 + timedelta(hours=1)).json()
+            assert out["decision"] == "pay" and out["fee_cents"] == 1000 and pay.attempts
+            assert client.app.state.engine.parking.lot(lot_["id"]).occupied == 1
+    finally:
+        pay.server.shutdown()
