@@ -146,6 +146,44 @@ def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campa
 
 
 @app.command()
+def gate(
+    lot_id: Annotated[str, typer.Argument(help="The lot, e.g. sanlitun-south-p (a demo lot).")],
+    event: Annotated[str, typer.Argument(help="entry or exit.")],
+    plate: Annotated[str, typer.Argument(help="The plate the camera read, e.g. 京A12345.")],
+    url: Annotated[str, typer.Option(help="The engine's base URL.")] = "http://127.0.0.1:8000",
+    secret: Annotated[str | None, typer.Option(help="The lot's webhook secret (default: the demo's, from DE_DATA_DIR).")] = None,
+    lane: Annotated[str, typer.Option(help="The gate's lane.")] = "lane-1",
+    minutes_ago: Annotated[float, typer.Option(help="When the camera read it, minutes before now.")] = 0,
+) -> None:
+    """Act as a parking gate: send one signed plate event and print the engine's decision."""
+    import json
+    import time
+    import uuid
+    from datetime import datetime, timedelta, timezone
+
+    import httpx
+
+    from district_engine.settings import Settings
+    from district_engine.signing import headers
+
+    if event not in ("entry", "exit"):
+        _fail(DistrictEngineError("must be entry or exit", field="event"))
+    if secret is None:
+        path = Settings().data_dir / "demo_lot_secrets.json"
+        secret = json.loads(path.read_text()).get(lot_id) if path.exists() else None
+        if secret is None:
+            _fail(DistrictEngineError(f"no demo secret for {lot_id!r} in {path}; pass --secret", field="secret"))
+    at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    body = json.dumps({"type": f"vehicle.{event}", "plate": plate, "confidence": 0.99, "captured_at": at.isoformat(),
+                       "lane": lane}, ensure_ascii=False).encode()
+    h = headers(secret, f"msg_{uuid.uuid4().hex}", int(time.time()), body) | {"Content-Type": "application/json"}
+    r = httpx.post(f"{url}/v1/parking/lots/{lot_id}/gate-events", content=body, headers=h, timeout=5)
+    console.print_json(r.text)
+    if r.status_code != 200:
+        raise typer.Exit(1)
+
+
+@app.command()
 def worker() -> None:
     """Run a push worker: the webhook sender and its retries, the scheduled jobs (broadcasts at
     go-live, rain refunds) and the matchers of bulk locations. Any number may run; they share the

@@ -1,11 +1,14 @@
-"""The demo a first start shows: an operator, the five demo districts and a few live campaigns."""
+"""The demo a first start shows: an operator, the five demo districts, their parking lots and a few
+live campaigns."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
-from district_engine.districts.geodata import load_demo_districts
+import json
+
+from district_engine.districts.geodata import load_demo_districts, load_demo_lots
 from district_engine.engine import Engine
 from district_engine.store import keys
 
@@ -15,7 +18,7 @@ DEMO_CAMPAIGNS = {
     "sanlitun-taikoo-li": ("campaign", "Double 11 night at Sanlitun", "Up to 50% off in Taikoo Li South and North until midnight."),
     "indigo-beijing": ("campaign", "INDIGO riverside market", "Weekend market by the Ba River: food, crafts, music."),
     "hkri-taikoo-hui": ("campaign", "HKRI Taikoo Hui winter lights", "Evening light show on the piazza, 18:00-22:00."),
-    "taikoo-hui-guangzhou": ("parking", "2 free hours of parking", "Spend 200 yuan at Taikoo Hui: the first 2 hours of parking are free."),
+    "taikoo-hui-guangzhou": ("parking", "2 free hours of parking", "Spend 200 yuan at Taikoo Hui: the shop validates 2 free hours of parking."),
     "sino-ocean-taikoo-li": ("campaign", "Taikoo Li Chengdu tea festival", "Tea tastings in the lanes around Daci Temple."),
 }
 
@@ -23,7 +26,8 @@ DEMO_CAMPAIGNS = {
 def seed_demo(engine: Engine, data_dir: Path) -> str | None:
     """Load the demo once per store; returns the demo operator's API key the first time, else None.
 
-    The key is also written to ``data_dir/demo_operator_key`` (mode 600) so that it can be found again.
+    The key is also written to ``data_dir/demo_operator_key``, and the lots' gate webhook secrets to
+    ``data_dir/demo_lot_secrets.json`` (both mode 600), so that they can be found again.
     """
     if not engine.client.set(keys.demo_seeded(), "1", nx=True):
         return None
@@ -31,11 +35,22 @@ def seed_demo(engine: Engine, data_dir: Path) -> str | None:
     now = engine.clock()
     for district in load_demo_districts():
         engine.put_district(district, operator.id)
-        kind, title, body = DEMO_CAMPAIGNS[district.id]
-        engine.create_campaign(operator.id, district_id=district.id, kind=kind, title=title, body=body,
-                               starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=30))
-    path = Path(data_dir) / "demo_operator_key"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(api_key + "\n")
-    path.chmod(0o600)
+    lot_secrets = {}
+    for spec in load_demo_lots():
+        lot, lot_secrets[spec.id] = engine.create_lot(operator.id, spec.district_id, spec.lat, spec.lng, lot_id=spec.id,
+                                                      name=spec.name, name_zh=spec.name_zh, capacity=spec.capacity,
+                                                      tariff=spec.tariff)
+    lots_of = {spec.district_id: spec.id for spec in reversed(load_demo_lots())}
+    for district_id, (kind, title, body) in DEMO_CAMPAIGNS.items():
+        extra = {"lot_id": lots_of[district_id]} if kind == "parking" else {}
+        engine.create_campaign(operator.id, district_id=district_id, kind=kind, title=title, body=body,
+                               starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=30), **extra)
+    _private(Path(data_dir) / "demo_operator_key", api_key + "\n")
+    _private(Path(data_dir) / "demo_lot_secrets.json", json.dumps(lot_secrets, indent=1) + "\n")
     return api_key
+
+
+def _private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)

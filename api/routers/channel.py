@@ -20,9 +20,13 @@ router = APIRouter(prefix="/v1", tags=["city channel"], responses=error_response
 
 def offer_public(o: Offer, engine) -> OfferPublic:
     c = o.campaign
+    parking = {}
+    if c.parking:
+        lot_id = c.parking["lot_id"]
+        parking = {"lot_id": lot_id, "free_spaces": engine.parking.free_spaces(c.district_id, lot_id)}
     return OfferPublic(campaign_id=c.id, district_id=c.district_id, district_name=engine.district_name(c.district_id),
                        kind=c.kind.value, title=c.title, body=c.body, distance_m=round(o.distance_m, 1),
-                       starts_at=c.starts_at, ends_at=c.ends_at)
+                       starts_at=c.starts_at, ends_at=c.ends_at, **parking)
 
 
 # async: the feed is answered from memory in microseconds, a thread hop would cost more than that.

@@ -105,6 +105,8 @@ class OfferPublic(BaseModel):
     distance_m: float = Field(description="geodesic distance (WGS-84) from the point to the footprint, 0 inside")
     starts_at: datetime
     ends_at: datetime
+    lot_id: str | None = Field(default=None, description="parking: its lot (null: every lot of the district)")
+    free_spaces: int | None = Field(default=None, description="parking: live free spaces (refreshed every second)")
 
 
 class Feed(BaseModel):

@@ -89,6 +89,7 @@ class Parking:
         self.clock = clock
         self.campaign_free_minutes = campaign_free_minutes
         self.rotation_grace = ROTATION_GRACE
+        self._occupancy: tuple[float, dict] = (0.0, {})
 
     def _now(self) -> datetime:
         return self.clock()
@@ -130,6 +131,16 @@ class Parking:
         if lot.data["district_id"] != district_id:
             raise InvalidInputError(f"lot {lot_id!r} is not in district {district_id!r}", field="lot_id")
         return lot
+
+    def free_spaces(self, district_id: str, lot_id: str | None = None) -> int | None:
+        """Free spaces of one lot, or of all the district's lots (``lot_id`` None); None if there is
+        no such lot. Read at most once a second per process: the feed shows it, it need not be exact."""
+        at, table = self._occupancy
+        if time.monotonic() - at > 1.0:
+            table = self.store.occupancy()
+            self._occupancy = (time.monotonic(), table)
+        rows = [v for k, v in table.items() if k == lot_id or (lot_id is None and v[0] == district_id)]
+        return sum(max(0, capacity - occupied) for _, capacity, occupied in rows) if rows else None
 
     def rotate_secret(self, lot_id: str, owner: str) -> str:
         """A new webhook secret; the old one stays valid for 24 h, while the gates are updated."""

@@ -50,7 +50,8 @@ class ParkingStore:
     def put_lot(self, lot_id: str, owner: str, data: dict, secret: str) -> None:
         k = keys.lot_keys(lot_id)
         self._client.hset(k["meta"], mapping={"json": json.dumps(data, ensure_ascii=False), "owner": owner,
-                                              "capacity": data["capacity"], "secret": secret})
+                                              "district_id": data["district_id"], "capacity": data["capacity"],
+                                              "secret": secret})
         self._client.hsetnx(k["meta"], "occupied", 0)
         self._client.sadd(keys.lots(), lot_id)
         self._client.sadd(keys.operator_lots(owner), lot_id)
@@ -73,15 +74,14 @@ class ParkingStore:
     def lots_of(self, owner: str) -> list[str]:
         return sorted(_s(i) for i in self._client.smembers(keys.operator_lots(owner)))
 
-    def occupancy(self, lot_ids: list[str]) -> dict[str, tuple[int, int]]:
-        """(capacity, occupied) of each lot, in one round trip."""
+    def occupancy(self) -> dict[str, tuple[str, int, int]]:
+        """Every lot's (district id, capacity, occupied), in two round trips."""
+        lot_ids = sorted(_s(i) for i in self._client.smembers(keys.lots()))
         pipe = self._client.pipeline(transaction=False)
         for lot_id in lot_ids:
-            pipe.hmget(keys.lot_keys(lot_id)["meta"], "capacity", "occupied")
-        return {lot_id: (int(c), int(o or 0)) for lot_id, (c, o) in zip(lot_ids, pipe.execute()) if c is not None}
-
-    def all_lots(self) -> list[str]:
-        return sorted(_s(i) for i in self._client.smembers(keys.lots()))
+            pipe.hmget(keys.lot_keys(lot_id)["meta"], "district_id", "capacity", "occupied")
+        return {lot_id: (_s(d), int(c), int(o or 0)) for lot_id, (d, c, o) in zip(lot_ids, pipe.execute())
+                if c is not None}
 
     # ------------------------------------------------------------ gate events
     def claim_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> tuple[str, bytes | None]:

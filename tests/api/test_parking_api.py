@@ -312,3 +312,45 @@ def test_pay_at_gate_policy_asks_the_car_to_pay_when_the_gateway_fails(redis_cli
             assert client.app.state.engine.parking.lot(lot_["id"]).occupied == 1
     finally:
         pay.server.shutdown()
+
+
+def test_the_demo_has_its_lots_and_the_feed_shows_a_parking_offers_live_free_spaces(app_client, tmp_path):
+    from district_engine.demo import seed_demo
+
+    engine = app_client.app.state.engine
+    api_key = seed_demo(engine, tmp_path)
+    assert api_key and seed_demo(engine, tmp_path) is None  # once per store
+    assert (tmp_path / "demo_operator_key").stat().st_mode & 0o777 == 0o600
+    secrets = json.loads((tmp_path / "demo_lot_secrets.json").read_text())
+    lots = app_client.get("/v1/parking/lots", headers=bearer(api_key)).json()
+    assert sorted(x["id"] for x in lots) == sorted(secrets) and len(lots) == 6
+    near_gz = {"lat": 23.1350, "lng": 113.3300}  # by Taikoo Hui, Guangzhou
+    (offer,) = [o for o in app_client.get("/v1/feed", params=near_gz).json()["offers"] if o["kind"] == "parking"]
+    assert offer["lot_id"] == "taikoo-hui-gz-p" and offer["free_spaces"] == 718
+    lot_ = {"id": "taikoo-hui-gz-p", "webhook_secret": secrets["taikoo-hui-gz-p"]}
+    assert gate(app_client, lot_, "vehicle.entry", "粤A12345", now()).json()["decision"] == "open"
+    time.sleep(1.1)  # the feed's occupancy is at most a second old
+    (offer,) = [o for o in app_client.get("/v1/feed", params=near_gz).json()["offers"] if o["kind"] == "parking"]
+    assert offer["free_spaces"] == 717
+
+
+def test_the_gate_command_signs_an_event_and_prints_the_decision(live_server):
+    import httpx
+    from typer.testing import CliRunner
+
+    from district_engine.cli import app
+
+    with httpx.Client(base_url=live_server) as http:
+        key = http.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
+        http.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+        lot_ = http.post("/v1/parking/lots", headers=bearer(key), json={
+            "district_id": SANLITUN.id, "name": "P", "capacity": 5, "location": LOT_AT, "tariff": TARIFF}).json()
+    runner = CliRunner()
+    args = ["gate", lot_["id"], "entry", "京Q12345", "--url", live_server, "--secret", lot_["webhook_secret"],
+            "--minutes-ago", "90"]
+    entered = runner.invoke(app, args)
+    assert entered.exit_code == 0 and '"decision": "open"' in entered.output, entered.output
+    left = runner.invoke(app, args[:2] + ["exit", "京Q12345", "--url", live_server, "--secret", lot_["webhook_secret"]])
+    assert '"decision": "pay"' in left.output and '"fee_cents": 2000' in left.output  # no bound account: pay
+    refused = runner.invoke(app, ["gate", lot_["id"], "entry", "京Q22345", "--url", live_server, "--secret", new_secret()])
+    assert refused.exit_code == 1 and "bad_signature" in refused.output

@@ -3,13 +3,10 @@ matched by the in-process worker into signed webhooks, and server-sent events wi
 from a real uvicorn server."""
 
 import json
-import socket
-import threading
 import time
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -87,28 +84,6 @@ def test_bulk_locations_become_signed_webhooks_on_entry_only(worker_client):
         time.sleep(0.3)  # would anything more be sent?
         assert len(r.delivered()) == 200
         assert worker_client.get(f"/v1/campaigns/{c['id']}/stats", headers=bearer(key)).json()["pushed"] == 200
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def live_server(redis_client):
-    """The app under a real uvicorn server on a free port (streams need a real server)."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(admin_token=ADMIN, worker=False), client=redis_client),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
 
 
 def _read_events(response, n):
