@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run demo test test-fast bench bench-http bench-rain bench-push clean
+.PHONY: setup run demo test test-fast bench bench-http bench-rain bench-push bench-parking clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -44,6 +44,9 @@ bench-rain: setup
 
 bench-push: setup
 	$(BIN)/python bench/push.py
+
+bench-parking: setup
+	$(BIN)/python bench/parking.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out

@@ -10,6 +10,7 @@ import json
 
 from district_engine.districts.geodata import load_demo_districts, load_demo_lots
 from district_engine.engine import Engine
+from district_engine.errors import ConflictError
 from district_engine.store import keys
 
 __all__ = ["seed_demo", "DEMO_CAMPAIGNS"]
@@ -33,15 +34,24 @@ def seed_demo(engine: Engine, data_dir: Path) -> str | None:
         return None
     operator, api_key = engine.operators.create("Demo operator (Swire Properties)")
     now = engine.clock()
+    placed = set()
     for district in load_demo_districts():
-        engine.put_district(district, operator.id)
+        try:
+            engine.put_district(district, operator.id)
+            placed.add(district.id)
+        except ConflictError:  # the id is another operator's already: the demo leaves that one out
+            continue
     lot_secrets = {}
     for spec in load_demo_lots():
+        if spec.district_id not in placed:
+            continue
         lot, lot_secrets[spec.id] = engine.create_lot(operator.id, spec.district_id, spec.lat, spec.lng, lot_id=spec.id,
                                                       name=spec.name, name_zh=spec.name_zh, capacity=spec.capacity,
                                                       tariff=spec.tariff)
     lots_of = {spec.district_id: spec.id for spec in reversed(load_demo_lots())}
     for district_id, (kind, title, body) in DEMO_CAMPAIGNS.items():
+        if district_id not in placed:
+            continue
         extra = {"lot_id": lots_of[district_id]} if kind == "parking" else {}
         engine.create_campaign(operator.id, district_id=district_id, kind=kind, title=title, body=body,
                                starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=30), **extra)

@@ -18,7 +18,9 @@ from typing import Callable
 
 import aiohttp
 
+from district_engine.errors import StoreUnavailableError
 from district_engine.signing import headers as signed_headers
+from district_engine.store import UNAVAILABLE
 from district_engine.store.endpoints import Endpoint, EndpointStore
 from district_engine.store.outbox import Event, Outbox, Retry
 
@@ -80,6 +82,10 @@ class Sender:
                     events = [e for e in events if (e.partition, e.stream_id) not in self._in_flight]
                 else:
                     events = await asyncio.to_thread(self.outbox.read, self.consumer, self.batch, 500)
+            except UNAVAILABLE + (StoreUnavailableError,):
+                log.warning("sender: store unavailable, retrying")
+                await asyncio.sleep(1)
+                continue
             except Exception:
                 log.exception("reading the outbox failed; retrying")
                 await asyncio.sleep(1)
@@ -116,14 +122,18 @@ class Sender:
     async def _retries(self, http, stop: asyncio.Event) -> None:
         while not stop.is_set():
             claimed = 0
-            for due in self.outbox.retries:
-                try:
+            try:
+                for due in self.outbox.retries:
                     members, receipt = await asyncio.to_thread(due.claim, int(self.clock() * 1000), self.lease_ms, 200)
                     claimed += len(members)
                     if members:
                         await asyncio.gather(*(self._retry(http, due, m, receipt) for m in members))
-                except Exception:
-                    log.exception("retrying failed; the lease brings the deliveries back")
+            except UNAVAILABLE + (StoreUnavailableError,):
+                log.warning("sender retries: store unavailable, retrying")
+                await asyncio.sleep(1)
+            except Exception:
+                log.exception("retrying failed; the lease brings the deliveries back")
+                await asyncio.sleep(1)
             if not claimed:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=0.2)

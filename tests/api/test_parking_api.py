@@ -354,3 +354,12 @@ def test_the_gate_command_signs_an_event_and_prints_the_decision(live_server):
     assert '"decision": "pay"' in left.output and '"fee_cents": 2000' in left.output  # no bound account: pay
     refused = runner.invoke(app, ["gate", lot_["id"], "entry", "京Q22345", "--url", live_server, "--secret", new_secret()])
     assert refused.exit_code == 1 and "bad_signature" in refused.output
+
+
+def test_the_demo_leaves_out_a_district_whose_id_another_operator_has(app_client, sanlitun, tmp_path):
+    from district_engine.demo import seed_demo
+
+    api_key = seed_demo(app_client.app.state.engine, tmp_path)
+    lots = {x["id"] for x in app_client.get("/v1/parking/lots", headers=bearer(api_key)).json()}
+    assert len(lots) == 4 and not {"sanlitun-south-p", "sanlitun-north-p"} & lots
+    assert app_client.get(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun)).status_code == 200
