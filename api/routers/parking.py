@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from api.deps import AdminDep, EngineDep, OperatorDep
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
-                                 SecretRotated, SessionPublic, ValidationIn, ValidationOut)
+                                 SecretRotated, SessionPublic, SettleIn, ValidationIn, ValidationOut)
 from district_engine.parking.plates import check_plate
 from district_engine.parking.service import GateEvent, lot_of_session
 from district_engine.store.parking import LotRecord
@@ -93,6 +93,13 @@ def get_session(session_id: str, engine: EngineDep, operator: OperatorDep) -> Se
 def add_validation(session_id: str, body: ValidationIn, engine: EngineDep, operator: OperatorDep) -> ValidationOut:
     total = engine.parking.add_validation(session_id, operator, body.merchant, body.free_minutes)
     return ValidationOut(session_id=session_id, validation_minutes=total)
+
+
+@router.post("/sessions/{session_id}/paid-at-gate", response_model=SessionPublic,
+             summary="Close a session paid at the gate after a pay answer (staff or the gate's terminal)")
+def paid_at_gate(session_id: str, body: SettleIn, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
+    engine.parking.settle_at_gate(session_id, operator, body.paid_cents, body.method)
+    return get_session(session_id, engine, operator)
 
 
 @router.post("/plates", status_code=201, response_model=PlateBound,

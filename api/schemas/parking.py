@@ -73,6 +73,11 @@ class ValidationOut(BaseModel):
     validation_minutes: int = Field(description="all validations of the session so far")
 
 
+class SettleIn(Strict):
+    paid_cents: int = Field(description="what was paid at the gate, in cents", examples=[3000])
+    method: Literal["cash", "card", "qr"] = Field(examples=["qr"])
+
+
 class SessionPublic(BaseModel):
     id: str
     lot_id: str

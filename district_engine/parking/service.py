@@ -27,6 +27,7 @@ from district_engine.store.parking import Binding, LotRecord, ParkingStore
 __all__ = ["Parking", "GateEvent", "POLICIES", "messages"]
 
 POLICIES = ("open_and_bill", "pay_at_gate")
+PAID_AT_GATE = ("cash", "card", "qr")
 ROTATION_GRACE = timedelta(hours=24)
 _WAIT_FOR_PENDING_S = 2.0
 
@@ -184,6 +185,25 @@ class Parking:
         if total < 0:
             raise ConflictError("the session is closed: the car has left", field="session_id")
         return total
+
+    def settle_at_gate(self, session_id: str, owner: str, paid_cents: int, method: str) -> str:
+        """Close an open session that was paid at the gate (cash, card, a QR code), after a ``pay``
+        answer; the payment is booked in the ledger. ConflictError if it is not open."""
+        lot_id = lot_of_session(session_id)
+        try:
+            self.lot(lot_id, owner)
+        except NotFoundError:
+            raise NotFoundError(f"no parking session {session_id!r}", field="session_id") from None
+        if isinstance(paid_cents, bool) or not isinstance(paid_cents, int) or not 0 <= paid_cents <= 10_000_000:
+            raise InvalidInputError(f"must be an integer from 0 to 10000000, got {paid_cents!r}", field="paid_cents")
+        if method not in PAID_AT_GATE:
+            raise InvalidInputError(f"must be one of {', '.join(PAID_AT_GATE)}", field="method")
+        s = self.store.session(lot_id, session_id)
+        status, state = self.store.close_session(lot_id, session_id, self._now().isoformat(), paid_cents, paid_cents,
+                                                 "paid", f"gate:{method}", s["plate"])
+        if status != "closed":
+            raise ConflictError(f"the session is {state}, not open", field="session_id")
+        return "paid"
 
     # ------------------------------------------------------------ gate events
     def authenticate(self, lot_id: str, msg_id: str | None, timestamp: str | None, signature: str | None,

@@ -119,7 +119,7 @@ def test_twenty_concurrent_deliveries_of_one_exit_charge_once(app_client, lot):
     assert [e["type"] for e in ledger(app_client, lot_)] == ["charge"]
 
 
-def test_no_bound_account_means_pay_and_the_session_stays_open(app_client, lot):
+def test_no_bound_account_means_pay_the_session_stays_open_until_paid_at_the_gate(app_client, lot):
     _, lot_ = lot
     t0 = now() - timedelta(minutes=61)
     entry = gate(app_client, lot_, "vehicle.entry", "京D12345", t0).json()
@@ -127,6 +127,15 @@ def test_no_bound_account_means_pay_and_the_session_stays_open(app_client, lot):
     assert out["decision"] == "pay" and out["fee_cents"] == 2000 and out["charged_cents"] == 0
     assert out["session_id"] == entry["session_id"] and "¥20.00" in out["message"]
     assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 1 and ledger(app_client, lot_) == []
+    key = lot[0]
+    paid = app_client.post(f"/v1/parking/sessions/{entry['session_id']}/paid-at-gate",
+                           json={"paid_cents": 2000, "method": "qr"}, headers=bearer(key))
+    assert paid.status_code == 200 and paid.json()["state"] == "paid" and paid.json()["charged_cents"] == 2000
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 0
+    assert [(e["type"], e["amount"], e["gateway"]) for e in ledger(app_client, lot_)] == [("charge", "2000", "gate:qr")]
+    again = app_client.post(f"/v1/parking/sessions/{entry['session_id']}/paid-at-gate",
+                            json={"paid_cents": 2000, "method": "qr"}, headers=bearer(key))
+    assert again.status_code == 409
 
 
 def test_a_misread_is_matched_by_one_lookalike_and_otherwise_kept_for_review(app_client, lot):
