@@ -228,7 +228,7 @@ class Engine:
         self.refresh()
 
     # ------------------------------------------------------------ campaigns
-    _RAIN_FIELDS = ("total_cents", "packets", "min_cents", "split")
+    _RAIN_FIELDS = ("total_cents", "packets", "min_cents", "split", "per_user_limit")
     _PARKING_FIELDS = ("lot_id", "free_minutes")
 
     def create_campaign(self, owner: str, **fields) -> Campaign:
@@ -252,7 +252,7 @@ class Engine:
             self.parking.lot_of_district(c.parking["lot_id"], c.district_id, owner)
         if c.rain:
             amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
-            self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at))
+            self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at), c.rain["per_user_limit"])
         self.campaigns.put(c)
         self._schedule_jobs(c)
         self.refresh()

@@ -52,6 +52,7 @@ class CampaignCreate(Strict):
     packets: int | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
     min_cents: int = Field(default=1, description="red_envelope: the smallest packet")
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
+    per_user_limit: int = Field(default=1, description="red_envelope: packets one user may win, 1..100")
     lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
     free_minutes: int | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
 
@@ -79,7 +80,7 @@ class CampaignPublic(BaseModel):
     audience: str | None
     max_pushes_per_user: int
     state: State
-    rain: dict | None = Field(default=None, description="red_envelope: total_cents, packets, min_cents, split")
+    rain: dict | None = Field(default=None, description="red_envelope: total_cents, packets, min_cents, split, per_user_limit")
     parking: dict | None = Field(default=None, description="parking: lot_id, free_minutes")
 
 

@@ -45,7 +45,7 @@ class Campaign:
     audience: str | None = None
     max_pushes_per_user: int = 1
     ended_at: datetime | None = None
-    rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split
+    rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split, per_user_limit
     parking: dict | None = None  # parking only: lot_id (None: every lot of the district), free_minutes
 
     def __post_init__(self):
@@ -101,7 +101,12 @@ class Campaign:
             raise InvalidInputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}", field="split")
         if self.ends_at - self.starts_at > MAX_RAIN_WINDOW:
             raise InvalidInputError("a red-envelope rain lasts at most 24 hours", field="ends_at")
-        object.__setattr__(self, "rain", {"total_cents": total, "packets": packets, "min_cents": min_cents, "split": split})
+        limit = rain.get("per_user_limit", 1)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= min(100, packets):
+            raise InvalidInputError(f"must be an integer from 1 to {min(100, packets)} (and at most packets), got {limit!r}",
+                                    field="per_user_limit")
+        object.__setattr__(self, "rain", {"total_cents": total, "packets": packets, "min_cents": min_cents, "split": split,
+                                          "per_user_limit": limit})
 
     def state(self, now: datetime) -> CampaignState:
         return campaign_state(self, now)

@@ -64,9 +64,10 @@ def operator_campaigns(operator_id: str) -> str:
 
 
 def rain_keys(rain_id: str) -> dict[str, str]:
-    """A red-envelope rain's keys, one hash tag: meta (hash of figures and window), packets (list of
-    cents, shuffled), winners (hash user -> cents), ledger (stream of every money move)."""
-    return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "ledger")}
+    """A red-envelope rain's keys, one hash tag: meta (hash of figures, window, per-user limit),
+    packets (list of cents, shuffled), winners (hash user -> cents won in all), grabs (hash user ->
+    packets won), ledger (stream of every money move)."""
+    return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "grabs", "ledger")}
 
 
 def rate_limit(subject: str) -> str:

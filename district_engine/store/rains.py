@@ -40,21 +40,23 @@ class RainStore:
         self._client = client
         self._scripts = Scripts(client)
 
-    def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int) -> None:
-        """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms)."""
+    def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int, per_user_limit: int = 1) -> None:
+        """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms);
+        each user may win up to ``per_user_limit`` packets."""
         k = keys.rain_keys(rain_id)
         if self._client.exists(k["meta"]):
             raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
         amounts = np.asarray(amounts, dtype=np.int64)
         total = int(amounts.sum())
-        self._client.delete(k["packets"], k["winners"], k["ledger"])
+        self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"])
         for i in range(0, amounts.size, _PUSH_CHUNK):
             self._client.rpush(k["packets"], *amounts[i:i + _PUSH_CHUNK].tolist())
         self._client.xadd(k["ledger"], {"type": "fund", "amount": total, "packets": amounts.size})
         # The meta hash last: until it exists the rain does not (a grab answers no_rain).
         self._client.hset(k["meta"], mapping={
             "starts_ms": starts_ms, "ends_ms": ends_ms, "total_cents": total, "packets": amounts.size,
-            "won_cents": 0, "won_packets": 0, "remaining_cents": total, "refunded_cents": 0, "state": "open"})
+            "won_cents": 0, "won_packets": 0, "remaining_cents": total, "refunded_cents": 0, "state": "open",
+            "per_user_limit": per_user_limit})
 
     def admit(self, subjects: list[str], now_ms: int, window_ms: int, limits: list[int], event_id: str) -> int:
         """Count one grab attempt against each subject's sliding window (one round trip); 0 if
@@ -66,7 +68,7 @@ class RainStore:
 
     def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
         k = keys.rain_keys(rain_id)
-        status, amount = self._scripts("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"]],
+        status, amount = self._scripts("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]],
                                        [user_id, now_ms, grab_id])
         status = status.decode() if isinstance(status, bytes) else status
         if status == "no_rain":
@@ -96,7 +98,7 @@ class RainStore:
         k = keys.rain_keys(rain_id)
         f = self.figures(rain_id)
         funded = won = refunded = grabs = 0
-        users = set()
+        per_user: dict[bytes, list[int]] = {}
         for _, entry in self._client.xrange(k["ledger"]):
             kind, amount = entry[b"type"], int(entry[b"amount"])
             if kind == b"fund":
@@ -104,10 +106,12 @@ class RainStore:
             elif kind == b"grab":
                 won += amount
                 grabs += 1
-                users.add(entry[b"user"])
+                per_user.setdefault(entry[b"user"], []).append(amount)
             elif kind == b"refund":
                 refunded += amount
         winners = {u: int(a) for u, a in self._client.hgetall(k["winners"]).items()}
+        counts = {u: int(n) for u, n in self._client.hgetall(k["grabs"]).items()}
+        limit = int(self._client.hget(k["meta"], "per_user_limit") or 1)
         packets_left = [int(x) for x in self._client.lrange(k["packets"], 0, -1)]
         problems = []
         checks = [
@@ -116,7 +120,9 @@ class RainStore:
             ("ledger grabs == won_packets", grabs, f.won_packets),
             ("ledger refunds == refunded_cents", refunded, f.refunded_cents),
             ("winners == won_cents", sum(winners.values()), f.won_cents),
-            ("one grab per winner", len(users), len(winners)),
+            ("ledger per user == winners", {u: sum(a) for u, a in per_user.items()}, winners),
+            ("ledger grabs per user == grabs", {u: len(a) for u, a in per_user.items()}, counts),
+            ("no user over the per-user limit", max(counts.values(), default=0) <= limit, True),
             ("packets left == remaining_cents", sum(packets_left), f.remaining_cents),
             ("won + remaining + refunded == total", f.won_cents + f.remaining_cents + f.refunded_cents, f.total_cents),
         ]

@@ -25,7 +25,8 @@ def owner(sanlitun):
 
 def test_grab_win_idempotent_and_figures_reconcile(app_client, owner):
     rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
-    assert rain["rain"] == {"total_cents": 100_000, "packets": 100, "min_cents": 10, "split": "double_mean"}
+    assert rain["rain"] == {"total_cents": 100_000, "packets": 100, "min_cents": 10, "split": "double_mean",
+                            "per_user_limit": 1}
     won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR)
     assert won.status_code == 200 and won.json()["status"] == "won" and won.json()["amount_cents"] >= 10
     again = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()
@@ -75,6 +76,8 @@ def test_many_grabbers_at_once_never_overdraw(app_client, owner):
     ({"packets": 1_000_001, "total_cents": 10_000_000}, "packets"), ({"total_cents": 100_000_001}, "total_cents"),
     ({"ends_at": (datetime.now(timezone.utc) + timedelta(hours=30)).isoformat()}, "ends_at"),
     ({"kind": "campaign"}, "total_cents"), ({"split": "lottery"}, "split"),
+    ({"per_user_limit": 0}, "per_user_limit"), ({"per_user_limit": 101}, "per_user_limit"),
+    ({"packets": 2, "per_user_limit": 3}, "per_user_limit"),
 ])
 def test_bad_rains_are_422_with_the_field_and_create_nothing(app_client, owner, override, field):
     r = app_client.post("/v1/campaigns", json=_rain(**override), headers=bearer(owner))

@@ -82,3 +82,19 @@ def test_unknown_rain_and_duplicate_creation(redis_client):
 
     with pytest.raises(ConflictError):
         store.create("r1", np.array([1, 2, 3]), START, END)
+
+
+def test_a_per_user_limit_lets_a_user_win_that_many_packets_and_the_audit_checks_it(redis_client):
+    store = RainStore(redis_client)
+    store.create("r3", split_packets(10_000, 10, 1, rng=np.random.default_rng(3)), START, END, per_user_limit=3)
+    wins = [store.grab("r3", "keen", START + i, f"g{i}") for i in range(3)]
+    assert [g.status for g in wins] == ["won"] * 3
+    again = store.grab("r3", "keen", START + 5, "g5")
+    assert again == ("already_grabbed", sum(g.amount_cents for g in wins))
+    other = store.grab("r3", "other", START + 6, "g6")
+    assert other.status == "won"
+    f = store.figures("r3")
+    assert (f.won_packets, f.won_cents) == (4, again.amount_cents + other.amount_cents) and _reconciles(f)
+    assert store.audit("r3") == []
+    redis_client.hincrby("rain:{r3}:grabs", "keen", 1)  # tampering: a fourth packet nobody paid out
+    assert any("grabs" in p or "limit" in p for p in store.audit("r3"))
