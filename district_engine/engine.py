@@ -38,6 +38,7 @@ from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.operators import OperatorStore
 from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome
 from district_engine.store.endpoints import EndpointStore
+from district_engine.store.fanout import FanoutQueue
 from district_engine.store.locations import LocationQueue
 from district_engine.store.outbox import Outbox
 from district_engine.store.parking import ParkingStore
@@ -86,14 +87,12 @@ class _View:
 
 
 class Broadcast(NamedTuple):
-    """What one broadcast did: users found in the cells read, users in reach, offers pushed and
-    capped (delivered, not pushed), users skipped (had it already, or moved since)."""
+    """What one broadcast did: users found in the cells read, users in reach (queued for fan-out),
+    chunks queued. What was pushed or capped shows in the campaign's counts once fanned out."""
 
     candidates: int
     in_reach: int
-    pushed: int
-    capped: int
-    skipped: int
+    chunks: int
 
 
 class Engine:
@@ -110,6 +109,7 @@ class Engine:
                                         pushes_per_window=max_pushes_per_hour, position_ttl_ms=position_ttl_s * 1000)
         self.schedule = Schedule(client)
         self.locations = LocationQueue(client)
+        self.fanout = FanoutQueue(client)
         self.endpoints = EndpointStore(client)
         self.outbox = Outbox(client)
         self.parking = Parking(ParkingStore(client), gateway=payment_gateway, on_payment_failure=on_payment_failure,
@@ -400,10 +400,11 @@ class Engine:
         return _ms(c.ends_at) + self.deliveries.reentry_gap_ms
 
     # ------------------------------------------------------------ broadcast on go-live
-    def broadcast(self, campaign_id: str, chunk: int = 20_000) -> Broadcast:
-        """Push a live campaign to every user whose last position (within its TTL) is in its reach,
-        each at most once ever: users who had it already (from an entry or an earlier broadcast,
-        e.g. before the radius grew) and users who moved since are skipped. Safe to run again.
+    def broadcast(self, campaign_id: str) -> Broadcast:
+        """Queue a live campaign for every user whose last position (within its TTL) is in its
+        reach; the workers' fan-out (``fan_out``) delivers it, to each at most once ever: users who
+        had it already (from an entry or an earlier broadcast, e.g. before the radius grew) and
+        users who moved since are skipped then. Safe to run again.
 
         Users are found through the index of last positions by H3 cell (the cells covering the
         reach, an exact superset), then kept by their exact geodesic distance to the footprint.
@@ -412,25 +413,40 @@ class Engine:
         c = view.campaigns.get(campaign_id)
         now = self.clock()
         if c is None or c.state(now) is not CampaignState.LIVE or c.district_id not in view.stored:
-            return Broadcast(0, 0, 0, 0, 0)
+            return Broadcast(0, 0, 0)
         fp = compile_footprints([view.stored[c.district_id].district.geometry])
         cells = reach_cover(fp, c.radius_m, res=POSITION_RES).cells
-        now_ms = _ms(now)
-        users, lats, lngs, found_ms = self.deliveries.positions_in_cells(cells, now_ms)
-        distance = distances_to_footprint(ecef(lats, lngs), fp.frames, fp.edges) if users else np.empty(0)
+        found = self.deliveries.positions_in_cells(cells, _ms(now))
+        distance = (distances_to_footprint(ecef(found.lats, found.lngs), fp.frames, fp.edges) if found.users
+                    else np.empty(0))
         reach = np.flatnonzero(distance <= c.radius_m)
-        make = offer_events(c, self._name(view, c.district_id), "broadcast", now)
-        keep_until = self._keep_until_ms(c)
-        counts = np.zeros(4, dtype=np.int64)
-        for start in range(0, reach.size, chunk):
-            items = []
-            for i in reach[start:start + chunk].tolist():
+        chunks = self.fanout.add(c.id, [found.users[i] for i in reach.tolist()], found.found_ms[reach],
+                                 distance[reach], found.partitions[reach])
+        return Broadcast(len(found.users), int(reach.size), chunks)
+
+    def fan_out(self, consumer: str, count: int = 20, block_ms: int = 0, reclaim_idle_ms: int | None = None) -> int:
+        """Deliver queued broadcast chunks (at most ``count`` per partition, waiting up to
+        ``block_ms`` for some); the users handled. At least once: a chunk delivered twice changes
+        nothing, as a broadcast delivers only to users who never had the offer."""
+        chunks = self.fanout.read(consumer, count, block_ms, reclaim_idle_ms)
+        if not chunks:
+            return 0
+        view = self.view
+        now = self.clock()
+        items = []
+        for ch in chunks:
+            c = view.campaigns.get(ch.campaign_id)
+            if c is None or c.state(now) is not CampaignState.LIVE:
+                continue  # deleted or ended since it was found
+            make = offer_events(c, self._name(view, c.district_id), "broadcast", now)
+            keep_until = self._keep_until_ms(c)
+            for user_id, found_ms, distance_m in ch.users:
                 event_id = self.event_ids()
-                items.append(Delivery(users[i], c.id, c.owner, c.max_pushes_per_user, keep_until, event_id,
-                                      make(event_id, users[i], float(distance[i])), int(found_ms[i])))
-            counts += np.bincount(self.deliveries.deliver(items, now_ms), minlength=4)
-        return Broadcast(len(users), int(reach.size), int(counts[Outcome.PUSHED]), int(counts[Outcome.CAPPED]),
-                         int(counts[Outcome.NOT_DELIVERED] + counts[Outcome.MOVED]))
+                items.append(Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, keep_until, event_id,
+                                      make(event_id, user_id, distance_m), found_ms))
+        self.deliveries.deliver(items, _ms(now))
+        self.fanout.ack(chunks)
+        return sum(len(ch.users) for ch in chunks)
 
     def run_due_jobs(self, lease_s: float = 120, n: int = 100) -> int:
         """Run the scheduled jobs that are due (broadcasts at go-live, rain refunds at the end);

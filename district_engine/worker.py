@@ -1,6 +1,6 @@
 """The worker of one process: the webhook sender (and its retries), the job scheduler
-(broadcasts at go-live, rain refunds at the end, parking charges that failed) and the matchers of
-bulk location updates, each
+(broadcasts at go-live, rain refunds at the end, parking charges that failed), the fan-out of
+broadcasts and the matchers of bulk location updates, each
 on its own thread. Any number of workers share the work through Redis: consumer groups for the
 streams, leases for the jobs. ``district-engine serve`` runs one in-process;
 ``district-engine worker`` runs one alone.
@@ -26,6 +26,16 @@ __all__ = ["Worker"]
 log = logging.getLogger("district_engine.worker")
 
 
+def _run_async(coro):
+    """Run on uvloop where it is installed (uvicorn[standard] brings it): the sender spends most of
+    its CPU in the event loop and HTTP client, and uvloop's loop is the faster one."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def consumer_name() -> str:
     """Unique per process and start: a restarted worker does not inherit its old pending entries
     by name; they are claimed back by idle time like any dead consumer's."""
@@ -47,10 +57,11 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._async_stop: asyncio.Event | None = None
-        self.matched = 0
+        self.matched = self.fanned_out = 0
 
     def start(self) -> Worker:
-        for name, target in (("sender", self._run_sender), ("jobs", self._run_jobs), ("matcher", self._run_matcher)):
+        for name, target in (("sender", self._run_sender), ("jobs", self._run_jobs), ("matcher", self._run_matcher),
+                             ("fanout", self._run_fanout)):
             t = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -79,7 +90,7 @@ class Worker:
                 return
             await self.sender.run(self._async_stop)
 
-        self._guarded(lambda: asyncio.run(main()), "sender")
+        self._guarded(lambda: _run_async(main()), "sender")
 
     def _run_jobs(self) -> None:
         def step():
@@ -88,8 +99,19 @@ class Worker:
 
         self._guarded(step, "jobs", loop=True)
 
+    def _run_fanout(self) -> None:
+        next_reclaim = [0.0]
+
+        def step():
+            reclaim = time.monotonic() >= next_reclaim[0]
+            if reclaim:
+                next_reclaim[0] = time.monotonic() + self.reclaim_idle_ms / 2000
+            self.fanned_out += self.engine.fan_out(self.consumer, block_ms=500,
+                                                   reclaim_idle_ms=self.reclaim_idle_ms if reclaim else None)
+
+        self._guarded(step, "fanout", loop=True)
+
     def _run_matcher(self) -> None:
-        self.locations.stream.ensure_group()
         next_reclaim = [0.0]
 
         def step():

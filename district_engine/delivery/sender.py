@@ -42,7 +42,7 @@ def retry_delay_s(attempt: int, base_s: float = 5.0, cap_s: float = 7200.0, rng:
 
 
 class Sender:
-    def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 500,
+    def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 100,
                  concurrency: int = 256, in_flight_batches: int = 4, timeout_s: float = 5.0,
                  max_age_s: float = 86_400, retry_base_s: float = 5.0, retry_cap_s: float = 7200,
                  reclaim_idle_s: float = 60, lease_s: float = 60, clock: Callable[[], float] = time.time):
@@ -58,6 +58,9 @@ class Sender:
         self.lease_ms = int(lease_s * 1000)
         self.clock = clock
         self._batches = asyncio.Semaphore(in_flight_batches)
+        # POSTs in flight never exceed the connection pool: a request waiting for a connection would
+        # spend its timeout waiting, time out unsent, and come back as a retry (a cascade under load).
+        self._posts = asyncio.Semaphore(concurrency)
         self._cache: tuple[float, dict[str, Endpoint]] = (0.0, {})
         self._in_flight: set[tuple[int, str]] = set()  # reclaiming must not take back our own
         self.sent = self.failed = 0
@@ -173,14 +176,15 @@ class Sender:
 
     async def _post(self, http, ep: Endpoint, event_id: str, body: bytes) -> tuple[int | None, str]:
         """(HTTP status or None, error text) of one signed POST."""
-        h = signed_headers(ep.secret, event_id, int(self.clock()), body)
-        h["Content-Type"] = "application/json"
-        try:
-            async with http.post(ep.url, data=body, headers=h, allow_redirects=False) as resp:
-                await resp.read()
-                return resp.status, "" if resp.status < 300 else f"HTTP {resp.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+        async with self._posts:
+            h = signed_headers(ep.secret, event_id, int(self.clock()), body)  # signed when sent: a fresh timestamp
+            h["Content-Type"] = "application/json"
+            try:
+                async with http.post(ep.url, data=body, headers=h, allow_redirects=False) as resp:
+                    await resp.read()
+                    return resp.status, "" if resp.status < 300 else f"HTTP {resp.status}"
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                return None, f"{type(exc).__name__}: {exc}"[:300]
 
     async def _endpoints(self) -> dict[str, Endpoint]:
         """The endpoints, re-read at most every 2 s."""

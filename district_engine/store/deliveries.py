@@ -14,7 +14,7 @@ import numpy as np
 from district_engine.store import keys
 from district_engine.store.scripts import Scripts
 
-__all__ = ["Delivery", "DeliveryStore", "Outcome", "CampaignCounts", "POSITION_RES"]
+__all__ = ["Delivery", "DeliveryStore", "Outcome", "CampaignCounts", "Positions", "POSITION_RES"]
 
 POSITION_RES = 7  # H3 cells of ~5 km²: a 3 km reach reads a few dozen of them
 _CHUNK = 500  # items per script call: bounds how long one call holds the server
@@ -32,6 +32,16 @@ class Delivery(NamedTuple):
     event_id: str
     payload: str
     found_ms: int | None = None
+
+
+class Positions(NamedTuple):
+    """Users' last positions (WGS-84) with when (ms) and their partitions; parallel arrays."""
+
+    users: list[str]
+    lats: np.ndarray
+    lngs: np.ndarray
+    found_ms: np.ndarray
+    partitions: np.ndarray
 
 
 class Outcome:
@@ -102,32 +112,34 @@ class DeliveryStore:
                 # The bucket key outlives its bucket by one TTL: the reader looks one bucket back.
                 ("pexpireat", (cell_key, (bucket + 2) * self.position_ttl_ms), {})]
 
-    def positions_in_cells(self, cells, now_ms: int) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-        """Users whose last position within the TTL lies in one of ``cells`` (H3, POSITION_RES):
-        (user ids, lats, lngs, ms). A user seen in several of them appears once, at the latest."""
+    def positions_in_cells(self, cells, now_ms: int) -> Positions:
+        """Users whose last position within the TTL lies in one of ``cells`` (H3, POSITION_RES),
+        with their partitions. A user seen in several of them appears once, at the latest."""
         bucket = now_ms // self.position_ttl_ms
         pipe = self._client.pipeline(transaction=False)
+        owners = []
         for p in range(keys.PARTITIONS):
             for cell in cells:
                 for b in (bucket - 1, bucket):
                     pipe.hgetall(keys.position_cell(p, int(cell), b))
-        users, values = [], []
-        for h in pipe.execute():
+                    owners.append(p)
+        users, values, partition = [], [], []
+        for p, h in zip(owners, pipe.execute()):
             users.extend(h.keys())
             values.extend(h.values())
+            partition.extend([p] * len(h))
         if not users:
-            empty = np.empty(0)
-            return [], empty, empty, empty.astype(np.int64)
+            return Positions([], np.empty(0), np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
         flat = np.array(b",".join(values).split(b","), dtype=np.float64).reshape(-1, 3)
         ms = flat[:, 2].astype(np.int64)
-        ids = np.array(users, dtype=object)
+        ids = np.array(users, dtype=np.bytes_)  # fixed-width bytes: sorted in C, unlike objects
         # Latest entry per user, then only those within the TTL.
         order = np.lexsort((-ms, ids))
-        ids, flat, ms = ids[order], flat[order], ms[order]
+        ids, flat, ms, part = ids[order], flat[order], ms[order], np.asarray(partition, np.int64)[order]
         first = np.ones(len(ids), dtype=bool)
         first[1:] = ids[1:] != ids[:-1]
         keep = first & (ms >= now_ms - self.position_ttl_ms)
-        return [u.decode() for u in ids[keep]], flat[keep, 0], flat[keep, 1], ms[keep]
+        return Positions([u.decode() for u in ids[keep].tolist()], flat[keep, 0], flat[keep, 1], ms[keep], part[keep])
 
     # ------------------------------------------------------------ counts and events
     def counts(self, campaign_id: str) -> CampaignCounts:

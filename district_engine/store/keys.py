@@ -13,7 +13,7 @@ import zlib
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
     "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "PARTITIONS", "partition", "user_keys",
-    "outbox", "push_stats", "position_cell", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
+    "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
 ]
 
@@ -121,6 +121,12 @@ def position_cell(p: int, cell: int, bucket: int) -> str:
     """Hash user -> "lat,lng,ms": the partition's users last seen in one H3 cell during one time
     bucket; it expires with its bucket, so a broadcast reads only recent positions."""
     return f"{_tag(p)}:cell:{cell:x}:{bucket}"
+
+
+def fanout_stream(p: int) -> str:
+    """Stream of broadcast chunks for one partition (a campaign and up to 500 of the partition's users
+    found in its reach), consumed by the workers' fan-out group, which delivers them."""
+    return f"{_tag(p)}:fanout"
 
 
 def location_stream(p: int) -> str:

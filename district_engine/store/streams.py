@@ -27,30 +27,36 @@ class StreamGroup:
         self.keys = [stream_key(p) for p in range(keys.PARTITIONS)]
         self._partition = {k: p for p, k in enumerate(self.keys)}
         self.group = group
+        self._ready = False
 
     def ensure_group(self) -> None:
         """Create the group on every partition's stream (from its start), once."""
+        if self._ready:
+            return
         for key in self.keys:
             try:
                 self._client.xgroup_create(key, self.group, id="0", mkstream=True)
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
+        self._ready = True
 
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries for this consumer, up to ``count`` per partition, waiting up to ``block_ms``."""
+        self.ensure_group()
         if self._cluster:  # a slot per partition: no multi-stream read across them
             rows = []
             for key in self.keys:
                 rows += self._client.xreadgroup(self.group, consumer, {key: ">"}, count=count) or []
         else:
             rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in self.keys}, count=count,
-                                           block=block_ms) or []
+                                           block=block_ms or None) or []  # BLOCK 0 would wait for ever
         return [Entry(self._partition[key.decode() if isinstance(key, bytes) else key], sid.decode(), f)
                 for key, entries in rows for sid, f in entries if f]
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 500) -> list[Entry]:
         """Entries another consumer read and never acknowledged (it died), now this consumer's."""
+        self.ensure_group()
         out = []
         for p, key in enumerate(self.keys):
             _, entries, *_ = self._client.xautoclaim(key, self.group, consumer, min_idle_ms, start_id="0-0",

@@ -88,8 +88,9 @@ def test_positions_by_cell_give_each_user_once_at_the_latest_and_drop_expired_on
     cmds += store.position_commands("u2", 39.95, 116.47, b, t0 + 2000)
     cmds += store.position_commands("old", 39.95, 116.47, a, t0 - 700_000)  # older than the TTL
     store.deliver([], t0, commands=cmds)
-    users, lats, lngs, ms = store.positions_in_cells([a, b], t0 + 3000)
+    users, lats, lngs, ms, partitions = store.positions_in_cells([a, b], t0 + 3000)
     got = {u: (la, ln, m) for u, la, ln, m in zip(users, lats, lngs, ms)}
+    assert partitions.tolist() == [keys.partition(u) for u in users]
     assert got == {"u1": (39.94, 116.46, t0 + 1000), "u2": (39.95, 116.47, t0 + 2000)}
     assert store.positions_in_cells([a], t0 + 3000)[0] == ["u1"]  # an old entry, still the one in cell a
     assert redis_client.pttl(keys.user_keys("u1")[2]) > 0

@@ -11,6 +11,8 @@
 -- ("" for an entry), event id, owner, user id, payload (JSON).
 -- Returns per item: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not pushed),
 -- 3 moved (a broadcast found a position that is no longer the user's last).
+-- Costs are per user in Redis's one thread (a broadcast runs this for every user in reach): one
+-- HMGET and one HSET per item, the counts summed here and written once per call.
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Stream ids are the server's clock: trim by it, not by the caller's.
@@ -18,6 +20,11 @@ local t = redis.call('TIME')
 local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local history_min = tostring(math.max(0, server_ms - tonumber(ARGV[5])))
 local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
+local counts = {}
+local function count(cid, what)
+  local key = cid .. ':' .. what
+  counts[key] = (counts[key] or 0) + 1
+end
 local out = {}
 local n_items = (#ARGV - 6) / 9
 for i = 0, n_items - 1 do
@@ -27,7 +34,8 @@ for i = 0, n_items - 1 do
   local found_ms, event_id, owner, user, payload = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
   local offers, events, pos = KEYS[3 * u], KEYS[3 * u + 1], KEYS[3 * u + 2]
   local code = 0
-  local n = tonumber(redis.call('HGET', offers, 'n:' .. cid) or '0')
+  local st = redis.call('HMGET', offers, 'n:' .. cid, 's:' .. cid, '_p')
+  local n = tonumber(st[1] or '0')
   if found_ms ~= '' then
     local p = redis.call('GET', pos)
     if not p or string.match(p, '[^,]*$') ~= found_ms then
@@ -35,26 +43,19 @@ for i = 0, n_items - 1 do
     elseif n == 0 then
       code = 1
     end
-  else
-    local last = tonumber(redis.call('HGET', offers, 's:' .. cid) or '-1')
-    if n < max and (n == 0 or now - last >= gap) then
-      code = 1
-    end
-  end
-  if code ~= 3 then
-    redis.call('HSET', offers, 's:' .. cid, now)
+  elseif n < max and (n == 0 or now - tonumber(st[2] or '-1') >= gap) then
+    code = 1
   end
   if code == 1 then
-    redis.call('HSET', offers, 'n:' .. cid, n + 1)
-    redis.call('HINCRBY', KEYS[2], cid .. ':d', 1)
+    count(cid, 'd')
     if n == 0 then
-      redis.call('HINCRBY', KEYS[2], cid .. ':u', 1)
+      count(cid, 'u')
     end
     -- The cap: push times of the last window, as a space-separated list in the same hash.
     local recent = {}
-    for t in string.gmatch(redis.call('HGET', offers, '_p') or '', '%d+') do
-      if now - tonumber(t) < cap_window then
-        recent[#recent + 1] = t
+    for tm in string.gmatch(st[3] or '', '%d+') do
+      if now - tonumber(tm) < cap_window then
+        recent[#recent + 1] = tm
       end
     end
     if #recent < cap then
@@ -63,12 +64,14 @@ for i = 0, n_items - 1 do
       redis.call('PEXPIRE', events, ARGV[5])
       redis.call('XADD', KEYS[1], 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', owner, 'user', user,
                  'sid', sid, 'payload', payload)
-      redis.call('HINCRBY', KEYS[2], cid .. ':p', 1)
+      count(cid, 'p')
     else
       code = 2
-      redis.call('HINCRBY', KEYS[2], cid .. ':c', 1)
+      count(cid, 'c')
     end
-    redis.call('HSET', offers, '_p', table.concat(recent, ' '))
+    redis.call('HSET', offers, 's:' .. cid, ARGV[1], 'n:' .. cid, n + 1, '_p', table.concat(recent, ' '))
+  elseif code == 0 then
+    redis.call('HSET', offers, 's:' .. cid, ARGV[1])
   end
   -- The state lives as long as the longest campaign it remembers (plus the re-entry gap).
   if code ~= 3 then
@@ -78,5 +81,8 @@ for i = 0, n_items - 1 do
     end
   end
   out[#out + 1] = code
+end
+for key, n in pairs(counts) do
+  redis.call('HINCRBY', KEYS[2], key, n)
 end
 return out

@@ -1,0 +1,57 @@
+"""Broadcast fan-out in Redis: the users a broadcast found in a campaign's reach, queued in chunks
+on their partitions' streams, and delivered by the workers' fan-out group. Finding and queueing
+is a few writes per thousand users; the per-user delivery (the at-most-once check, the cap, the
+events) then runs in as many workers, and on as many Cluster shards, as there are."""
+
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import numpy as np
+
+from district_engine.store import keys
+from district_engine.store.streams import StreamGroup
+
+__all__ = ["FanoutQueue", "Chunk", "GROUP"]
+
+GROUP = "fanout"
+CHUNK = 500  # users per entry: one delivery script call each
+
+
+class Chunk(NamedTuple):
+    partition: int
+    stream_id: str
+    campaign_id: str
+    users: list  # [user id, position time found (ms), distance (m)]
+
+
+class FanoutQueue:
+    def __init__(self, client):
+        self._client = client
+        self.stream = StreamGroup(client, keys.fanout_stream, GROUP)
+
+    def add(self, campaign_id: str, users: list[str], found_ms, distance_m, partitions) -> int:
+        """Queue the users found in a campaign's reach (parallel arrays; ``partitions`` as
+        ``keys.partition`` gives them), by partition in chunks; the chunks written."""
+        rows = list(zip(users, found_ms.tolist(), np.round(distance_m, 1).tolist()))
+        partitions = np.asarray(partitions)
+        pipe = self._client.pipeline(transaction=False)
+        n = 0
+        for p in np.unique(partitions).tolist():
+            mine = [rows[i] for i in np.flatnonzero(partitions == p).tolist()]
+            for s in range(0, len(mine), CHUNK):
+                pipe.xadd(keys.fanout_stream(p), {"c": campaign_id,
+                                                  "u": json.dumps(mine[s:s + CHUNK], ensure_ascii=False)})
+                n += 1
+        pipe.execute()
+        return n
+
+    def read(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Chunk]:
+        """New chunks, or (with ``reclaim_idle_ms``) chunks a dead worker left unacknowledged."""
+        entries = (self.stream.reclaim(consumer, reclaim_idle_ms, count) if reclaim_idle_ms is not None
+                   else self.stream.read(consumer, count, block_ms))
+        return [Chunk(e.partition, e.stream_id, e.fields[b"c"].decode(), json.loads(e.fields[b"u"])) for e in entries]
+
+    def ack(self, chunks: list[Chunk]) -> None:
+        self.stream.ack(chunks)
