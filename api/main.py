@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from contextlib import asynccontextmanager, ExitStack
 
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             follower.start()
             app.state.hub = stack.enter_context(running_hub(Hub(engine.outbox)))
             app.state.worker = stack.enter_context(Worker(engine, **worker_options(settings))) if settings.worker else None
+            # Everything loaded so far (numba, the index, the view) lives as long as the process:
+            # out of the collector's sight, a full collection no longer walks it mid-request.
+            gc.freeze()
             try:
                 yield
             finally:

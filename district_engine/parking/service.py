@@ -24,12 +24,16 @@ from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
 from district_engine.store.parking import Binding, LotRecord, ParkingStore
 
-__all__ = ["Parking", "GateEvent", "POLICIES", "messages"]
+__all__ = ["Parking", "GateEvent", "POLICIES", "PENDING_WAIT_S", "messages", "pending_too_long"]
 
 POLICIES = ("open_and_bill", "pay_at_gate")
 PAID_AT_GATE = ("cash", "card", "qr")
 ROTATION_GRACE = timedelta(hours=24)
-_WAIT_FOR_PENDING_S = 2.0
+PENDING_WAIT_S = 2.0  # how long a repeat waits for the first delivery's answer
+
+
+def pending_too_long() -> StoreUnavailableError:
+    return StoreUnavailableError("the same gate event is being decided elsewhere; send it again")
 
 
 class GateEvent(NamedTuple):
@@ -214,17 +218,24 @@ class Parking:
         return lot
 
     def decide(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes:
-        """The gate's answer (JSON bytes) to one verified event, decided once."""
-        deadline = time.monotonic() + _WAIT_FOR_PENDING_S
-        while True:
-            status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
-            if status == "answer":
-                return answer
-            if status == "claimed":
-                break
-            if time.monotonic() > deadline:  # another process is deciding it and taking too long
-                raise StoreUnavailableError("the same gate event is being decided elsewhere; send it again")
+        """The gate's answer (JSON bytes) to one verified event, decided once; waits (blocking) while
+        the same event is being decided elsewhere."""
+        deadline = time.monotonic() + PENDING_WAIT_S
+        while (answer := self.try_decide(lot, webhook_id, ev)) is None:
+            if time.monotonic() > deadline:
+                raise pending_too_long()
             time.sleep(0.005)
+        return answer
+
+    def try_decide(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes | None:
+        """The answer, deciding the event if nobody has; None while another request decides it
+        (ask again shortly). Blocks only on Redis, and on the payment gateway if it is remote
+        (``gateway_blocks``)."""
+        status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
+        if status == "answer":
+            return answer
+        if status == "pending":
+            return None
         try:
             answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
         except InvalidInputError:
@@ -232,6 +243,11 @@ class Parking:
             raise
         self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
         return answer
+
+    @property
+    def gateway_blocks(self) -> bool:
+        """Whether a charge may wait on the network (an HTTP gateway, up to its timeout)."""
+        return not isinstance(self.gateway, LedgerGateway)
 
     def _entry(self, lot: LotRecord, ev: GateEvent) -> bytes:
         session_id = f"ses_{uuid.uuid4().hex[:12]}_{lot.id}"
