@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
 Kind = Literal["campaign", "red_envelope", "parking"]
@@ -48,11 +48,12 @@ class CampaignCreate(Strict):
     radius_m: float = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
     audience: str | None = Field(default=None, examples=["members_only"])
     max_pushes_per_user: int = Field(default=1, description="1..100")
-    total_cents: int | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
-    packets: int | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
-    min_cents: int = Field(default=1, description="red_envelope: the smallest packet")
+    # Money and counts are strict integers: "100", 10.0 or 0.07 are refused, never coerced.
+    total_cents: StrictInt | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
+    packets: StrictInt | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
+    min_cents: StrictInt = Field(default=1, description="red_envelope: the smallest packet")
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
-    per_user_limit: int = Field(default=1, description="red_envelope: packets one user may win, 1..100")
+    per_user_limit: StrictInt = Field(default=1, description="red_envelope: packets one user may win, 1..100")
     lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
     free_minutes: int | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
 from api.schemas.core import Strict
 
@@ -19,7 +19,7 @@ class LotCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     name: str = Field(examples=["Taikoo Li South car park (B2-B3)"])
     name_zh: str | None = Field(default=None, examples=["太古里南区停车场"])
-    capacity: int = Field(description="spaces, 1..100000", examples=[420])
+    capacity: StrictInt = Field(description="spaces, 1..100000", examples=[420])
     location: Location
     tariff: dict = Field(description="see docs/parking.md; the simple form below, or time-of-day periods",
                          examples=[{"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000,
@@ -65,7 +65,7 @@ class GateDecision(BaseModel):
 
 class ValidationIn(Strict):
     merchant: str = Field(examples=["Apple Sanlitun"])
-    free_minutes: int = Field(description="1..1440", examples=[120])
+    free_minutes: StrictInt = Field(description="1..1440", examples=[120])
 
 
 class ValidationOut(BaseModel):
@@ -74,7 +74,7 @@ class ValidationOut(BaseModel):
 
 
 class SettleIn(Strict):
-    paid_cents: int = Field(description="what was paid at the gate, in cents", examples=[3000])
+    paid_cents: StrictInt = Field(description="what was paid at the gate, in cents", examples=[3000])
     method: Literal["cash", "card", "qr"] = Field(examples=["qr"])
 
 

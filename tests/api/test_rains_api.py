@@ -77,6 +77,9 @@ def test_many_grabbers_at_once_never_overdraw(app_client, owner):
     ({"ends_at": (datetime.now(timezone.utc) + timedelta(hours=30)).isoformat()}, "ends_at"),
     ({"kind": "campaign"}, "total_cents"), ({"split": "lottery"}, "split"),
     ({"per_user_limit": 0}, "per_user_limit"), ({"per_user_limit": 101}, "per_user_limit"),
+    ({"total_cents": -5}, "total_cents"), ({"total_cents": 1000.0}, "total_cents"), ({"total_cents": "100000"}, "total_cents"),
+    ({"total_cents": 0.07}, "total_cents"), ({"packets": 0}, "packets"), ({"min_cents": 2000}, "total_cents"),
+    ({"packets": 10.5}, "packets"), ({"min_cents": "1"}, "min_cents"),
     ({"packets": 2, "per_user_limit": 3}, "per_user_limit"),
 ])
 def test_bad_rains_are_422_with_the_field_and_create_nothing(app_client, owner, override, field):

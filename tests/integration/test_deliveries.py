@@ -110,3 +110,11 @@ def test_timed_work_is_claimed_under_a_lease_and_comes_back_if_unfinished(redis_
     assert not work.finish("b", receipt)  # the first claimer's late finish is ignored
     assert work.finish("b", receipt2)
     assert sorted(work.claim(now_ms=20_000, lease_ms=1000)[0]) == ["a#2", "later"]
+
+
+def test_deliveries_keep_working_after_the_server_forgets_its_scripts(redis_client):
+    store = _store(redis_client)
+    assert store.deliver([_item("u", "c1")], 0) == [Outcome.PUSHED]
+    redis_client.script_flush()  # as after a restart or a failover: the pipeline reloads and runs it once
+    assert store.deliver([_item("u", "c2"), _item("v", "c1")], 10) == [Outcome.PUSHED, Outcome.PUSHED]
+    assert len(_outbox(redis_client)) == 3  # nothing ran twice
