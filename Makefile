@@ -40,6 +40,7 @@ bench-http: setup
 
 bench-rain: setup
 	@command -v redis-benchmark >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-tools; }
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/rain.py
 
 bench-push: setup

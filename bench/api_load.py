@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +31,9 @@ from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.districts import DistrictStore
 from district_engine.campaigns.model import Campaign
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from httpbench import serving, wrk  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,22 +56,6 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
                                    title=f"Offer {i}", body="bench", starts_at=now - timedelta(minutes=1),
                                    ends_at=now + timedelta(days=1)))
     return stores, key
-
-
-def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    if script:
-        cmd[1:1] = ["-s", script]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-
-    def ms(label):
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"req_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0}
 
 
 def lua_points(path: Path, lat, lng, post: bool) -> str:
@@ -124,20 +108,7 @@ def main(argv=None):
     results = {"stores": args.stores, "campaigns": args.campaigns, "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="de-bench-http-") as tmp, EmbeddedRedis(tmp) as redis_server:
         stores, key = seed(redis_server.url, args.stores, args.campaigns)
-        port = 18000 + os.getpid() % 1000
-        env = os.environ | {"DE_REDIS_URL": redis_server.url, "DE_DATA_DIR": tmp}
-        server = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.main:app_factory", "--port",
-                                   str(port), "--workers", str(args.workers), "--log-level", "warning"],
-                                  cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 120
-            ready = 0
-            while ready < 10 and time.time() < deadline:  # several answers: every worker has loaded
-                try:
-                    ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
-                except httpx.HTTPError:
-                    time.sleep(0.5)
+        with serving(redis_server.url, tmp, args.workers) as base:
             lat, lng = synthetic_pings(stores, 2000, seed=9)
             lat, lng = from_wgs84(lat, lng, "gcj02")  # as the city channel's map SDK sends them
             feed_lua = lua_points(Path(tmp) / "feed.lua", lat, lng, post=False)
@@ -152,9 +123,6 @@ def main(argv=None):
             sample = [len(httpx.get(f"{base}/v1/feed", params={"lat": float(a), "lng": float(b), "coord": "gcj02"})
                           .json()["offers"]) for a, b in zip(lat[:200], lng[:200])]
             results["feed_offers_per_ping"] = float(np.mean(sample))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
     t = Table(title=f"HTTP, {args.workers} uvicorn workers, {args.stores:,} stores + 5 demo districts, wrk -c{args.connections}")
     for col in ("route", "req/s", "vs /healthz", "p50 (ms)", "p99 (ms)", "non-2xx"):

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +23,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
-import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -34,6 +31,9 @@ from district_engine import load_demo_districts
 from district_engine.engine import Engine
 from district_engine.signing import headers as signed_headers
 from district_engine.store import EmbeddedRedis, connect
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from httpbench import serving  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 TARIFF = {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000}
@@ -129,23 +129,7 @@ def main(argv=None) -> dict:
     cars = n_events // 2
     with tempfile.TemporaryDirectory(prefix="de-bench-parking-") as tmp, EmbeddedRedis(tmp, persistent=False) as srv:
         lot_id, secret = seed(srv.url, cars)
-        port = 18000 + os.getpid() % 1000
-        env = os.environ | {"DE_REDIS_URL": srv.url, "DE_DATA_DIR": tmp}
-        log = open(Path(tmp) / "serve.log", "w")
-        server = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "serve", "--port", str(port),
-                                   "--workers", str(args.workers)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server did not start:\n" + (Path(tmp) / "serve.log").read_text()[-3000:])
-                time.sleep(0.2)
+        with serving(srv.url, tmp, args.workers) as base:
             def gate_requests(n_cars: int, letter: str) -> list:
                 entered = datetime.now(timezone.utc) - timedelta(hours=2)
                 now_s = int(time.time())
@@ -170,9 +154,6 @@ def main(argv=None) -> dict:
             ledger = engine.parking.store.ledger(lot_id)
             occupied = engine.parking.lot(lot_id).occupied
             reviews = len(engine.parking.store.reviews(lot_id, count=100_000))
-        finally:
-            server.terminate()
-            server.wait(30)
         served = server_latencies(Path(tmp) / "serve.log", measured_from)
     charges = [e for e in ledger if e["type"] == "charge"]
     r = {

@@ -21,8 +21,13 @@ end
 if now >= tonumber(meta[2]) or meta[3] == 'ended' then
   return {'not_active', 0}
 end
-local had = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or redis.call('HEXISTS', KEYS[3], ARGV[1]))
-if had >= tonumber(meta[4] or '1') then
+local limit, had = tonumber(meta[4] or '0'), nil
+if limit == 0 then  -- a rain made before per-user limits: one packet each, known by the winners hash
+  limit, had = 1, redis.call('HEXISTS', KEYS[3], ARGV[1])
+else
+  had = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+end
+if had >= limit then
   return {'already_grabbed', tonumber(redis.call('HGET', KEYS[3], ARGV[1]))}
 end
 local amount = redis.call('LPOP', KEYS[2])

@@ -1,0 +1,61 @@
+"""What the HTTP benchmarks share: `district-engine serve` on an embedded Redis, and wrk."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+__all__ = ["serving", "wrk"]
+
+
+@contextmanager
+def serving(redis_url: str, data_dir: str | Path, workers: int = 2, env: dict | None = None):
+    """`district-engine serve --workers N` against ``redis_url`` until the block ends: yields its
+    base URL once several /readyz answers in a row say every worker has loaded. Its log (JSON
+    access lines included) is data_dir/serve.log."""
+    port = 18000 + os.getpid() % 1000
+    log_path = Path(data_dir) / "serve.log"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "serve", "--port", str(port),
+                                   "--workers", str(workers)],
+                                  env=os.environ | {"DE_REDIS_URL": redis_url, "DE_DATA_DIR": str(data_dir)} | (env or {}),
+                                  stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            ready = 0
+            while ready < 10:
+                try:
+                    ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 else 0
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start:\n" + log_path.read_text()[-3000:])
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:
+    """req/s, p50/p99 (ms) and non-2xx answers of one wrk run (2 threads)."""
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if script:
+        cmd[1:1] = ["-s", script]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+    def ms(label):
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"req_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0}
