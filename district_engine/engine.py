@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import NamedTuple
 import uuid
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import h3.api.basic_int as h3i
 import numpy as np
@@ -23,30 +22,30 @@ import numpy as np
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
+from district_engine.delivery.events import EventIds, offer_events
 from district_engine.errors import (ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError,
                                     StoreUnavailableError)
-from district_engine.delivery.events import EventIds, offer_events
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
+from district_engine.parking.payments import PaymentGateway
+from district_engine.parking.service import Parking
+from district_engine.redenvelope.split import split_packets
 from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
-from district_engine.store.districts import DistrictStore, StoredDistrict
-from district_engine.store.operators import OperatorStore
 from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome
+from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.fanout import FanoutQueue
 from district_engine.store.locations import LocationQueue
+from district_engine.store.operators import OperatorStore
 from district_engine.store.outbox import Outbox
 from district_engine.store.parking import ParkingStore
-from district_engine.parking.payments import PaymentGateway
-from district_engine.parking.service import Parking
-from district_engine.store.schedule import Schedule
 from district_engine.store.rains import Grab, RainFigures, RainStore
-from district_engine.redenvelope.split import split_packets
+from district_engine.store.schedule import Schedule
 
 __all__ = ["Engine", "Broadcast", "follow_changes", "utcnow"]
 
