@@ -219,10 +219,10 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
         lambda: engine.deliveries.positions_in_cells(cover, now_ms))
     dist, r["distance_s"] = median_time(lambda: distances_to_footprint(ecef(la, ln), fp.frames, fp.edges))
     reach = np.flatnonzero(dist <= RADIUS_M)
-    make, event_id = offer_events(c, sanlitun.name, "broadcast", now), EventIds()
+    make, event_id = offer_events(c, sanlitun.name, "broadcast"), EventIds()
 
     def build():
-        return [Delivery(users[i], c.id, c.owner, 1, 0, (e := event_id()), make(e, users[i], float(dist[i])),
+        return [Delivery(users[i], c.id, c.owner, 1, 0, (e := event_id()), make(e, users[i], float(dist[i]), now),
                          int(found_ms[i])) for i in reach.tolist()]
 
     items, r["events_s"] = median_time(build)

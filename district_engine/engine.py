@@ -83,6 +83,19 @@ class _View:
         for c in campaigns.values():
             by_district[c.district_id].append(c)
         self.by_district = dict(by_district)
+        self._event_makers: dict = {}
+
+    def event_maker(self, c: Campaign, reason: str):
+        """The campaign's event maker (``offer_events``), made once per view: the view is replaced
+        whenever a campaign or district changes, so a maker never outlives what it serialized."""
+        maker = self._event_makers.get((c.id, reason))
+        if maker is None:
+            maker = self._event_makers[(c.id, reason)] = offer_events(c, self.district_name(c.district_id), reason)
+        return maker
+
+    def district_name(self, district_id: str) -> str:
+        stored = self.stored.get(district_id)
+        return stored.district.name if stored else district_id
 
 
 class Broadcast(NamedTuple):
@@ -390,10 +403,9 @@ class Engine:
 
     def _delivery(self, view: _View, c: Campaign, user_id: str, distance_m: float, reason: str, now: datetime,
                   found_ms: int | None = None) -> Delivery:
-        make = offer_events(c, self._name(view, c.district_id), reason, now)
         event_id = self.event_ids()
         return Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, self._keep_until_ms(c), event_id,
-                        make(event_id, user_id, distance_m), found_ms)
+                        view.event_maker(c, reason)(event_id, user_id, distance_m, now), found_ms)
 
     def _keep_until_ms(self, c: Campaign) -> int:
         return _ms(c.ends_at) + self.deliveries.reentry_gap_ms
@@ -437,12 +449,12 @@ class Engine:
             c = view.campaigns.get(ch.campaign_id)
             if c is None or c.state(now) is not CampaignState.LIVE:
                 continue  # deleted or ended since it was found
-            make = offer_events(c, self._name(view, c.district_id), "broadcast", now)
+            make = view.event_maker(c, "broadcast")
             keep_until = self._keep_until_ms(c)
             for user_id, found_ms, distance_m in ch.users:
                 event_id = self.event_ids()
                 items.append(Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, keep_until, event_id,
-                                      make(event_id, user_id, distance_m), found_ms))
+                                      make(event_id, user_id, distance_m, now), found_ms))
         self.deliveries.deliver(items, _ms(now))
         self.fanout.ack(chunks)
         return sum(len(ch.users) for ch in chunks)
@@ -475,12 +487,7 @@ class Engine:
             self.schedule.job("rain_end", c.id, _ms(c.ends_at))
 
     def district_name(self, district_id: str) -> str:
-        return self._name(self.view, district_id)
-
-    @staticmethod
-    def _name(view: _View, district_id: str) -> str:
-        stored = view.stored.get(district_id)
-        return stored.district.name if stored else district_id
+        return self.view.district_name(district_id)
 
 
 def follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> None:

@@ -32,20 +32,21 @@ class EventIds:
         return f"{self._prefix}{next(self._n):08x}"
 
 
-def offer_events(campaign: Campaign, district_name: str, reason: str, now: datetime) -> Callable[[str, str, float], str]:
-    """A maker of this campaign's events: ``make(event_id, user_id, distance_m)`` -> compact JSON.
-    ``reason`` is "entered" (the user came into reach) or "broadcast" (the campaign went live with
-    the user in reach). The campaign's part is serialized once: a broadcast makes many events."""
+def offer_events(campaign: Campaign, district_name: str, reason: str) -> Callable[[str, str, float, datetime], str]:
+    """A maker of this campaign's events: ``make(event_id, user_id, distance_m, now)`` -> compact
+    JSON. ``reason`` is "entered" (the user came into reach) or "broadcast" (the campaign went live
+    with the user in reach). The campaign's part is serialized once: keep the maker and reuse it."""
     c = campaign
     doc = json.dumps({
-        "id": _HOLE, "type": EVENT_TYPE, "timestamp": now.isoformat(),
+        "id": _HOLE, "type": EVENT_TYPE, "timestamp": _HOLE,
         "data": {"user_id": _HOLE, "reason": reason, "campaign_id": c.id, "district_id": c.district_id,
                  "district_name": district_name, "kind": c.kind.value, "title": c.title, "body": c.body,
                  "distance_m": _HOLE, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()},
     }, ensure_ascii=False, separators=(",", ":"))
-    a, b, c_, d = doc.split(json.dumps(_HOLE))
+    a, b, c_, d, e = doc.split(json.dumps(_HOLE))
 
-    def make(event_id: str, user_id: str, distance_m: float) -> str:
-        return f"{a}{json.dumps(event_id)}{b}{json.dumps(user_id, ensure_ascii=False)}{c_}{round(distance_m, 1)}{d}"
+    def make(event_id: str, user_id: str, distance_m: float, now: datetime) -> str:
+        return (f"{a}{json.dumps(event_id)}{b}\"{now.isoformat()}\"{c_}{json.dumps(user_id, ensure_ascii=False)}{d}"
+                f"{round(distance_m, 1)}{e}")
 
     return make

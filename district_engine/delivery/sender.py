@@ -45,7 +45,8 @@ class Sender:
     def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 100,
                  concurrency: int = 256, in_flight_batches: int = 4, timeout_s: float = 5.0,
                  max_age_s: float = 86_400, retry_base_s: float = 5.0, retry_cap_s: float = 7200,
-                 reclaim_idle_s: float = 60, lease_s: float = 60, clock: Callable[[], float] = time.time):
+                 reclaim_idle_s: float = 60, lease_s: float = 60, linger_s: float = 0.05,
+                 clock: Callable[[], float] = time.time):
         self.outbox = outbox
         self.endpoints = endpoints
         self.consumer = consumer
@@ -56,6 +57,7 @@ class Sender:
         self.retry_base_s, self.retry_cap_s = retry_base_s, retry_cap_s
         self.reclaim_idle_ms = int(reclaim_idle_s * 1000)
         self.lease_ms = int(lease_s * 1000)
+        self.linger_s = linger_s
         self.clock = clock
         self._batches = asyncio.Semaphore(in_flight_batches)
         # POSTs in flight never exceed the connection pool: a request waiting for a connection would
@@ -100,6 +102,10 @@ class Sender:
             task = asyncio.create_task(self._send_events(http, events))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            if len(events) < self.batch:
+                # A trickle: let it gather for a moment rather than read (and acknowledge) a few events
+                # at a time; in an API process every read takes the GIL from the requests.
+                await asyncio.sleep(self.linger_s)
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _send_events(self, http, events: list[Event]) -> None:
