@@ -295,8 +295,9 @@ class Parking:
         return _answer("open", session_id, fee, charged, messages(message, fee))
 
     # ------------------------------------------------------------ charges that failed
-    def retry_unpaid(self, lease_s: float = 60, n: int = 100) -> int:
-        """Charge again the sessions whose car left unpaid; returns how many got charged now."""
+    def retry_unpaid(self, lease_s: float = 60, n: int = 10) -> int:
+        """Charge again the sessions whose car left unpaid; returns how many got charged now. A few
+        at a time: each may wait for the gateway's timeout, and the same loop runs the other jobs."""
         now_ms = int(self._now().timestamp() * 1000)
         members, receipt = self.store.unpaid.claim(now_ms, int(lease_s * 1000), n)
         charged = 0
