@@ -49,7 +49,6 @@ class Worker:
         self.consumer = consumer or consumer_name()
         self.sender = Sender(engine.outbox, engine.endpoints, self.consumer,
                              **(sender_options or {}))
-        self.locations = engine.locations
         self.jobs_every_s = jobs_every_s
         self.match_batch = match_batch
         self.reclaim_idle_ms = int(reclaim_idle_s * 1000)
@@ -81,7 +80,7 @@ class Worker:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # ------------------------------------------------------------ the three loops
+    # ------------------------------------------------------------ the loops
     def _run_sender(self) -> None:
         async def main():
             self._loop = asyncio.get_running_loop()
@@ -100,32 +99,35 @@ class Worker:
         self._guarded(step, "jobs", loop=True)
 
     def _run_fanout(self) -> None:
-        next_reclaim = [0.0]
+        def consume(reclaim_idle_ms):
+            self.fanned_out += self.engine.fan_out(self.consumer, block_ms=500, reclaim_idle_ms=reclaim_idle_ms)
 
-        def step():
-            reclaim = time.monotonic() >= next_reclaim[0]
-            if reclaim:
-                next_reclaim[0] = time.monotonic() + self.reclaim_idle_ms / 2000
-            self.fanned_out += self.engine.fan_out(self.consumer, block_ms=500,
-                                                   reclaim_idle_ms=self.reclaim_idle_ms if reclaim else None)
-
-        self._guarded(step, "fanout", loop=True)
+        self._stream_loop("fanout", consume)
 
     def _run_matcher(self) -> None:
-        next_reclaim = [0.0]
-
-        def step():
-            if time.monotonic() >= next_reclaim[0]:
-                next_reclaim[0] = time.monotonic() + self.reclaim_idle_ms / 2000
-                rows = self.locations.read(self.consumer, self.match_batch, 0, reclaim_idle_ms=self.reclaim_idle_ms)
-            else:
-                rows = self.locations.read(self.consumer, self.match_batch, 500)
+        def consume(reclaim_idle_ms):
+            rows = self.engine.locations.read(self.consumer, self.match_batch, 500, reclaim_idle_ms=reclaim_idle_ms)
             if rows:
                 self.engine.locate_many([(r.user_id, r.lat, r.lng) for r in rows])
-                self.locations.ack(rows)
+                self.engine.locations.ack(rows)
                 self.matched += len(rows)
 
-        self._guarded(step, "matcher", loop=True)
+        self._stream_loop("matcher", consume)
+
+    def _stream_loop(self, name: str, consume) -> None:
+        """Run ``consume(reclaim_idle_ms)`` until stopped: usually with None (new entries), and every
+        half idle period with the idle time, to take back what a dead consumer left pending."""
+        next_reclaim = 0.0
+
+        def step():
+            nonlocal next_reclaim
+            reclaim = None
+            if time.monotonic() >= next_reclaim:
+                next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
+                reclaim = self.reclaim_idle_ms
+            consume(reclaim)
+
+        self._guarded(step, name, loop=True)
 
     def _guarded(self, step, name: str, loop: bool = False) -> None:
         """Run ``step`` (once, or until stopped), riding out a lost store and logging bugs loudly."""

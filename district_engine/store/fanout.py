@@ -49,9 +49,8 @@ class FanoutQueue:
 
     def read(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Chunk]:
         """New chunks, or (with ``reclaim_idle_ms``) chunks a dead worker left unacknowledged."""
-        entries = (self.stream.reclaim(consumer, reclaim_idle_ms, count) if reclaim_idle_ms is not None
-                   else self.stream.read(consumer, count, block_ms))
-        return [Chunk(e.partition, e.stream_id, e.fields[b"c"].decode(), json.loads(e.fields[b"u"])) for e in entries]
+        return [Chunk(e.partition, e.stream_id, e.fields[b"c"].decode(), json.loads(e.fields[b"u"]))
+                for e in self.stream.take(consumer, count, block_ms, reclaim_idle_ms)]
 
     def ack(self, chunks: list[Chunk]) -> None:
         self.stream.ack(chunks)

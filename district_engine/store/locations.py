@@ -38,9 +38,7 @@ class LocationQueue:
 
     def read(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Located]:
         """New rows, or (with ``reclaim_idle_ms``) rows a dead matcher left unacknowledged."""
-        entries = (self.stream.reclaim(consumer, reclaim_idle_ms, count) if reclaim_idle_ms is not None
-                   else self.stream.read(consumer, count, block_ms))
-        return [_located(e) for e in entries]
+        return [_located(e) for e in self.stream.take(consumer, count, block_ms, reclaim_idle_ms)]
 
     def ack(self, rows: list[Located]) -> None:
         self.stream.ack(rows)

@@ -64,6 +64,12 @@ class StreamGroup:
             out += [Entry(p, sid.decode(), f) for sid, f in entries if f]
         return out
 
+    def take(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Entry]:
+        """New entries (``read``), or with ``reclaim_idle_ms`` those a dead consumer left (``reclaim``)."""
+        if reclaim_idle_ms is not None:
+            return self.reclaim(consumer, reclaim_idle_ms, count)
+        return self.read(consumer, count, block_ms)
+
     def ack(self, entries) -> None:
         """Acknowledge entries (anything with ``partition`` and ``stream_id``), in one round trip."""
         pipe = self._client.pipeline(transaction=False)
