@@ -5,11 +5,14 @@ back), the webhook retries (timed sets under a lease) and the dead letters."""
 from __future__ import annotations
 
 import json
+import time
 from typing import NamedTuple
+
+from redis.cluster import RedisCluster
 
 from district_engine.store import keys
 from district_engine.store.schedule import TimedSet
-from district_engine.store.streams import Entry, StreamGroup
+from district_engine.store.streams import CLUSTER_POLL_MS, Entry, StreamGroup
 
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
@@ -82,7 +85,15 @@ class Outbox:
     def follow(self, cursors: list[str], count: int, block_ms: int) -> tuple[list[Event], list[str]]:
         """Events after ``cursors`` (one id per partition), outside the group (every follower sees
         every event); the events and the moved cursors."""
-        rows = self._client.xread(dict(zip(self.stream.keys, cursors)), count=count, block=block_ms) or []
+        if isinstance(self._client, RedisCluster):  # a slot per partition: one read each, pipelined
+            pipe = self._client.pipeline(transaction=False)
+            for key, cursor in zip(self.stream.keys, cursors):
+                pipe.xread({key: cursor}, count=count)
+            rows = [row for result in pipe.execute() for row in (result or [])]
+            if not rows and block_ms:
+                time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)
+        else:
+            rows = self._client.xread(dict(zip(self.stream.keys, cursors)), count=count, block=block_ms or None) or []
         cursors = list(cursors)
         events = []
         for key, entries in rows:

@@ -133,17 +133,17 @@ class ParkingStore:
 
     def close_session(self, lot_id: str, session_id: str, exited_at: str, fee_cents: int, charged_cents: int,
                       state: str, gateway: str, exit_plate: str, unpaid_due_ms: int | None = None) -> tuple[str, str]:
-        """('closed', state) or ('not_open', its state). An unpaid close also queues the charge
-        again, in the same round trip."""
+        """('closed', state) or ('not_open', its state). An unpaid close first queues the charge to
+        be tried again."""
         k = keys.lot_keys(lot_id)
-        calls = [("close_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id), k["ledger"]],
-                  [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate])]
-        commands = []
         if state == "unpaid":
-            # Queued before the close runs (same pipeline): a retry that finds the session not
-            # unpaid does nothing, so queueing one too many is harmless; one too few is not.
-            commands.append(("zadd", (keys.unpaid_sessions(), {f"{lot_id} {session_id}": unpaid_due_ms}), {}))
-        (status, detail), = self._scripts.pipeline(calls, commands)
+            # Queued first, in a round trip of its own (another slot: on a Cluster, another node):
+            # a retry that finds the session not unpaid does nothing, so queueing one too many is
+            # harmless; one too few is not.
+            self.unpaid.put(f"{lot_id} {session_id}", unpaid_due_ms)
+        status, detail = self._scripts("close_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id),
+                                                         k["ledger"]],
+                                       [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate])
         return _s(status), _s(detail)
 
     def settle(self, lot_id: str, session_id: str, gateway: str) -> int:

@@ -4,6 +4,7 @@ after it has been idle a while (at-least-once processing)."""
 
 from __future__ import annotations
 
+import time
 from typing import Callable, NamedTuple
 
 import redis
@@ -11,7 +12,9 @@ from redis.cluster import RedisCluster
 
 from district_engine.store import keys
 
-__all__ = ["Entry", "StreamGroup"]
+__all__ = ["Entry", "StreamGroup", "CLUSTER_POLL_MS"]
+
+CLUSTER_POLL_MS = 50  # how long an empty read waits on a Cluster, where one BLOCK cannot span the partitions
 
 
 class Entry(NamedTuple):
@@ -44,10 +47,13 @@ class StreamGroup:
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """New entries for this consumer, up to ``count`` per partition, waiting up to ``block_ms``."""
         self.ensure_group()
-        if self._cluster:  # a slot per partition: no multi-stream read across them
-            rows = []
+        if self._cluster:  # a slot per partition: one read each, pipelined (routed node by node)
+            pipe = self._client.pipeline(transaction=False)
             for key in self.keys:
-                rows += self._client.xreadgroup(self.group, consumer, {key: ">"}, count=count) or []
+                pipe.xreadgroup(self.group, consumer, {key: ">"}, count=count)
+            rows = [row for result in pipe.execute() for row in (result or [])]
+            if not rows and block_ms:
+                time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)  # no BLOCK across slots: poll, gently
         else:
             rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in self.keys}, count=count,
                                            block=block_ms or None) or []  # BLOCK 0 would wait for ever
