@@ -1,5 +1,7 @@
-"""Session-wide fixtures. Integration tests get a real Redis: DE_TEST_REDIS_URL if given, else an
-embedded redis-server that this test session starts on a free port (never the machine's 6379)."""
+"""Session-wide fixtures. Integration and API tests get a real Redis, twice: a single server
+(DE_TEST_REDIS_URL if given, else an embedded redis-server this session starts on a free port, never
+the machine's 6379) and a local Redis Cluster of 3 primaries and 3 replicas that this session
+starts from the same binary (marked ``cluster``: `make test-fast` leaves those runs out)."""
 
 import os
 
@@ -13,7 +15,7 @@ settings.load_profile("district-engine")
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory):
+def single_redis_url(tmp_path_factory):
     url = os.environ.get("DE_TEST_REDIS_URL")
     if url:
         yield url
@@ -22,6 +24,20 @@ def redis_url(tmp_path_factory):
 
     with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persistent=False) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def cluster_redis_url(tmp_path_factory):
+    from district_engine.store.server import EmbeddedCluster
+
+    with EmbeddedCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster.url
+
+
+@pytest.fixture(scope="session", params=["single", pytest.param("cluster", marks=pytest.mark.cluster)])
+def redis_url(request):
+    """Every test that talks to Redis runs on a single server and on a Cluster."""
+    return request.getfixturevalue(f"{request.param}_redis_url")
 
 
 @pytest.fixture

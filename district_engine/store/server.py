@@ -18,7 +18,7 @@ import redis
 
 from district_engine.errors import StoreUnavailableError
 
-__all__ = ["EmbeddedRedis", "redis_server_binary"]
+__all__ = ["EmbeddedRedis", "EmbeddedCluster", "redis_server_binary"]
 
 
 def redis_server_binary() -> str:
@@ -47,11 +47,12 @@ class EmbeddedRedis:
     """A redis-server child process on 127.0.0.1; use as a context manager or start()/stop()."""
 
     def __init__(self, data_dir: str | Path, appendfsync: str = "everysec", port: int | None = None,
-                 persistent: bool = True):
+                 persistent: bool = True, extra_args: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
         self.appendfsync = appendfsync
         self.port = port
         self.persistent = persistent
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
 
     @property
@@ -80,7 +81,7 @@ class EmbeddedRedis:
                        else ["--appendonly", "no"])
         self.process = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
-             "--save", "", *persistence, "--logfile", "redis.log", "--protected-mode", "yes"],
+             "--save", "", *persistence, "--logfile", "redis.log", "--protected-mode", "yes", *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
@@ -109,6 +110,67 @@ class EmbeddedRedis:
             self.process.wait()
 
     def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class EmbeddedCluster:
+    """A Redis Cluster of real redis-server processes on loopback ports: ``primaries`` primaries
+    (slots split evenly) with ``replicas`` replicas each, for tests and benchmarks; use as a context
+    manager. ``url`` names one node; a cluster client finds the others."""
+
+    SLOTS = 16384
+
+    def __init__(self, data_dir: str | Path, primaries: int = 3, replicas: int = 1, persistent: bool = False):
+        self.data_dir = Path(data_dir)
+        self.nodes = [EmbeddedRedis(self.data_dir / f"node{i}", persistent=persistent,
+                                    extra_args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                                "--cluster-node-timeout", "2000"))
+                      for i in range(primaries * (1 + replicas))]
+        self.primaries = primaries
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self, timeout_s: float = 30.0) -> EmbeddedCluster:
+        try:
+            for node in self.nodes:
+                node.start()
+            clients = [redis.Redis(port=n.port, decode_responses=True) for n in self.nodes]
+            for i in range(self.primaries):  # ADDSLOTS (6.2 has no ADDSLOTSRANGE), a few thousand at a time
+                first, last = i * self.SLOTS // self.primaries, (i + 1) * self.SLOTS // self.primaries
+                for lo in range(first, last, 2000):
+                    clients[i].execute_command("CLUSTER", "ADDSLOTS", *range(lo, min(lo + 2000, last)))
+            for n in self.nodes[1:]:
+                clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", n.port)
+            self._wait(lambda: all(len(c.execute_command("CLUSTER", "NODES").splitlines()) == len(self.nodes)
+                                   for c in clients), timeout_s, "the nodes to meet")
+            ids = [c.execute_command("CLUSTER", "MYID") for c in clients]
+            for j, c in enumerate(clients[self.primaries:]):
+                c.execute_command("CLUSTER", "REPLICATE", ids[j % self.primaries])
+            self._wait(lambda: all(c.execute_command("CLUSTER", "INFO").startswith("cluster_state:ok")
+                                   for c in clients), timeout_s, "cluster_state:ok")
+            return self
+        except BaseException:
+            self.stop()
+            raise
+
+    @staticmethod
+    def _wait(ready, timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not ready():
+            if time.monotonic() > deadline:
+                raise StoreUnavailableError(f"the embedded cluster did not reach {what} within {timeout_s:g} s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> EmbeddedCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:
