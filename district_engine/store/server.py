@@ -8,6 +8,7 @@ directory, and is shut down (with a final fsync) when the engine exits.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -41,6 +42,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _free_cluster_port() -> int:
+    """A free port for a Cluster node: at most 55535, and its bus port (10,000 higher) free too."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randint(20_000, 55_535)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10_000))
+            return port
+        except OSError:
+            continue
+    raise StoreUnavailableError("no free port pair for a cluster node")
 
 
 class EmbeddedRedis:
@@ -125,7 +141,7 @@ class EmbeddedCluster:
 
     def __init__(self, data_dir: str | Path, primaries: int = 3, replicas: int = 1, persistent: bool = False):
         self.data_dir = Path(data_dir)
-        self.nodes = [EmbeddedRedis(self.data_dir / f"node{i}", persistent=persistent,
+        self.nodes = [EmbeddedRedis(self.data_dir / f"node{i}", persistent=persistent, port=_free_cluster_port(),
                                     extra_args=("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                                                 "--cluster-node-timeout", "2000"))
                       for i in range(primaries * (1 + replicas))]
