@@ -11,7 +11,7 @@ from api.deps import EngineDep
 from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
-from district_engine.delivery.hub import stream_id_key
+from district_engine.store.streams import stream_id_key
 from district_engine.engine import check_user_id
 from district_engine.errors import InvalidInputError
 

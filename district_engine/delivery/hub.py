@@ -12,17 +12,11 @@ from contextlib import contextmanager
 
 from district_engine.store.outbox import Outbox
 
-__all__ = ["Hub", "running_hub", "stream_id_key"]
+__all__ = ["Hub", "running_hub"]
 
 log = logging.getLogger("district_engine.hub")
 
 QUEUE_LIMIT = 1000  # events waiting for one slow stream; past it the stream is closed (it resumes by id)
-
-
-def stream_id_key(stream_id: str) -> tuple[int, int]:
-    """A Redis stream id as a sortable pair."""
-    ms, seq = stream_id.split("-")
-    return int(ms), int(seq)
 
 
 class Hub:

@@ -29,6 +29,7 @@ __all__ = ["Sender", "retry_delay_s"]
 log = logging.getLogger("district_engine.sender")
 
 USER_AGENT = "district-engine-webhooks/1"
+TRIM_EVERY_S = 10.0  # how often a sender drops the outbox entries every sender is done with
 
 
 def retry_delay_s(attempt: int, base_s: float = 5.0, cap_s: float = 7200.0, rng: random.Random | None = None) -> float:
@@ -78,9 +79,12 @@ class Sender:
 
     async def _events(self, http, stop: asyncio.Event) -> None:
         tasks: set[asyncio.Task] = set()
-        next_reclaim = 0.0
+        next_reclaim = next_trim = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_trim:
+                    next_trim = time.monotonic() + TRIM_EVERY_S
+                    await asyncio.to_thread(self.outbox.trim, int(self.clock() * 1000))
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
                     events = await asyncio.to_thread(self.outbox.reclaim, self.consumer, self.reclaim_idle_ms)

@@ -8,11 +8,12 @@ import json
 import time
 from typing import NamedTuple
 
+import redis
 from redis.cluster import RedisCluster
 
 from district_engine.store import keys
 from district_engine.store.schedule import TimedSet
-from district_engine.store.streams import CLUSTER_POLL_MS, Entry, StreamGroup
+from district_engine.store.streams import CLUSTER_POLL_MS, Entry, StreamGroup, stream_id_key
 
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
@@ -49,6 +50,10 @@ class Retry(NamedTuple):
     @classmethod
     def parse(cls, member: str) -> Retry:
         return cls(**json.loads(member))
+
+
+def _s(v) -> str:
+    return v.decode() if isinstance(v, bytes) else v
 
 
 def _event(e: Entry) -> Event:
@@ -103,9 +108,30 @@ class Outbox:
                 cursors[p] = entries[-1][0].decode()
         return events, cursors
 
-    def lag(self) -> int:
+    def length(self) -> int:
         """Entries in the outbox streams (acknowledged ones included, until trimmed)."""
         return sum(self._client.xlen(keys.outbox(p)) for p in range(keys.PARTITIONS))
+
+    def trim(self, now_ms: int, keep_ms: int = 300_000) -> int:
+        """Drop what the senders are done with: entries older than both the oldest one still
+        pending and the group's read position, and older than ``keep_ms`` (followers such as the
+        server-sent-event hubs read a little behind). Returns the entries dropped. Without it the
+        outbox would hold a day of events (the delivery script's own cap), gigabytes at thousands
+        of events a second."""
+        dropped = 0
+        for key in self.stream.keys:
+            try:
+                group = next(g for g in self._client.xinfo_groups(key) if _s(g["name"]) == self.stream.group)
+            except (StopIteration, redis.ResponseError):
+                continue  # no sender has read this partition yet: keep everything
+            read_ms, read_seq = stream_id_key(_s(group["last-delivered-id"]))
+            floor = [(read_ms, read_seq + 1), stream_id_key(f"{max(0, now_ms - keep_ms)}-0")]
+            pending = self._client.xpending(key, self.stream.group)
+            if pending["pending"]:
+                floor.append(stream_id_key(_s(pending["min"])))
+            ms, seq = min(floor)
+            dropped += self._client.xtrim(key, minid=f"{ms}-{seq}", approximate=False)
+        return dropped
 
     def schedule_retries(self, retries: list[tuple[Retry, int]]) -> None:
         """Put (retry, due ms) pairs, in one round trip."""

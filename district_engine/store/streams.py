@@ -12,9 +12,15 @@ from redis.cluster import RedisCluster
 
 from district_engine.store import keys
 
-__all__ = ["Entry", "StreamGroup", "CLUSTER_POLL_MS"]
+__all__ = ["Entry", "StreamGroup", "CLUSTER_POLL_MS", "stream_id_key"]
 
 CLUSTER_POLL_MS = 50  # how long an empty read waits on a Cluster, where one BLOCK cannot span the partitions
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """A Redis stream id ("<ms>-<seq>") as a sortable pair."""
+    ms, seq = stream_id.split("-")
+    return int(ms), int(seq)
 
 
 class Entry(NamedTuple):

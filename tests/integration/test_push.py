@@ -10,6 +10,7 @@ import pytest
 from district_engine.engine import Engine
 from district_engine.store.deliveries import Delivery
 from district_engine.store.endpoints import EndpointStore
+from district_engine.store import keys
 from district_engine.store.outbox import Outbox
 from district_engine.worker import Worker
 from receiver import Receiver
@@ -108,3 +109,22 @@ def test_events_a_killed_worker_had_read_are_delivered_by_another(engine, redis_
             got = r.wait_for(30)
         assert sorted(x["webhook_id"] for x in got) == ids
         assert outbox.stream.pending() == 0
+
+
+def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client):
+    ids = _push(engine, 40)
+    outbox = Outbox(redis_client)
+    events = outbox.read("a-sender", count=100, block_ms=100)
+    assert sorted(e.event_id for e in events) == ids
+    held = events[:3]  # read, not yet acknowledged (in flight, or its sender died)
+    outbox.ack(events[3:])
+    now_ms = int(time.time() * 1000)
+    assert outbox.trim(now_ms, keep_ms=60_000) == 0  # all younger than a minute: followers may still read them
+    dropped = outbox.trim(now_ms + 120_000, keep_ms=60_000)
+    left = outbox.length()
+    assert dropped + left == 40 and dropped > 0
+    for e in held:  # what is pending survives, so another sender can still claim it
+        assert redis_client.xrange(keys.outbox(e.partition), min=e.stream_id, max=e.stream_id)
+    outbox.ack(held)
+    outbox.trim(now_ms + 120_000, keep_ms=60_000)
+    assert outbox.length() == 0
