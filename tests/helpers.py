@@ -60,3 +60,15 @@ def square(lat, lng, half_m):
         la, ln = offset(lat, lng, az, np.hypot(e, n))
         pts.append([float(ln), float(la)])
     return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
+
+
+def load_bench(name: str):
+    """A benchmark script of bench/ (not a package) as a module, for the smoke tests."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench

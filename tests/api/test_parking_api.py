@@ -269,15 +269,21 @@ class PaymentService:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+def operator_with_lot(client) -> tuple[str, dict]:
+    """A new operator owning Sanlitun and a 10-space lot there: (its key, the lot)."""
+    key = client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
+    client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
+    lot_ = client.post("/v1/parking/lots", headers=bearer(key), json={
+        "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF}).json()
+    return key, lot_
+
+
 def test_with_the_payment_gateway_down_cars_leave_unpaid_and_are_charged_once_it_is_back(redis_client):
     pay = PaymentService()
     settings = Settings(admin_token=ADMIN, payment_url=pay.url, payment_secret=new_secret(), parking_retry_s=0.2)
     try:
         with TestClient(create_app(settings, client=redis_client)) as client:
-            key = client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
-            client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
-            lot_ = client.post("/v1/parking/lots", headers=bearer(key), json={
-                "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF}).json()
+            key, lot_ = operator_with_lot(client)
             plates = ["京N12345", "京N22345", "京N32345"]
             t0 = now() - timedelta(hours=2)
             sessions = []
@@ -309,10 +315,7 @@ def test_pay_at_gate_policy_asks_the_car_to_pay_when_the_gateway_fails(redis_cli
                         parking_on_payment_failure="pay_at_gate")
     try:
         with TestClient(create_app(settings, client=redis_client)) as client:
-            key = client.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
-            client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
-            lot_ = client.post("/v1/parking/lots", headers=bearer(key), json={
-                "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF}).json()
+            _, lot_ = operator_with_lot(client)
             bind(client, "京P12345")
             t0 = now() - timedelta(hours=1)
             gate(client, lot_, "vehicle.entry", "京P12345", t0)

@@ -1,18 +1,13 @@
 """The benchmark still runs, at toy size, and its correctness column holds (no timing asserted)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "matcher.py"
+from helpers import load_bench
 
 
 @pytest.mark.slow
 def test_matcher_bench_runs_and_the_engine_makes_no_wrong_answer(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_matcher", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("matcher")
     r = bench.main(["--stores", "3000", "--cities", "6", "--pings", "20000", "--truth-sample", "60",
                     "--redis-queries", "500", "--no-sweep", "--out", str(tmp_path / "out.json")])
     engine, naive, redis_row = r["accuracy"]

@@ -1,18 +1,13 @@
 """The gate benchmark still runs, at toy size, and its correctness columns hold (no timing asserted)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "parking.py"
+from helpers import load_bench
 
 
 @pytest.mark.slow
 def test_parking_bench_runs_every_event_is_answered_and_each_session_is_charged_once():
-    spec = importlib.util.spec_from_file_location("bench_parking", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("parking")
     r = bench.main(["--rate", "100", "--seconds", "2", "--workers", "1"])
     assert r["gate"]["statuses"] == {200: r["events"]} and r["healthz"]["statuses"] == {200: r["healthz_requests"]}
     assert r["charges"] == r["charged_sessions"] == r["events"] // 4  # every other car is bound, pays once

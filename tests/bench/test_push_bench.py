@@ -1,18 +1,13 @@
 """The push benchmark still runs, at toy size, and its correctness columns hold (no timing asserted)."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "push.py"
+from helpers import load_bench
 
 
 @pytest.mark.slow
 def test_push_bench_pushes_exactly_the_users_in_reach_and_delivers_every_event_signed(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_push", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("push")
     r = bench.main(["--users", "20000", "--events", "500", "--truth-sample", "300", "--out", str(tmp_path / "out.json")])
 
     b = r["broadcast"]
