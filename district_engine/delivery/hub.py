@@ -59,11 +59,6 @@ class Hub:
                 if not subs:
                     del self._subscribers[user_id]
 
-    @property
-    def listeners(self) -> int:
-        with self._lock:
-            return sum(map(len, self._subscribers.values()))
-
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._lock:

@@ -217,19 +217,10 @@ class Parking:
         verify(list(lot.secrets), msg_id, timestamp, signature, body, now_s=self._now().timestamp())
         return lot
 
-    def decide(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes:
-        """The gate's answer (JSON bytes) to one verified event, decided once; waits (blocking) while
-        the same event is being decided elsewhere."""
-        deadline = time.monotonic() + PENDING_WAIT_S
-        while (answer := self.try_decide(lot, webhook_id, ev)) is None:
-            if time.monotonic() > deadline:
-                raise pending_too_long()
-            time.sleep(0.005)
-        return answer
-
     def try_decide(self, lot: LotRecord, webhook_id: str, ev: GateEvent) -> bytes | None:
-        """The answer, deciding the event if nobody has; None while another request decides it
-        (ask again shortly). Blocks only on Redis, and on the payment gateway if it is remote
+        """The gate's answer (JSON bytes) to one verified event, deciding it if nobody has (it is
+        decided once); None while another request decides it: ask again shortly, for up to
+        PENDING_WAIT_S, then give up with ``pending_too_long()``. Blocks only on Redis, and on the payment gateway if it is remote
         (``gateway_blocks``)."""
         status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
         if status == "answer":
