@@ -115,11 +115,16 @@ class Feed(BaseModel):
     offers: list[OfferPublic]
 
 
-class LocationIn(Strict):
+class UserPoint(Strict):
+    """A user at a point: (lat, lng) in ``coord``."""
+
     user_id: str = Field(examples=["u-10086"])
     lat: float = Field(examples=[39.9310])
     lng: float = Field(examples=[116.4600])
     coord: Coord = "wgs84"
+
+
+class LocationIn(UserPoint):
     at: datetime | None = Field(default=None, description="when the position was taken (default: now)")
 
 
@@ -145,11 +150,8 @@ def error_responses(*statuses: int) -> dict:
     return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
 
 
-class GrabIn(Strict):
-    user_id: str = Field(examples=["u-10086"])
-    lat: float = Field(examples=[39.9335])
-    lng: float = Field(examples=[116.4480])
-    coord: Coord = "wgs84"
+class GrabIn(UserPoint):
+    """Who grabs, and where they are (the reach is checked)."""
 
 
 class GrabOut(BaseModel):

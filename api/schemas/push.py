@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas.core import Coord, Strict
+from api.schemas.core import Strict, UserPoint
 
 
 class PushEndpointCreate(Strict):
@@ -36,15 +36,8 @@ class DeadLetter(BaseModel):
     payload: str
 
 
-class LocationBatchItem(Strict):
-    user_id: str = Field(examples=["u-10086"])
-    lat: float = Field(examples=[39.9310])
-    lng: float = Field(examples=[116.4600])
-    coord: Coord = "wgs84"
-
-
 class LocationBatchIn(Strict):
-    locations: list[LocationBatchItem] = Field(max_length=10_000, description="at most 10,000")
+    locations: list[UserPoint] = Field(max_length=10_000, description="at most 10,000")
 
 
 class LocationBatchAccepted(BaseModel):

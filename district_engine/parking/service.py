@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
 
@@ -70,6 +71,12 @@ def _answer(decision: str, session_id: str | None, fee_cents: int, charged_cents
     return json.dumps({"decision": decision, "session_id": session_id, "fee_cents": fee_cents,
                        "charged_cents": charged_cents, "message": message},
                       ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@lru_cache(maxsize=1024)
+def _tariff(tariff_json: str) -> Tariff:
+    """A lot's tariff, parsed once: a time-of-day tariff checks all 1,440 minutes of the day."""
+    return Tariff.from_dict(json.loads(tariff_json))
 
 
 def lot_of_session(session_id: str) -> str:
@@ -263,7 +270,7 @@ class Parking:
         s = self.store.session(lot.id, session_id)
         free = int(s["validation_minutes"]) + self.campaign_free_minutes(lot.data["district_id"], lot.id,
                                                                          ev.captured_at)
-        fee = price_session(Tariff.from_dict(lot.data["tariff"]), datetime.fromisoformat(s["entered_at"]),
+        fee = price_session(_tariff(json.dumps(lot.data["tariff"], sort_keys=True)), datetime.fromisoformat(s["entered_at"]),
                             ev.captured_at, free)
         if fee == 0:
             return self._close(lot, session_id, ev, 0, 0, "paid", "free")
