@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple
 
 import h3.api.basic_int as h3i
 import numpy as np
+import shapely
 
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
@@ -29,6 +30,7 @@ from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
+from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
 from district_engine.parking.payments import PaymentGateway
@@ -36,7 +38,7 @@ from district_engine.parking.service import Parking
 from district_engine.redenvelope.split import split_packets
 from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
-from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome
+from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome, Positions
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.fanout import FanoutQueue
@@ -53,6 +55,7 @@ log = logging.getLogger("district_engine.engine")
 
 MAX_USER_ID_LEN = 128
 MAX_LOCATION_BATCH = 10_000
+DENSITY_RES = 8  # ~0.7 km² cells for the console's density layer
 
 
 def utcnow() -> datetime:
@@ -425,15 +428,22 @@ class Engine:
         now = self.clock()
         if c is None or c.state(now) is not CampaignState.LIVE or c.district_id not in view.stored:
             return Broadcast(0, 0, 0)
-        fp = compile_footprints([view.stored[c.district_id].district.geometry])
-        cells = reach_cover(fp, c.radius_m, res=POSITION_RES).cells
-        found = self.deliveries.positions_in_cells(cells, _ms(now))
-        distance = (distances_to_footprint(ecef(found.lats, found.lngs), fp.frames, fp.edges) if found.users
-                    else np.empty(0))
-        reach = np.flatnonzero(distance <= c.radius_m)
+        found, distance, reach = self._positions_in_reach(view.stored[c.district_id].district, c.radius_m, now)
         chunks = self.fanout.add(c.id, [found.users[i] for i in reach.tolist()], found.found_ms[reach],
                                  distance[reach], found.partitions[reach])
         return Broadcast(len(found.users), int(reach.size), chunks)
+
+    def _positions_in_reach(self, district: District, radius_m: float,
+                            now: datetime) -> tuple[Positions, np.ndarray, np.ndarray]:
+        """Users whose last position (within its TTL) is within ``radius_m`` of the footprint:
+        what was found in the cells covering that reach (an exact superset), every one's geodesic
+        distance, and the indices of those in reach."""
+        fp = compile_footprints([district.geometry])
+        cells = reach_cover(fp, radius_m, res=POSITION_RES).cells
+        found = self.deliveries.positions_in_cells(cells, _ms(now))
+        distance = (distances_to_footprint(ecef(found.lats, found.lngs), fp.frames, fp.edges) if found.users
+                    else np.empty(0))
+        return found, distance, np.flatnonzero(distance <= radius_m)
 
     def fan_out(self, consumer: str, count: int = 20, block_ms: int = 0, reclaim_idle_ms: int | None = None) -> int:
         """Deliver queued broadcast chunks (at most ``count`` per partition, waiting up to
@@ -488,6 +498,35 @@ class Engine:
 
     def district_name(self, district_id: str) -> str:
         return self.view.district_name(district_id)
+
+    # ------------------------------------------------------------ maps (the console draws these)
+    def reach_map(self, district_id: str) -> dict:
+        """The district's 3 km reach as the matcher sees it, a GeoJSON FeatureCollection: its
+        interior H3 cells, its boundary cells (an exact distance check decides there), and the
+        reach outline. Not compacted: a parent cell's outline is not its children's."""
+        view = self.view
+        stored = view.stored.get(district_id)
+        if stored is None:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id")
+        cells, interior = view.index.cover(district_id)
+        outline = reach_outline(stored.district.geometry, view.index.radius_m, stored.district.centre)
+        return {"type": "FeatureCollection", "radius_m": view.index.radius_m, "res": view.index.res, "features": [
+            *cell_features(cells, [{"kind": "interior" if i else "boundary"} for i in interior.tolist()]),
+            {"type": "Feature", "properties": {"kind": "outline", "radius_m": view.index.radius_m},
+             "geometry": shapely.geometry.mapping(outline)},
+        ]}
+
+    def density(self, district_id: str, owner: str) -> dict:
+        """Users in the owner's district's reach now, counted per H3 cell (DENSITY_RES), as a GeoJSON
+        FeatureCollection. Counts only: a cell with fewer than MIN_USERS_SHOWN users is left out."""
+        self.districts.get(district_id, owner=owner)
+        stored = self.view.stored.get(district_id)
+        if stored is None:
+            raise NotFoundError(f"no district {district_id!r}", field="district_id")
+        found, _, reach = self._positions_in_reach(stored.district, self.view.index.radius_m, self.clock())
+        cells, counts = binned_counts(found.lats[reach], found.lngs[reach], DENSITY_RES)
+        return {"type": "FeatureCollection", "res": DENSITY_RES, "min_users": MIN_USERS_SHOWN,
+                "features": cell_features(cells, [{"users": int(n)} for n in counts.tolist()])}
 
 
 def follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> None:

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, Body, Response
 
-from api.deps import EngineDep, OperatorDep
+from api.deps import Credentials, EngineDep, OperatorDep, get_operator
 from api.schemas.core import DistrictSummary, error_responses
 from district_engine.districts.model import District
 from district_engine.errors import NotFoundError
@@ -30,9 +30,13 @@ def create_district(engine: EngineDep, operator: OperatorDep, response: Response
     return _summary(district)
 
 
-@router.get("", summary="All districts (public, for the city channel)")
-def list_districts(engine: EngineDep) -> dict:
-    return {"districts": [_summary(s.district).model_dump() for s in engine.view.stored.values()]}
+@router.get("", summary="All districts (public, for the city channel); mine=true: only yours (API key)")
+def list_districts(engine: EngineDep, credentials: Credentials, mine: bool = False) -> dict:
+    stored = engine.view.stored.values()
+    if mine:
+        operator = get_operator(engine, credentials)
+        stored = [s for s in stored if s.owner == operator]
+    return {"districts": [_summary(s.district).model_dump() for s in stored]}
 
 
 @router.get("/{district_id}", summary="One district as a GeoJSON Feature")
@@ -41,6 +45,21 @@ def get_district(district_id: str, engine: EngineDep) -> dict:
     if stored is None:
         raise NotFoundError(f"no district {district_id!r}", field="district_id")
     return stored.district.to_geojson()
+
+
+@router.get("/{district_id}/cells", summary="The district's 3 km reach for a map: H3 cells and outline (GeoJSON)",
+            description="A FeatureCollection ([lng, lat]): `interior` cells (every point in reach; compacted "
+                        "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
+                        "there) and the `outline`, the points 3 km from the footprint on WGS-84.")
+def district_cells(district_id: str, engine: EngineDep) -> dict:
+    return engine.reach_map(district_id)
+
+
+@router.get("/{district_id}/density", summary="Users in your district's reach now, per H3 cell (GeoJSON)",
+            description="Counts of users whose last position (within its TTL) is in reach, per H3 cell at "
+                        "resolution 8. Counts only: cells with fewer than `min_users` (5) users are left out.")
+def district_density(district_id: str, engine: EngineDep, operator: OperatorDep) -> dict:
+    return engine.density(district_id, operator)
 
 
 @router.delete("/{district_id}", status_code=204, summary="Delete one of your districts; its campaigns end")

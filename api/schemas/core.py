@@ -24,9 +24,12 @@ class OperatorCreate(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["Swire Properties Beijing"])
 
 
-class OperatorCreated(BaseModel):
+class OperatorPublic(BaseModel):
     id: str
     name: str
+
+
+class OperatorCreated(OperatorPublic):
     api_key: str = Field(description="shown once; the engine keeps only its hash")
 
 
