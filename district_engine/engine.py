@@ -27,11 +27,11 @@ from district_engine.delivery.events import EventIds, offer_events
 from district_engine.errors import (ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError,
                                     StoreUnavailableError)
 from district_engine.geo.coords import to_wgs84
-from district_engine.geo.cover import reach_cover
+from district_engine.geo.cover import REACH_RES, reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
-from district_engine.geo.points import MAX_RADIUS_M
+from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
 from district_engine.matching.layered import LayeredIndex
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
@@ -500,19 +500,21 @@ class Engine:
         return self.view.district_name(district_id)
 
     # ------------------------------------------------------------ maps (the console draws these)
-    def reach_map(self, district_id: str) -> dict:
-        """The district's 3 km reach as the matcher sees it, a GeoJSON FeatureCollection: its
-        interior H3 cells, its boundary cells (an exact distance check decides there), and the
-        reach outline. Not compacted: a parent cell's outline is not its children's."""
-        view = self.view
-        stored = view.stored.get(district_id)
+    def reach_map(self, district_id: str, radius_m: float = MAX_RADIUS_M) -> dict:
+        """The district's reach at ``radius_m`` (a campaign's radius; 3 km by default), a GeoJSON
+        FeatureCollection: the H3 cells covering it as the matcher covers it (``interior``: every
+        point in reach; ``boundary``: an exact distance check decides there) and its ``outline``.
+        Cells are not compacted: a parent cell's outline is not its children's."""
+        radius_m = check_radius_m(radius_m)
+        stored = self.view.stored.get(district_id)
         if stored is None:
             raise NotFoundError(f"no district {district_id!r}", field="district_id")
-        cells, interior = view.index.cover(district_id)
-        outline = reach_outline(stored.district.geometry, view.index.radius_m, stored.district.centre)
-        return {"type": "FeatureCollection", "radius_m": view.index.radius_m, "res": view.index.res, "features": [
-            *cell_features(cells, [{"kind": "interior" if i else "boundary"} for i in interior.tolist()]),
-            {"type": "Feature", "properties": {"kind": "outline", "radius_m": view.index.radius_m},
+        district = stored.district
+        cover = reach_cover(compile_footprints([district.geometry]), radius_m, res=REACH_RES)
+        outline = reach_outline(district.geometry, radius_m, district.centre)
+        return {"type": "FeatureCollection", "radius_m": radius_m, "res": REACH_RES, "features": [
+            *cell_features(cover.cells, [{"kind": "interior" if i else "boundary"} for i in cover.interior.tolist()]),
+            {"type": "Feature", "properties": {"kind": "outline", "radius_m": radius_m},
              "geometry": shapely.geometry.mapping(outline)},
         ]}
 
@@ -523,7 +525,7 @@ class Engine:
         stored = self.view.stored.get(district_id)
         if stored is None:
             raise NotFoundError(f"no district {district_id!r}", field="district_id")
-        found, _, reach = self._positions_in_reach(stored.district, self.view.index.radius_m, self.clock())
+        found, _, reach = self._positions_in_reach(stored.district, MAX_RADIUS_M, self.clock())
         cells, counts = binned_counts(found.lats[reach], found.lngs[reach], DENSITY_RES)
         return {"type": "FeatureCollection", "res": DENSITY_RES, "min_users": MIN_USERS_SHOWN,
                 "features": cell_features(cells, [{"users": int(n)} for n in counts.tolist()])}

@@ -1,4 +1,4 @@
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from api.deps import Credentials, EngineDep, OperatorDep, get_operator
 from api.schemas.core import DistrictSummary, error_responses
@@ -47,12 +47,12 @@ def get_district(district_id: str, engine: EngineDep) -> dict:
     return stored.district.to_geojson()
 
 
-@router.get("/{district_id}/cells", summary="The district's 3 km reach for a map: H3 cells and outline (GeoJSON)",
+@router.get("/{district_id}/cells", summary="The district's reach for a map (3 km or radius_m): H3 cells and outline (GeoJSON)",
             description="A FeatureCollection ([lng, lat]): `interior` cells (every point in reach; compacted "
                         "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
-                        "there) and the `outline`, the points 3 km from the footprint on WGS-84.")
-def district_cells(district_id: str, engine: EngineDep) -> dict:
-    return engine.reach_map(district_id)
+                        "there) and the `outline`, the points `radius_m` from the footprint on WGS-84.")
+def district_cells(district_id: str, engine: EngineDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
+    return engine.reach_map(district_id, radius_m)
 
 
 @router.get("/{district_id}/density", summary="Users in your district's reach now, per H3 cell (GeoJSON)",

@@ -29,10 +29,6 @@ class LayeredIndex:
         return self.base.radius_m
 
     @property
-    def res(self) -> int:
-        return self.base.res
-
-    @property
     def overlay_size(self) -> int:
         """How far this index is from a single base: overlay districts plus hidden base districts."""
         return len(self.overlay) + len(self.hidden)
@@ -66,12 +62,6 @@ class LayeredIndex:
     def compacted(self, progress: bool = False) -> LayeredIndex:
         """The same districts in a single new base (a full build)."""
         return LayeredIndex(self.districts(), radius_m=self.radius_m, progress=progress)
-
-    def cover(self, district_id: str):
-        """As ReachIndex.cover, from the layer that holds the district now."""
-        if self.overlay.has(district_id) or district_id in self.hidden:
-            return self.overlay.cover(district_id)
-        return self.base.cover(district_id)
 
     def match(self, lat: float, lng: float, coord: str = "wgs84") -> list[Match]:
         """As ReachIndex.match: districts in reach, nearest first."""

@@ -71,3 +71,14 @@ def test_density_counts_users_in_reach_per_cell_and_hides_fewer_than_five(app_cl
     other = make_operator(app_client, "Other")
     assert app_client.get(f"/v1/districts/{SANLITUN.id}/density", headers=bearer(other)).status_code == 404
     assert app_client.get(f"/v1/districts/{SANLITUN.id}/density").status_code == 401
+
+
+def test_cells_at_a_campaigns_radius_and_a_bad_radius(app_client, sanlitun):
+    fc = app_client.get(f"/v1/districts/{SANLITUN.id}/cells", params={"radius_m": 800}).json()
+    outline = next(f for f in fc["features"] if f["properties"]["kind"] == "outline")
+    ring = np.asarray(outline["geometry"]["coordinates"][0])[::6]
+    d = reference_distance_m(ring[:, 1], ring[:, 0], [SANLITUN.geometry] * len(ring))
+    assert fc["radius_m"] == 800 and np.abs(d - 800).max() < 0.3
+    assert len(fc["features"]) < len(app_client.get(f"/v1/districts/{SANLITUN.id}/cells").json()["features"])
+    r = app_client.get(f"/v1/districts/{SANLITUN.id}/cells", params={"radius_m": 5000})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "radius_m"
