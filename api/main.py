@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import threading
 from contextlib import asynccontextmanager, ExitStack
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from api import errors
@@ -18,6 +20,8 @@ from district_engine.engine import Engine, follow_changes
 from district_engine.worker import Worker
 from district_engine.settings import Settings, engine_options, worker_options
 from district_engine.store import open_redis
+
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 def create_app(settings: Settings | None = None, client=None) -> FastAPI:
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router,
               push.router, parking.router):
         app.include_router(r)
+    # The operator console: static files, no build step; it drives the API above with an operator's key.
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app
 
 

@@ -200,12 +200,12 @@ export class MercatorMap {
     for (let lng = Math.ceil(west / step) * step; lng <= east; lng += step) {
       const [x] = this.toScreen([lng, 0]);
       el("line", { x1: x, y1: 0, x2: x, y2: h, class: "graticule" }, g);
-      el("text", { x: x + 3, y: h - 4, class: "graticule-label" }, g).textContent = `${fmt(lng)}°`;
+      el("text", { x: x + 3, y: 12, class: "graticule-label" }, g).textContent = `${fmt(Math.abs(lng))}°${lng < 0 ? "W" : "E"}`;
     }
     for (let lat = Math.ceil(south / step) * step; lat <= north; lat += step) {
       const [, y] = this.toScreen([0, lat]);
       el("line", { x1: 0, y1: y, x2: w, y2: y, class: "graticule" }, g);
-      el("text", { x: 4, y: y - 3, class: "graticule-label" }, g).textContent = `${fmt(lat)}°`;
+      el("text", { x: 48, y: y - 3, class: "graticule-label" }, g).textContent = `${fmt(Math.abs(lat))}°${lat < 0 ? "S" : "N"}`;
     }
   }
 
@@ -217,7 +217,7 @@ export class MercatorMap {
     const mpp = this.metresPerPixel();
     const metres = niceBelow(mpp * 120);
     const px = metres / mpp;
-    const s = el("g", { class: "scale", transform: `translate(${w - px - 20},${h - 18})` }, g);
+    const s = el("g", { class: "scale", transform: `translate(${w - px - 20},${h - 22})` }, g);
     el("line", { x1: 0, y1: 0, x2: px, y2: 0 }, s);
     el("line", { x1: 0, y1: -5, x2: 0, y2: 0 }, s);
     el("line", { x1: px, y1: -5, x2: px, y2: 0 }, s);
