@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run demo test test-fast bench bench-http bench-rain bench-push bench-parking clean
+.PHONY: setup browser run demo test test-fast bench bench-http bench-rain bench-push bench-parking clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -25,10 +25,17 @@ run: setup
 demo: setup
 	$(BIN)/district-engine demo
 
-test: setup
+# The console's browser tests drive Debian's Chromium (Playwright's own download does not work here),
+# with a CJK font so that Chinese labels render in its screenshots.
+browser:
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi wqy || { \
+	  echo "installing Debian's chromium and fonts-wqy-zenhei for the console's browser tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
+
+test: setup browser
 	$(BIN)/python -m pytest
 
-test-fast: setup
+test-fast: setup browser
 	$(BIN)/python -m pytest -m "not slow and not cluster"
 
 bench: setup

@@ -17,7 +17,8 @@ const state = {
   selected: null,    // district id
   reach: null,       // FeatureCollection of the selected district's 3 km reach
   outlines: new Map(), // `${district}:${radius}` -> outline geometry at a campaign's radius
-  campaigns: [],
+  campaigns: [],     // the campaigns of district `campaignsOf`
+  campaignsOf: null,
   stats: new Map(),
   rains: new Map(),
   lots: [],
@@ -83,11 +84,14 @@ function drawDensity() {
   $("#map-status").textContent = state.density ? t("status_density", { n: users, cells: features.length }) : "";
 }
 
+const topOf = (geometry) => { const b = bounds([geometry]); return [(b[0] + b[2]) / 2, b[3]]; };
+
 function drawDistricts() {
   map.setLayer("footprints", state.districts.filter((d) => d.feature).map((d) => ({
     geometry: d.feature.geometry, cls: `footprint${d.id === state.selected ? " selected" : ""}`,
     attrs: { "data-district-id": d.id }, title: `${nameOf(d)} · ${d.city}`, markerBelowPx: 8,
-    label: nameOf(d), labelCls: "district-label", labelOffset: [0, -14], onClick: () => select(d.id),
+    label: nameOf(d), labelCls: "district-label", labelAt: topOf(d.feature.geometry), labelOffset: [0, -8],
+    onClick: () => select(d.id),
   })));
   map.setLayer("others", state.others.map((d) => ({
     point: [d.centroid.lng, d.centroid.lat], cls: "other-district", radius: 4, title: `${nameOf(d)} · ${d.city}`,
@@ -114,6 +118,7 @@ function drawLots() {
     point: [lot.location.lng, lot.location.lat], cls: `lot-marker ${lotLevel(lot)}`, radius: 9, glyph: "P", glyphCls: "lot-p",
     attrs: { "data-lot-id": lot.id }, title: `${lot.name}: ${lot.occupied}/${lot.capacity} ${t("occupied")}`,
     label: `${lot.free_spaces} ${t("free")}`, labelCls: "lot-label", labelOffset: [12, 4],
+    onClick: () => select(lot.district_id),
   })));
 }
 
@@ -137,7 +142,9 @@ function renderDistricts() {
 function renderCampaigns() {
   const list = $("#campaign-list");
   list.replaceChildren(...state.campaigns.map(campaignItem));
-  if (!state.campaigns.length) list.append(h("li", { class: "meta" }, t("no_campaigns")));
+  if (!state.campaignsOf) list.append(h("li", { class: "meta" }, "…"));
+  else if (!state.campaigns.length) list.append(h("li", { class: "meta" }, t("no_campaigns")));
+  list.dataset.district = state.campaignsOf || "";
 }
 
 function campaignItem(c) {
@@ -193,7 +200,10 @@ async function loadDistricts() {
 async function select(districtId) {
   state.selected = districtId;
   state.campaigns = [];
+  state.campaignsOf = null; // until they are loaded: never act on another district's list
   state.density = null;
+  renderCampaigns();
+  drawCampaigns();
   renderDistricts();
   drawDistricts();
   renderLots();
@@ -224,6 +234,7 @@ async function loadCampaigns() {
   campaigns.forEach((c, i) => stats[i] && state.stats.set(c.id, stats[i]));
   await Promise.all(campaigns.filter((c) => c.state !== "ended").map((c) => outlineAt(c.district_id, c.radius_m)));
   state.campaigns = campaigns;
+  state.campaignsOf = district;
   renderCampaigns();
   drawCampaigns();
   await loadRains();

@@ -1,0 +1,110 @@
+"""The operator console in a real browser: Debian's Chromium driven by Playwright, against the real
+app on a real Redis (the single server; the console is an HTTP client, the Cluster runs are elsewhere).
+
+`make test` installs Chromium when it is missing; a machine without it fails these tests, loudly.
+"""
+
+import json
+import re
+import shutil
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from api.main import create_app
+from district_engine.demo import seed_demo
+from district_engine.engine import Engine
+from district_engine.settings import Settings
+from district_engine.signing import headers as signed_headers
+from district_engine.store import connect
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync"]
+EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (401|422)")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+class Console:
+    """A served engine with the demo loaded: its URL, the demo operator's key, an API client."""
+
+    def __init__(self, url: str, key: str, data_dir: Path):
+        self.url = url
+        self.key = key
+        self.api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        self.lot_secrets = json.loads((data_dir / "demo_lot_secrets.json").read_text())
+
+    def gate(self, lot_id: str, type_: str, plate: str) -> dict:
+        """A signed plate event from the lot's gate, as a gate controller sends it."""
+        body = json.dumps({"type": f"vehicle.{type_}", "plate": plate, "confidence": 0.98, "lane": "lane-1",
+                           "captured_at": datetime.now(timezone.utc).isoformat()}, ensure_ascii=False).encode()
+        h = signed_headers(self.lot_secrets[lot_id], f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+        r = self.api.post(f"/v1/parking/lots/{lot_id}/gate-events", content=body,
+                          headers=h | {"Content-Type": "application/json"})
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def console(single_redis_url, tmp_path):
+    client = connect(single_redis_url)
+    client.flushall()
+    key = seed_demo(Engine(client), tmp_path)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(admin_token="admin", worker=False), client=client),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    c = Console(f"http://127.0.0.1:{port}", key, tmp_path)
+    yield c
+    c.api.close()
+    server.should_exit = True
+    thread.join(5)
+    client.close()
+
+
+@pytest.fixture
+def page(browser, console):  # after the server starts, closed before it stops
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    # The API refusing a wrong key (401) or a bad field (422) is what some tests do; anything else is a bug.
+    page.on("console", lambda m: m.type == "error" and not EXPECTED_REFUSAL.search(m.text) and errors.append(m.text))
+    page.set_default_timeout(8000)
+    yield page
+    context.close()
+    assert not errors, f"the page reported errors: {errors}"
+
+
+def sign_in(page, console, key=None):
+    page.goto(f"{console.url}/console/")
+    page.fill("#api-key", key or console.key)
+    page.click("#signin-form button[type=submit]")
