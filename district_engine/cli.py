@@ -247,6 +247,7 @@ def serve(
         if api_key:
             console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold] "
                           f"(also in {settings.data_dir}/demo_operator_key)")
+        console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)")
         console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
         uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info")
 
