@@ -286,6 +286,19 @@ class Engine:
         self.refresh()
         return updated
 
+    def end_campaign(self, campaign_id: str, owner: str) -> Campaign:
+        """End the owner's campaign now, live or scheduled (a no-op once it has ended). It stays
+        readable with its stats; a rain refunds what is left at once and keeps its figures."""
+        c = self.campaigns.get(campaign_id, owner=owner)
+        now = self.clock()
+        ended = c.ended(now)
+        if ended is not c:
+            self.campaigns.put(ended)
+            self.refresh()
+        if c.rain:
+            self.rains.end(c.id, _ms(now), early=True)
+        return ended
+
     def delete_campaign(self, campaign_id: str, owner: str) -> None:
         """Delete a campaign; a rain ends first and refunds what is left (its figures stay readable)."""
         c = self.campaigns.get(campaign_id, owner=owner)

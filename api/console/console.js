@@ -24,6 +24,7 @@ const state = {
   lots: [],
   density: null,
   preview: null,     // an uploaded Feature not saved yet
+  editing: null,     // the campaign the form edits (null: a new one)
 };
 
 class ApiError extends Error {
@@ -151,8 +152,7 @@ function campaignItem(c) {
   const stats = state.stats.get(c.id);
   const actions = h("span", { class: "item-actions" });
   if (c.state !== "ended") actions.append(h("button", { type: "button", "data-action": "edit", onclick: () => openForm(c) }, t("edit")));
-  if (c.state === "live") actions.append(h("button", { type: "button", class: "danger", "data-action": "end", onclick: () => endCampaign(c) }, t("end_now")));
-  if (c.state === "scheduled") actions.append(h("button", { type: "button", class: "danger", "data-action": "delete", onclick: () => deleteCampaign(c) }, t("delete")));
+  if (c.state !== "ended") actions.append(h("button", { type: "button", class: "danger", "data-action": "end", onclick: () => endCampaign(c) }, t("end_now")));
   return h("li", { "data-campaign-id": c.id }, actions,
     h("div", {}, h("b", {}, c.title), h("span", { class: `badge kind-${c.kind}` }, t(`kind_${c.kind}`)),
       h("span", { class: `badge state-${c.state}`, "data-state": c.state }, t(`state_${c.state}`))),
@@ -306,7 +306,7 @@ function openForm(c = null) {
   form.elements.lot_id.replaceChildren(h("option", { value: "" }, t("every_lot")),
     ...lots.map((lot) => h("option", { value: lot.id }, lot.name)));
   const now = new Date();
-  form.elements.id.value = c?.id || "";
+  state.editing = c;
   form.elements.kind.value = c?.kind || "campaign";
   form.elements.kind.disabled = !!c;
   form.elements.title.value = c?.title || "";
@@ -319,13 +319,21 @@ function openForm(c = null) {
   form.elements.title.focus();
 }
 
+// The form's fields as the API names them. Editing sends only what changed: the inputs hold times to
+// the minute, and a rain's window may not change at all.
 function formBody() {
   const el = form.elements;
   const number = (name) => (el[name].value === "" ? undefined : Number(el[name].value));
   const time = (name) => (el[name].value ? new Date(el[name].value).toISOString() : undefined);
   const body = { title: el.title.value, body: el.body.value, starts_at: time("starts_at"), ends_at: time("ends_at"),
     radius_m: number("radius_m") };
-  if (el.id.value) return body;
+  if (state.editing) {
+    const before = state.editing;
+    if (el.starts_at.value === localInput(new Date(before.starts_at))) delete body.starts_at;
+    if (el.ends_at.value === localInput(new Date(before.ends_at))) delete body.ends_at;
+    for (const name of ["title", "body", "radius_m"]) if (body[name] === before[name]) delete body[name];
+    return body;
+  }
   Object.assign(body, { district_id: state.selected, kind: el.kind.value });
   if (body.kind === "red_envelope") Object.assign(body, { total_cents: number("total_cents"), packets: number("packets"), min_cents: number("min_cents") });
   if (body.kind === "parking") Object.assign(body, { lot_id: el.lot_id.value || undefined, free_minutes: number("free_minutes") });
@@ -335,10 +343,11 @@ function formBody() {
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors(form);
-  const id = form.elements.id.value;
+  const id = state.editing?.id;
   try {
     const saved = id ? await api("PATCH", `/v1/campaigns/${id}`, formBody()) : await api("POST", "/v1/campaigns", formBody());
     form.hidden = true;
+    state.editing = null;
     await loadCampaigns();
     document.querySelector(`#campaign-list [data-campaign-id="${saved.id}"]`)?.scrollIntoView({ block: "nearest" });
   } catch (error) {
@@ -348,17 +357,12 @@ form.addEventListener("submit", async (event) => {
 });
 form.elements.kind.addEventListener("change", showKindFields);
 $("#new-campaign").addEventListener("click", () => openForm());
-$("#cancel-campaign").addEventListener("click", () => { form.hidden = true; });
+$("#cancel-campaign").addEventListener("click", () => { form.hidden = true; state.editing = null; });
 
+// Live or scheduled, a campaign ends now; a rain refunds what is left. It stays listed, with its figures.
 async function endCampaign(c) {
-  if (!confirm(t("confirm_end", { title: c.title }))) return;
-  await api("PATCH", `/v1/campaigns/${c.id}`, { ends_at: new Date().toISOString() });
-  await loadCampaigns();
-}
-
-async function deleteCampaign(c) {
-  if (!confirm(t("confirm_delete", { title: c.title }))) return;
-  await api("DELETE", `/v1/campaigns/${c.id}`);
+  if (!confirm(t(c.kind === "red_envelope" ? "confirm_end_rain" : "confirm_end", { title: c.title }))) return;
+  await api("POST", `/v1/campaigns/${c.id}/end`);
   await loadCampaigns();
 }
 

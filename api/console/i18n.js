@@ -15,7 +15,8 @@ const LABELS = {
     title: "Title", body: "Text", starts_at: "Starts", ends_at: "Ends", radius_m: "Radius (m, 1–3000)",
     total_cents: "Pool (cents)", packets: "Packets", min_cents: "Smallest packet (cents)", lot: "Lot",
     free_minutes: "Free minutes", save: "Save", cancel: "Cancel", every_lot: "Every lot of the district",
-    end_now: "End now", delete: "Delete", edit: "Edit", confirm_end: "End “{title}” now?", confirm_delete: "Delete “{title}”?",
+    end_now: "End now", edit: "Edit", confirm_end: "End “{title}” now?", confirm_end_rain: "End the rain “{title}” now? What is left is refunded.",
+   
     state_live: "live", state_scheduled: "scheduled", state_ended: "ended",
     delivered: "delivered", users: "users", pushed: "pushed",
     won: "won", remaining: "left", packets_unit: "packets", refunded: "refunded",
@@ -40,7 +41,8 @@ const LABELS = {
     title: "标题", body: "内容", starts_at: "开始", ends_at: "结束", radius_m: "半径（米，1–3000）",
     total_cents: "奖池（分）", packets: "红包个数", min_cents: "最小红包（分）", lot: "停车场",
     free_minutes: "免费分钟", save: "保存", cancel: "取消", every_lot: "该商圈所有停车场",
-    end_now: "立即结束", delete: "删除", edit: "编辑", confirm_end: "立即结束“{title}”？", confirm_delete: "删除“{title}”？",
+    end_now: "立即结束", edit: "编辑", confirm_end: "立即结束“{title}”？", confirm_end_rain: "立即结束红包雨“{title}”？剩余金额将退回。",
+   
     state_live: "进行中", state_scheduled: "未开始", state_ended: "已结束",
     delivered: "送达", users: "用户", pushed: "推送",
     won: "已抢", remaining: "剩余", packets_unit: "个", refunded: "已退回",

@@ -41,9 +41,15 @@ def get_campaign(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> 
     return public(engine.campaigns.get(campaign_id, owner=operator), engine)
 
 
-@router.patch("/{campaign_id}", response_model=CampaignPublic, summary="Change a campaign (end it early: ends_at=now)")
+@router.patch("/{campaign_id}", response_model=CampaignPublic, summary="Change a campaign (POST .../end ends it now)")
 def patch_campaign(campaign_id: str, body: CampaignPatch, engine: EngineDep, operator: OperatorDep) -> CampaignPublic:
     return public(engine.update_campaign(campaign_id, operator, **body.model_dump(exclude_unset=True)), engine)
+
+
+@router.post("/{campaign_id}/end", response_model=CampaignPublic,
+             summary="End a campaign now, live or scheduled (a rain refunds what is left); idempotent")
+def end_campaign(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> CampaignPublic:
+    return public(engine.end_campaign(campaign_id, operator), engine)
 
 
 @router.delete("/{campaign_id}", status_code=204)

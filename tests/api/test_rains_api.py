@@ -118,3 +118,29 @@ def test_grab_attempts_are_rate_limited_per_user_and_per_address(redis_client):
         # The same address (the test client's) with other users: 5 attempts per window in all.
         others = [client.post(url, json={"user_id": f"u{i}"} | NEAR).status_code for i in range(3)]
         assert others.count(429) >= 1
+
+
+def test_ending_a_rain_now_refunds_the_rest_once_and_keeps_its_figures(app_client, owner):
+    rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
+    won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()["amount_cents"]
+    other = make_operator(app_client, "Other")
+    assert app_client.post(f"/v1/campaigns/{rain['id']}/end", headers=bearer(other)).status_code == 404
+    for _ in range(2):  # idempotent: the second call changes nothing
+        r = app_client.post(f"/v1/campaigns/{rain['id']}/end", headers=bearer(owner))
+        assert r.status_code == 200 and r.json()["state"] == "ended" and r.json()["ended_at"]
+        figures = app_client.get(f"/v1/red-envelopes/{rain['id']}", headers=bearer(owner)).json()
+        assert figures["refunded_cents"] == 100_000 - won and figures["remaining_cents"] == 0
+        assert figures["state"] == "ended"
+    late = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u2"} | NEAR).json()
+    assert late["status"] != "won"
+    assert app_client.get(f"/v1/campaigns/{rain['id']}", headers=bearer(owner)).json()["state"] == "ended"
+
+
+def test_a_scheduled_campaign_ended_never_goes_live(app_client, owner):
+    later = _rain(starts_at=(_now() + timedelta(minutes=10)).isoformat(), kind="campaign",
+                  total_cents=None, packets=None)
+    c = app_client.post("/v1/campaigns", json=later, headers=bearer(owner)).json()
+    assert c["state"] == "scheduled"
+    assert app_client.post(f"/v1/campaigns/{c['id']}/end", headers=bearer(owner)).json()["state"] == "ended"
+    listed = app_client.get("/v1/campaigns", params={"state": "ended"}, headers=bearer(owner)).json()["campaigns"]
+    assert [x["id"] for x in listed] == [c["id"]]

@@ -7,7 +7,7 @@ import h3
 import shapely
 from playwright.sync_api import expect
 
-from conftest import ARTIFACTS, sign_in
+from console_page import ARTIFACTS, browser, console, page, sign_in  # noqa: F401 - fixtures
 from helpers import feature, offset, square
 
 SANLITUN = "sanlitun-taikoo-li"
@@ -203,3 +203,38 @@ def test_chinese_labels(page, console):
     expect(page.locator("[data-i18n=districts]")).to_have_text("商圈")
     expect(page.locator('#district-list [data-district-id="sanlitun-taikoo-li"]')).to_contain_text("三里屯太古里")
     page.screenshot(path=str(ARTIFACTS / "console-zh.png"))
+
+
+def test_editing_a_campaign_changes_only_what_was_edited(page, console):
+    sign_in(page, console)
+    _select(page, SANLITUN)
+    item = page.locator("#campaign-list li").first
+    campaign_id = item.get_attribute("data-campaign-id")
+    before = console.api.get(f"/v1/campaigns/{campaign_id}").json()
+    item.locator("[data-action=edit]").click()
+    expect(page.locator("#campaign-form [name=title]")).to_have_value(before["title"])
+    page.fill("#campaign-form [name=title]", "Double 11 night: 30% off")
+    page.click("#campaign-form button[type=submit]")
+    expect(page.locator(f'#campaign-list [data-campaign-id="{campaign_id}"] b').first).to_have_text("Double 11 night: 30% off")
+    after = console.api.get(f"/v1/campaigns/{campaign_id}").json()
+    assert after == before | {"title": "Double 11 night: 30% off"}  # times kept to the microsecond
+
+
+def test_ending_a_rain_early_refunds_what_is_left(page, console):
+    rain = console.api.post("/v1/campaigns", json={
+        "district_id": SANLITUN, "kind": "red_envelope", "title": "Short rain", "body": "Grab!",
+        "starts_at": (_now() - timedelta(minutes=1)).isoformat(), "ends_at": (_now() + timedelta(hours=1)).isoformat(),
+        "total_cents": 10_000, "packets": 10, "min_cents": 10}).json()
+    lat, lng = NEAR_SANLITUN
+    won = console.api.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "g1", "lat": lat, "lng": lng}).json()
+    sign_in(page, console)
+    _select(page, SANLITUN)
+    page.on("dialog", lambda d: d.accept())
+    item = page.locator(f'#campaign-list [data-campaign-id="{rain["id"]}"]')
+    item.locator("[data-action=end]").click()
+    expect(item.locator("[data-state]")).to_have_attribute("data-state", "ended")
+    left = 10_000 - won["amount_cents"]
+    expect(item.locator(".remaining-cents")).to_have_text("¥0.00")
+    expect(item).to_contain_text(f"¥{left // 100}.{left % 100:02d}")  # refunded, shown
+    figures = console.api.get(f"/v1/red-envelopes/{rain['id']}").json()
+    assert figures["refunded_cents"] == 10_000 - won["amount_cents"] and figures["state"] == "ended"

@@ -1,5 +1,6 @@
-"""The operator console in a real browser: Debian's Chromium driven by Playwright, against the real
-app on a real Redis (the single server; the console is an HTTP client, the Cluster runs are elsewhere).
+"""Fixtures and helpers for the console's browser tests: Debian's Chromium driven by Playwright,
+against the real app on a real Redis (the single server; the console is an HTTP client, the Cluster
+runs are elsewhere). Not a conftest.py: the api tests import their conftest by that name.
 
 `make test` installs Chromium when it is missing; a machine without it fails these tests, loudly.
 """
