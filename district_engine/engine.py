@@ -112,7 +112,7 @@ class Broadcast(NamedTuple):
 
 class Engine:
     def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
-                 grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0,
+                 grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
                  max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
                  clock: Callable[[], datetime] = utcnow):
@@ -128,8 +128,9 @@ class Engine:
         self.endpoints = EndpointStore(client)
         self.outbox = Outbox(client)
         self.parking = Parking(ParkingStore(client), gateway=payment_gateway, on_payment_failure=on_payment_failure,
-                               retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes)
-        self.rains = RainStore(client)
+                               retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes,
+                               wait=wait)
+        self.rains = RainStore(client, wait_replicas=wait[0], wait_ms=wait[1])
         self.event_ids = EventIds()
         self.reentry_gap_s = reentry_gap_s
         self.grab_limits = grab_limits

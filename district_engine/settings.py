@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     grab_limit_per_user: int = Field(default=5, ge=1, description="grab attempts per user per window")
     grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per client address per window")
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
+    wait_replicas: int = Field(default=0, ge=0, le=5, description="money answers (grabs, gate decisions) are given once "
+                               "this many replicas have them (WAIT): 1 on replicated Redis, so that a failover loses none")
+    wait_ms: int = Field(default=200, ge=1, le=5000, description="how long a money answer waits for its replicas, then 503")
     max_pushes_per_hour: int = Field(default=5, ge=0, description="pushes per user per hour, all campaigns; the rest stay in the feed")
     push_allow_private_urls: bool = Field(default=False, description="operators may register push URLs on private addresses")
     push_timeout_s: float = Field(default=5.0, gt=0, le=60, description="a webhook POST's timeout")
@@ -57,7 +60,8 @@ def engine_options(settings: Settings) -> dict:
         gateway = HttpGateway(settings.payment_url, settings.payment_secret)
     return dict(position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
                 grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
-                grab_window_s=settings.grab_window_s, max_pushes_per_hour=settings.max_pushes_per_hour,
+                grab_window_s=settings.grab_window_s, wait=(settings.wait_replicas, settings.wait_ms),
+                max_pushes_per_hour=settings.max_pushes_per_hour,
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
                 parking_retry_s=settings.parking_retry_s)
 

@@ -15,8 +15,6 @@ from district_engine.campaigns.model import Campaign
 
 __all__ = ["EVENT_TYPE", "EventIds", "offer_events"]
 
-_HOLE = "\x00hole"
-
 EVENT_TYPE = "offer.delivered"
 
 
@@ -37,13 +35,18 @@ def offer_events(campaign: Campaign, district_name: str, reason: str) -> Callabl
     JSON. ``reason`` is "entered" (the user came into reach) or "broadcast" (the campaign went live
     with the user in reach). The campaign's part is serialized once: keep the maker and reuse it."""
     c = campaign
-    doc = json.dumps({
-        "id": _HOLE, "type": EVENT_TYPE, "timestamp": _HOLE,
-        "data": {"user_id": _HOLE, "reason": reason, "campaign_id": c.id, "district_id": c.district_id,
-                 "district_name": district_name, "kind": c.kind.value, "title": c.title, "body": c.body,
-                 "distance_m": _HOLE, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()},
-    }, ensure_ascii=False, separators=(",", ":"))
-    a, b, c_, d, e = doc.split(json.dumps(_HOLE))
+    while True:  # a hole no field of the campaign contains (a random one, drawn again on the rare clash)
+        hole = f"\x00{os.urandom(8).hex()}"
+        doc = json.dumps({
+            "id": hole, "type": EVENT_TYPE, "timestamp": hole,
+            "data": {"user_id": hole, "reason": reason, "campaign_id": c.id, "district_id": c.district_id,
+                     "district_name": district_name, "kind": c.kind.value, "title": c.title, "body": c.body,
+                     "distance_m": hole, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()},
+        }, ensure_ascii=False, separators=(",", ":"))
+        parts = doc.split(json.dumps(hole))
+        if len(parts) == 5:
+            break
+    a, b, c_, d, e = parts
 
     def make(event_id: str, user_id: str, distance_m: float, now: datetime) -> str:
         return (f"{a}{json.dumps(event_id)}{b}\"{now.isoformat()}\"{c_}{json.dumps(user_id, ensure_ascii=False)}{d}"

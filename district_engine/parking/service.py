@@ -91,7 +91,8 @@ class Parking:
     def __init__(self, store: ParkingStore, gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", retry_s: float = 30.0,
                  clock: Callable[[], datetime] | None = None,
-                 campaign_free_minutes: Callable[[str, str, datetime], int] = lambda district_id, lot_id, now: 0):
+                 campaign_free_minutes: Callable[[str, str, datetime], int] = lambda district_id, lot_id, now: 0,
+                 wait: tuple[int, int] = (0, 200)):
         if on_payment_failure not in POLICIES:
             raise InvalidInputError(f"must be one of {', '.join(POLICIES)}", field="on_payment_failure")
         self.store = store
@@ -100,6 +101,7 @@ class Parking:
         self.retry_ms = int(retry_s * 1000)
         self.clock = clock
         self.campaign_free_minutes = campaign_free_minutes
+        self.wait_replicas, self.wait_ms = wait  # see try_decide
         self.rotation_grace = ROTATION_GRACE
         self._occupancy: tuple[float, dict] = (0.0, {})
 
@@ -228,18 +230,25 @@ class Parking:
         """The gate's answer (JSON bytes) to one verified event, deciding it if nobody has (it is
         decided once); None while another request decides it: ask again shortly, for up to
         PENDING_WAIT_S, then give up with ``pending_too_long()``. Blocks only on Redis, and on the payment gateway if it is remote
-        (``gateway_blocks``)."""
+        (``gateway_blocks``).
+
+        With ``wait_replicas``, an answer (new or repeated) is given only once that many replicas
+        have it and the session and charge behind it: a failover then never loses a charge or a
+        session the gate was told of. Not yet acknowledged is StoreUnavailableError (503): the
+        gate sends the event again and gets the same answer.
+        """
         status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
-        if status == "answer":
-            return answer
         if status == "pending":
             return None
-        try:
-            answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
-        except InvalidInputError:
-            self.store.release_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)  # refused: nothing recorded
-            raise
-        self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
+        if status != "answer":
+            try:
+                answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
+            except InvalidInputError:
+                self.store.release_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)  # refused: nothing recorded
+                raise
+            self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
+        if self.wait_replicas and (acked := self.store.confirm(lot.id, self.wait_replicas, self.wait_ms)) < self.wait_replicas:
+            raise StoreUnavailableError(f"the decision is on {acked} of {self.wait_replicas} replicas so far; retry")
         return answer
 
     @property

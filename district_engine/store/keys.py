@@ -199,3 +199,10 @@ def plate_binding(plate: str) -> str:
 def unpaid_sessions() -> str:
     """Sorted set of "<lot id> <session id>" whose charge failed, to charge again (score: due, ms)."""
     return "parking:unpaid"
+
+
+def replication_barrier(key: str) -> str:
+    """String: a throwaway write in ``key``'s slot (same hash tag), so that a WAIT after it covers
+    every earlier write to that slot, whichever connection made them."""
+    tag = key[key.index("{"):key.index("}") + 1] if "{" in key and "}" in key else key
+    return f"wait:{tag}"

@@ -93,6 +93,11 @@ class ParkingStore:
     def release_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> None:
         self._scripts("release_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)], [])
 
+    def confirm(self, lot_id: str, replicas: int, timeout_ms: int) -> int:
+        """How many replicas (up to ``replicas``) have every write made so far to the lot (its
+        sessions, ledger and answers share its slot)."""
+        return self._scripts.confirm(keys.lot_keys(lot_id)["meta"], replicas, timeout_ms)
+
     def answer_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str, answer: bytes) -> None:
         """Keep the answer for repeats of the webhook-id and re-reads of the plate on the lane."""
         pipe = self._client.pipeline(transaction=False)
@@ -155,6 +160,34 @@ class ParkingStore:
         """Total validation minutes of the open session after adding this one; -1 if it is not open."""
         return int(self._scripts("validate_session", [keys.lot_session(lot_id, session_id)],
                                  [free_minutes, json.dumps(validation, ensure_ascii=False)]))
+
+    def audit(self, lot_id: str) -> list[str]:
+        """Reconcile the lot: occupancy against its open sessions, and every charge against its
+        session (each charged session booked exactly once, for what it was charged). The mismatches
+        found; empty: it all reconciles."""
+        k = keys.lot_keys(lot_id)
+        problems = []
+        occupied = int(self._client.hget(k["meta"], "occupied") or 0)
+        open_ = {_s(plate): _s(sid) for plate, sid in self._client.hgetall(k["open"]).items()}
+        if occupied != len(open_):
+            problems.append(f"occupied is {occupied} with {len(open_)} open sessions")
+        sessions = {}
+        for key in self._client.scan_iter(match=keys.lot_session(lot_id, "*"), count=1000):
+            s = {_s(f): _s(v) for f, v in self._client.hgetall(key).items()}
+            sessions[_s(key).rsplit(":s:", 1)[1]] = s
+        for plate, sid in open_.items():
+            if sessions.get(sid, {}).get("state") != "open":
+                problems.append(f"open session {sid} of {plate} is {sessions.get(sid, {}).get('state', 'missing')}")
+        booked: dict[str, list[int]] = {}
+        for entry in self.ledger(lot_id):
+            if entry["type"] == "charge":
+                booked.setdefault(entry["session"], []).append(int(entry["amount"]))
+        for sid, s in sessions.items():
+            charged = int(s.get("charged_cents") or 0)
+            if booked.get(sid, []) != ([charged] if charged else []):
+                problems.append(f"session {sid} charged {charged} but booked {booked.get(sid, [])}")
+        problems += [f"charge booked for unknown session {sid}" for sid in booked.keys() - sessions.keys()]
+        return problems
 
     def ledger(self, lot_id: str) -> list[dict]:
         return [{_s(k): _s(v) for k, v in f.items()} for _, f in self._client.xrange(keys.lot_keys(lot_id)["ledger"])]

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from district_engine.errors import ConflictError, NotFoundError
+from district_engine.errors import ConflictError, NotFoundError, StoreUnavailableError
 from district_engine.store import keys
 from district_engine.store.scripts import Scripts
 
@@ -36,9 +36,15 @@ class RainFigures(NamedTuple):
 
 
 class RainStore:
-    def __init__(self, client):
+    """Rains in Redis. With ``wait_replicas`` > 0, a grab answers only once that many replicas have
+    it (WAIT, at most ``wait_ms``): a win announced is then never lost to a failover; one not
+    acknowledged in time is StoreUnavailableError (503), and the retry gets the same answer."""
+
+    def __init__(self, client, wait_replicas: int = 0, wait_ms: int = 200):
         self._client = client
         self._scripts = Scripts(client)
+        self.wait_replicas = wait_replicas
+        self.wait_ms = wait_ms
 
     def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int, per_user_limit: int = 1) -> None:
         """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms);
@@ -68,11 +74,17 @@ class RainStore:
 
     def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
         k = keys.rain_keys(rain_id)
-        status, amount = self._scripts("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]],
-                                       [user_id, now_ms, grab_id])
+        keys_ = [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]]
+        if self.wait_replicas:
+            (status, amount), acked = self._scripts.replicated("grab_packet", keys_, [user_id, now_ms, grab_id],
+                                                              self.wait_replicas, self.wait_ms)
+        else:
+            status, amount = self._scripts("grab_packet", keys_, [user_id, now_ms, grab_id])
         status = status.decode() if isinstance(status, bytes) else status
         if status == "no_rain":
             raise NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
+        if self.wait_replicas and status in ("won", "already_grabbed") and acked < self.wait_replicas:
+            raise StoreUnavailableError(f"the grab is on {acked} of {self.wait_replicas} replicas so far; retry")
         return Grab(status, int(amount))
 
     def end(self, rain_id: str, now_ms: int, early: bool = False) -> int:

@@ -10,8 +10,13 @@ from importlib import resources
 import redis
 
 from district_engine.errors import StoreUnavailableError
+from district_engine.store import keys
 
 __all__ = ["Scripts"]
+
+# What a node answers while its slot moves or fails over: retry once the slot map is fresh.
+_MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.ClusterDownError,
+          redis.exceptions.TryAgainError, redis.exceptions.ReadOnlyError)
 
 
 @cache
@@ -37,6 +42,51 @@ class Scripts:
             return self._script(name)(keys=keys, args=args)
         except redis.ConnectionError as exc:
             raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    def replicated(self, name: str, keys_: list[str], args: list, replicas: int, timeout_ms: int) -> tuple[object, int]:
+        """Run a script, then wait until ``replicas`` replicas have every write to its slot so far
+        (at most ``timeout_ms``): (the script's result, the replicas that acknowledged)."""
+        return self._then_wait(keys_[0], [(name, keys_, args)], replicas, timeout_ms)
+
+    def confirm(self, key: str, replicas: int, timeout_ms: int) -> int:
+        """How many replicas (up to ``replicas``, waiting at most ``timeout_ms``) have every write
+        made so far to ``key``'s slot."""
+        return self._then_wait(key, [], replicas, timeout_ms)[1]
+
+    def _then_wait(self, key: str, calls: list, replicas: int, timeout_ms: int) -> tuple[object, int]:
+        """Redis replicates asynchronously: a write no replica has acknowledged is lost if its
+        primary fails over. WAIT waits for the offset of its own connection's last write, so the
+        calls, a write to the slot's barrier key (which moves that offset past every earlier write
+        to the slot, the barrier's own slot) and WAIT go down one connection: on a Cluster, that of
+        the node serving the slot (redis-py's cluster client would send WAIT to every primary). After a
+        failover the old node answers MOVED or cannot be reached: the slot map is refreshed and the
+        caller gets StoreUnavailableError, to retry (what uses this is idempotent)."""
+        cluster = isinstance(self._client, redis.RedisCluster)
+        try:
+            target = self._client.get_redis_connection(self._client.get_node_from_key(key)) if cluster else self._client
+            for attempt in range(2):
+                pipe = target.pipeline(transaction=False)
+                for name, keys_, args in calls:
+                    pipe.execute_command("EVALSHA", self._script(name).sha, len(keys_), *keys_, *args)
+                pipe.set(keys.replication_barrier(key), b"", px=1000)
+                pipe.execute_command("WAIT", replicas, timeout_ms)
+                *results, acked = pipe.execute(raise_on_error=False)
+                if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+                    for name, _, _ in calls:  # none of them ran: load them and run them all again
+                        target.script_load(self._script(name).script)
+                    continue
+                break
+        except redis.ConnectionError as exc:
+            if cluster:
+                self._client.nodes_manager.initialize()
+            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        for r in (*results, acked):
+            if isinstance(r, _MOVED):
+                self._client.nodes_manager.initialize()
+                raise StoreUnavailableError(f"the slot is moving ({type(r).__name__}: {r}); retry") from r
+            if isinstance(r, Exception):
+                raise r
+        return (results[0] if results else None), int(acked)
 
     def pipeline(self, calls: list[tuple[str, list[str], list]], commands: list[tuple[str, tuple, dict]] = ()) -> list:
         """Run plain ``commands`` (method, args, kwargs) and then script calls (name, keys, args) in

@@ -17,6 +17,7 @@ from api.main import create_app
 from conftest import ADMIN, SANLITUN, bearer, campaign_body, now
 from district_engine.settings import Settings
 from district_engine.signing import headers as signed_headers, new_secret
+from district_engine.store import keys
 
 TARIFF = {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000}
 LOT_AT = {"lat": 39.9325, "lng": 116.4474}  # Taikoo Li South car park
@@ -117,6 +118,12 @@ def test_twenty_concurrent_deliveries_of_one_exit_charge_once(app_client, lot):
     assert {a.status_code for a in answers} == {200} and len({a.content for a in answers}) == 1
     assert json.loads(answers[0].content)["charged_cents"] == 3000
     assert [e["type"] for e in ledger(app_client, lot_)] == ["charge"]
+    store = app_client.app.state.engine.parking.store
+    assert store.audit(lot_["id"]) == []
+    store._client.xadd(keys.lot_keys(lot_["id"])["ledger"], {"type": "charge", "session": json.loads(answers[0].content)[
+        "session_id"], "amount": "3000", "gateway": "ledger"})  # booked twice: the audit says so
+    assert store.audit(lot_["id"]) == [f"session {json.loads(answers[0].content)['session_id']} charged 3000 but "
+                                       f"booked [3000, 3000]"]
 
 
 def test_no_bound_account_means_pay_the_session_stays_open_until_paid_at_the_gate(app_client, lot):

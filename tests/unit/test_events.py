@@ -29,3 +29,15 @@ def test_event_ids_are_unique_across_makers():
     a, b = EventIds(), EventIds()
     ids = [a() for _ in range(1000)] + [b() for _ in range(1000)]
     assert len(set(ids)) == 2000 and all(i.startswith("evt_") for i in ids)
+
+
+def test_a_field_that_contains_the_templates_hole_makes_it_draw_another(monkeypatch):
+    import district_engine.delivery.events as events
+
+    draws = iter([b"\x11" * 8, b"\x22" * 8])
+    monkeypatch.setattr(events.os, "urandom", lambda n: next(draws))
+    c = Campaign(id="cmp_1", owner="op", district_id="d1", kind="campaign", title="t", body="b",
+                 starts_at=T0, ends_at=T0 + timedelta(hours=2))
+    clash = "\x00" + "11" * 8  # what the first hole would be (hypothesis found a fixed hole's clash)
+    got = json.loads(events.offer_events(c, clash, "entered")("evt_1", "u1", 12.0, T0))
+    assert got["data"]["district_name"] == clash and got["data"]["user_id"] == "u1"
