@@ -1,6 +1,9 @@
-"""Shared builders for tests: random footprints and points on the ellipsoid (WGS-84, lng/lat)."""
+"""Shared builders for tests: random footprints and points on the ellipsoid (WGS-84, lng/lat), and a
+real server for an app."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import shapely
@@ -72,3 +75,34 @@ def load_bench(name: str):
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     return bench
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(app):
+    """The ASGI app under a real uvicorn server on a free port, in a thread: its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)

@@ -1,15 +1,12 @@
-import socket
-import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from district_engine import load_demo_districts
 from district_engine.settings import Settings
+from helpers import serving
 
 ADMIN = "test-admin-token"
 SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
@@ -54,23 +51,8 @@ def sanlitun(app_client):
     return key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(redis_client):
     """The app under a real uvicorn server on a free port (streams need a real server)."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(admin_token=ADMIN, worker=False), client=redis_client),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with serving(create_app(Settings(admin_token=ADMIN, worker=False), client=redis_client)) as url:
+        yield url

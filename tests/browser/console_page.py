@@ -8,8 +8,6 @@ runs are elsewhere). Not a conftest.py: the api tests import their conftest by t
 import json
 import re
 import shutil
-import socket
-import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -17,7 +15,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from api.main import create_app
 from district_engine.demo import seed_demo
@@ -25,18 +22,13 @@ from district_engine.engine import Engine
 from district_engine.settings import Settings
 from district_engine.signing import headers as signed_headers
 from district_engine.store import connect
+from helpers import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]
 EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (401|422)")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -75,19 +67,10 @@ def console(single_redis_url, tmp_path):
     client = connect(single_redis_url)
     client.flushall()
     key = seed_demo(Engine(client), tmp_path)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(admin_token="admin", worker=False), client=client),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    c = Console(f"http://127.0.0.1:{port}", key, tmp_path)
-    yield c
-    c.api.close()
-    server.should_exit = True
-    thread.join(5)
+    with serving(create_app(Settings(admin_token="admin", worker=False), client=client)) as url:
+        c = Console(url, key, tmp_path)
+        yield c
+        c.api.close()
     client.close()
 
 

@@ -90,10 +90,20 @@ def _until_answered(call, errors: Counter, stop: threading.Event):
     return None
 
 
-def _run(threads: list[threading.Thread]):
+def _through_failover(cluster: EmbeddedCluster, key: str, worker, progress) -> dict:
+    """THREADS threads of ``worker(t, stop)`` working through a failover of ``key``'s primary
+    (``_kill_primary_and_recover``), then stopped: the timings."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=worker, args=(t, stop)) for t in range(THREADS)]
     for t in threads:
         t.start()
-    return threads
+    try:
+        time.sleep(1.0)
+        return _kill_primary_and_recover(cluster, key, progress)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
 
 
 @pytest.mark.slow
@@ -107,9 +117,8 @@ def test_a_primary_killed_during_a_rain(tmp_path, wait):
                      _ms() + 600_000)
         announced: dict[str, int] = {}
         errors: Counter = Counter()
-        stop = threading.Event()
 
-        def grabber(t):  # a new user each time; on an error the same user again
+        def grabber(t, stop):  # a new user each time; on an error the same user again
             for i in range(10**9):
                 user = f"t{t}-u{i}"
                 g = _until_answered(lambda: store.grab("storm", user, _ms(), f"{user}-grab"), errors, stop)
@@ -118,14 +127,7 @@ def test_a_primary_killed_during_a_rain(tmp_path, wait):
                 if g.status in ("won", "already_grabbed"):
                     announced[user] = g.amount_cents
 
-        threads = _run([threading.Thread(target=grabber, args=(t,)) for t in range(THREADS)])
-        try:
-            time.sleep(1.0)
-            timing = _kill_primary_and_recover(cluster, keys.rain_keys("storm")["meta"], lambda: len(announced))
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(30)
+        timing = _through_failover(cluster, keys.rain_keys("storm")["meta"], grabber, lambda: len(announced))
         client.close()
         client = connect(cluster.url)
         winners = {u.decode(): int(a) for u, a in client.hgetall(keys.rain_keys("storm")["winners"]).items()}
@@ -149,35 +151,27 @@ def test_a_primary_killed_during_gate_events(tmp_path, wait):
         entered: dict[str, str] = {}  # plate -> session id announced
         left: dict[str, dict] = {}  # plate -> exit decision announced
         errors: Counter = Counter()
-        stop = threading.Event()
 
-        def decide(type_, plate, at):
+        def decide(type_, plate, at, stop):
             ev = GateEvent(type_, plate, 0.98, at, "lane-1")
             webhook_id = f"msg_{uuid.uuid4().hex}"  # one per event: a retry sends the same one
             return _until_answered(lambda: parking.try_decide(parking.lot(lot.id), webhook_id, ev), errors, stop)
 
-        def car_park(t):  # cars one after another: bound, in 95 minutes ago, out now
+        def car_park(t, stop):  # cars one after another: bound, in 95 minutes ago, out now
             for i in range(10**9):
                 plate = f"京{chr(65 + t)}{i:05d}"
                 if _until_answered(lambda: parking.bind_plate(f"user-{t}-{i}", plate, f"agr_{t}_{i}"), errors, stop) is None:
                     return
-                answer = decide("vehicle.entry", plate, datetime.now(timezone.utc) - timedelta(minutes=95))
+                answer = decide("vehicle.entry", plate, datetime.now(timezone.utc) - timedelta(minutes=95), stop)
                 if answer is None:
                     return
                 entered[plate] = json.loads(answer)["session_id"]
-                answer = decide("vehicle.exit", plate, datetime.now(timezone.utc))
+                answer = decide("vehicle.exit", plate, datetime.now(timezone.utc), stop)
                 if answer is None:
                     return
                 left[plate] = json.loads(answer)
 
-        threads = _run([threading.Thread(target=car_park, args=(t,)) for t in range(THREADS)])
-        try:
-            time.sleep(1.0)
-            timing = _kill_primary_and_recover(cluster, keys.lot_keys(lot.id)["meta"], lambda: len(left))
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(30)
+        timing = _through_failover(cluster, keys.lot_keys(lot.id)["meta"], car_park, lambda: len(left))
         client.close()
         client = connect(cluster.url)
         store = ParkingStore(client)

@@ -20,6 +20,7 @@ import pytest
 from district_engine.signing import headers as signed_headers
 from district_engine.store import connect
 from district_engine.store.parking import ParkingStore
+from helpers import free_port
 from receiver import Receiver
 
 ADMIN = "fleet-admin-token"
@@ -27,14 +28,6 @@ NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng), about 270 m from the footprin
 LOT = "sanlitun-south-p"  # a demo lot: ¥10 per started hour after 15 free minutes (geodata/parking_lots.geojson)
 USERS = 120
 PLATES = 20
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(args: list[str], env: dict, ready: str) -> subprocess.Popen:
@@ -71,7 +64,7 @@ def test_two_api_processes_and_two_workers_offer_once_charge_once_and_push_every
     env = os.environ | {"DE_REDIS_URL": redis_url, "DE_DATA_DIR": str(tmp_path), "DE_WORKER": "false",
                         "DE_ADMIN_TOKEN": ADMIN, "DE_PUSH_ALLOW_PRIVATE_URLS": "true", "DE_MAX_PUSHES_PER_HOUR": "100",
                         "DE_PUSH_RECLAIM_IDLE_S": "1"}
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = []
     try:
         for port in ports:  # the first seeds the demo; the second finds it seeded
