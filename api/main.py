@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from api import errors
 from api.logs import configure
+from api.batching import LocateBatcher
 from api.middleware import RequestMiddleware
 from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine = Engine(redis_client, **engine_options(settings))
             engine.load()
             app.state.engine = engine
+            app.state.locate_batcher = LocateBatcher(engine)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")
@@ -63,7 +65,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
 
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
     errors.install(app)
-    for r in (health.router, operators.router, districts.router, campaigns.router, channel.router, redenvelopes.router,
+    for r in (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
               push.router, parking.router):
         app.include_router(r)
     # The operator console: static files, no build step; it drives the API above with an operator's key.

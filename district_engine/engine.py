@@ -380,11 +380,17 @@ class Engine:
         the count are atomic in Redis, so they hold across workers; position and deliveries go
         in one round trip.
         """
+        return self.locate_many([self.check_location(user_id, lat, lng, coord, at)])[0]
+
+    @staticmethod
+    def check_location(user_id: str, lat: float, lng: float, coord: str = "wgs84",
+                       at: datetime | None = None) -> tuple[str, float, float]:
+        """The (user id, lat, lng) row of ``locate_many`` (WGS-84) for one update, checked."""
         check_user_id(user_id)
         if at is not None and at.tzinfo is None:
             raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
         lat, lng = to_wgs84(lat, lng, coord)
-        return self.locate_many([(user_id, lat, lng)])[0]
+        return user_id, lat, lng
 
     def enqueue_locations(self, rows: list[tuple[str, float, float, str]]) -> int:
         """Check and queue (user id, lat, lng, coord) rows for the matchers (``locate_many`` in a

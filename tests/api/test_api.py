@@ -259,3 +259,16 @@ def test_a_change_whose_signal_was_lost_arrives_with_the_full_resync(redis_clien
             title = offers[0]["title"]
             _time.sleep(0.05)
         assert title == "Edited"
+
+
+def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_the_template(app_client, sanlitun):
+    tricky = 'Sale ,"distance_m":1234567.5, "quoted" \u2028 三里屯 \\ end'
+    r = app_client.post("/v1/campaigns", json=campaign_body(title=tricky, body="b\"ody"), headers=bearer(sanlitun))
+    assert r.status_code == 201, r.text
+    lat, lng = NEAR_SANLITUN
+    for user in ("t1", "t2"):  # the second answer comes from the cached template
+        offers = app_client.post("/v1/locations", json={"user_id": user, "lat": lat, "lng": lng}).json()["new_offers"]
+        (offer,) = [o for o in offers if o["campaign_id"] == r.json()["id"]]
+        expected = app_client.get("/v1/feed", params={"lat": lat, "lng": lng}).json()["offers"]
+        assert offer == next(o for o in expected if o["campaign_id"] == r.json()["id"])
+        assert offer["title"] == tricky and offer["body"] == "b\"ody" and 200 < offer["distance_m"] < 400
