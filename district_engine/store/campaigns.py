@@ -17,11 +17,24 @@ class CampaignStore:
         self._scripts = Scripts(client)
 
     def put(self, c: Campaign) -> None:
-        self._client.hset(keys.campaign(c.id), mapping={"json": json.dumps(c.to_dict(), ensure_ascii=False),
+        self.put_many([c])
+
+    def put_many(self, campaigns: list[Campaign], chunk: int = 1000) -> None:
+        """Store campaigns, then signal them (a pipeline keeps its order only within a Cluster
+        node: a signal must not overtake what it announces), a chunk per two round trips."""
+        for start in range(0, len(campaigns), chunk):
+            part = campaigns[start:start + chunk]
+            pipe = self._client.pipeline(transaction=False)
+            for c in part:
+                pipe.hset(keys.campaign(c.id), mapping={"json": json.dumps(c.to_dict(), ensure_ascii=False),
                                                         "owner": c.owner, "district_id": c.district_id})
-        self._client.sadd(keys.campaigns(), c.id)
-        self._client.sadd(keys.operator_campaigns(c.owner), c.id)
-        self._signal(c.id, "put")
+                pipe.sadd(keys.campaigns(), c.id)
+                pipe.sadd(keys.operator_campaigns(c.owner), c.id)
+            pipe.execute()
+            pipe = self._client.pipeline(transaction=False)
+            for c in part:
+                self._signal(c.id, "put", pipe)
+            pipe.execute()
 
     def get(self, campaign_id: str, owner: str | None = None) -> Campaign:
         raw = self._client.hget(keys.campaign(campaign_id), "json")
@@ -49,5 +62,5 @@ class CampaignStore:
             pipe.hget(keys.campaign(campaign_id), "json")
         return [Campaign.from_dict(json.loads(raw)) for raw in pipe.execute() if raw]
 
-    def _signal(self, campaign_id: str, op: str) -> None:
-        changes.signal(self._client, "campaign", campaign_id, op)
+    def _signal(self, campaign_id: str, op: str, pipe=None) -> None:
+        changes.signal(pipe if pipe is not None else self._client, "campaign", campaign_id, op)

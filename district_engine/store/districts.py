@@ -38,15 +38,34 @@ class DistrictStore:
 
     def put(self, district: District, owner: str) -> bool:
         """Create or replace ``district`` for ``owner``; True if created. ConflictError if the id is another's."""
-        try:
-            status = self._scripts("put_district", [keys.district(district.id)],
-                                   [owner, json.dumps(district.to_geojson(), ensure_ascii=False), _now()])
-        except redis.ResponseError as exc:
-            if "OWNED_BY_OTHER" in str(exc):
-                raise ConflictError("this district id is taken", field="id", code="district_id_taken") from None
-            raise
-        self._signal(district.id, "put")
-        return status == 1
+        return self.put_many([district], owner) == 1
+
+    def put_many(self, districts: list[District], owner: str, chunk: int = 1000) -> int:
+        """``put`` for many districts (a bulk import), a chunk per two round trips (the districts,
+        then their signals: a signal must not overtake what it announces); how many were new.
+        Every district whose id is not another owner's is stored and signalled; then, if some
+        were, ConflictError names the first."""
+        created, taken = 0, []
+        for start in range(0, len(districts), chunk):
+            part = districts[start:start + chunk]
+            calls = [("put_district", [keys.district(d.id)], [owner, json.dumps(d.to_geojson(), ensure_ascii=False), _now()])
+                     for d in part]
+            stored = []
+            for d, status in zip(part, self._scripts.pipeline(calls, raise_on_error=False)):
+                if isinstance(status, redis.ResponseError) and "OWNED_BY_OTHER" in str(status):
+                    taken.append(d.id)
+                elif isinstance(status, Exception):
+                    raise status
+                else:
+                    stored.append(d.id)
+                    created += status == 1
+            pipe = self._client.pipeline(transaction=False)
+            for district_id in stored:
+                self._signal(district_id, "put", pipe)
+            pipe.execute()
+        if taken:
+            raise ConflictError(f"this district id is taken: {taken[0]!r}", field="id", code="district_id_taken")
+        return created
 
     def get(self, district_id: str, owner: str | None = None) -> StoredDistrict:
         """The district, or NotFoundError; with ``owner``, another owner's district is not found either."""
@@ -73,10 +92,11 @@ class DistrictStore:
             pipe.hgetall(keys.district(district_id))
         return [self._decode(row) for row in pipe.execute() if row]
 
-    def _signal(self, district_id: str, op: str) -> None:
+    def _signal(self, district_id: str, op: str, pipe=None) -> None:
+        client = pipe if pipe is not None else self._client
         if op == "put":
-            self._client.sadd(keys.districts(), district_id)
-        changes.signal(self._client, "district", district_id, op)
+            client.sadd(keys.districts(), district_id)
+        changes.signal(client, "district", district_id, op)
 
     @staticmethod
     def _decode(row: dict) -> StoredDistrict:

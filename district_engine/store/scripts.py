@@ -88,7 +88,8 @@ class Scripts:
                 raise r
         return (results[0] if results else None), int(acked)
 
-    def pipeline(self, calls: list[tuple[str, list[str], list]], commands: list[tuple[str, tuple, dict]] = ()) -> list:
+    def pipeline(self, calls: list[tuple[str, list[str], list]], commands: list[tuple[str, tuple, dict]] = (),
+                 raise_on_error: bool = True) -> list:
         """Run plain ``commands`` (method, args, kwargs) and then script calls (name, keys, args) in
         one pipeline round trip, scripts by EVALSHA; returns the scripts' results.
 
@@ -118,6 +119,6 @@ class Scripts:
         except redis.ConnectionError as exc:
             raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
         for r in results:
-            if isinstance(r, Exception):
+            if raise_on_error and isinstance(r, Exception):
                 raise r
         return results

@@ -94,3 +94,25 @@ def test_district_keys_carry_a_hash_tag_per_entity():
     assert keys.district("sanlitun-taikoo-li") == "district:{sanlitun-taikoo-li}"
 
 
+
+
+def test_put_many_stores_and_signals_everything_but_anothers_ids(redis_client):
+    from district_engine.errors import ConflictError
+    from district_engine.store import changes
+    from district_engine.store.districts import DistrictStore
+    from helpers import feature, square
+    from district_engine.districts.model import District
+    import shapely
+
+    store = DistrictStore(redis_client)
+    make = lambda i: District.from_geojson(feature(f"bulk-{i}", shapely.geometry.shape(square(30.25, 120.16 + i * 0.01, 50))))
+    store.put(make(3), "other")
+    before = changes.last_id(redis_client)
+    with pytest.raises(ConflictError) as e:
+        store.put_many([make(i) for i in range(2500)], "me", chunk=1000)
+    assert "bulk-3" in e.value.message
+    mine = {s.district.id for s in store.all() if s.owner == "me"}
+    assert mine == {f"bulk-{i}" for i in range(2500)} - {"bulk-3"}
+    signalled = {c.id for c in changes.read_after(redis_client, before)}
+    assert signalled == mine
+    assert store.put_many([make(1)], "me") == 0  # a replacement is not new
