@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run demo test test-fast bench bench-http bench-rain bench-push bench-parking clean
+.PHONY: setup test-tools run demo test test-fast bench bench-http bench-rain bench-push bench-parking bench-scale clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -25,17 +25,18 @@ run: setup
 demo: setup
 	$(BIN)/district-engine demo
 
-# The console's browser tests drive Debian's Chromium (Playwright's own download does not work here),
-# with a CJK font so that Chinese labels render in its screenshots.
-browser:
-	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi wqy || { \
-	  echo "installing Debian's chromium and fonts-wqy-zenhei for the console's browser tests"; \
-	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei; }
+# What the suite drives besides Python: Debian's Chromium for the console's browser tests
+# (Playwright's own download does not work here) with a CJK font for its Chinese labels, and wrk
+# for the national-scale benchmark's smoke test.
+test-tools:
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi wqy && command -v wrk >/dev/null || { \
+	  echo "installing Debian's chromium, fonts-wqy-zenhei and wrk for the browser and benchmark tests"; \
+	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei wrk; }
 
-test: setup browser
+test: setup test-tools
 	$(BIN)/python -m pytest
 
-test-fast: setup browser
+test-fast: setup test-tools
 	$(BIN)/python -m pytest -m "not slow and not cluster"
 
 bench: setup
@@ -55,6 +56,9 @@ bench-push: setup
 
 bench-parking: setup
 	$(BIN)/python bench/parking.py $(ARGS)
+
+bench-scale: setup test-tools
+	$(BIN)/python bench/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out

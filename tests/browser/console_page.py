@@ -31,8 +31,8 @@ EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded wi
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture(scope="module")  # not the session: Playwright's sync API holds an event loop in this
+def browser():                    # thread while it runs, and later asyncio.run() calls would fail
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: `make test` installs Debian's chromium package"

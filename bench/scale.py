@@ -1,0 +1,288 @@
+"""National scale on one machine (issue 7), on the single embedded server and on a local 3+3 Redis
+Cluster in the same run.
+
+Data: 200,000 synthetic stores in 400 cities as districts, each with a live campaign, plus the five
+demo districts and their lots; 1,000,000 users with last positions near the stores.
+
+Traffic, all at once for --seconds (an evening compressed):
+  - location pings from wrk (GCJ-02, as the city channel sends them), from the million users;
+  - a red-envelope rain at Sanlitun, grabbed over HTTP by 100,000 users (wrk);
+  - gate events at the demo lots: signed entries and exits from a Python client at --gate-rate.
+
+Printed per backend: seeding, index build time and memory in one process, the matcher's share of a
+location update, throughput and p50/p99 per route, Redis memory, the API processes' memory, and how
+long a change takes to reach every API process with the whole index loaded. Then the Cluster's
+pings against the single server's (target: at least 80%).
+
+    make bench-scale                 # full size; about 15 minutes
+    .venv/bin/python bench/scale.py --stores 20000 --users 100000 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from district_engine.campaigns.model import Campaign
+from district_engine.demo import seed_demo
+from district_engine.districts.synthetic import synthetic_pings, synthetic_stores
+from district_engine.engine import Engine
+from district_engine.geo import from_wgs84
+from district_engine.signing import headers as signed_headers
+from district_engine.store import EmbeddedRedis, connect
+from district_engine.store.campaigns import CampaignStore
+from district_engine.store.deliveries import POSITION_RES
+from district_engine.store.districts import DistrictStore
+from district_engine.store.server import EmbeddedCluster
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_load import freshness_ms, lua_points  # noqa: E402  (the benches' shared helpers, beside this file)
+from httpbench import serving, wrk  # noqa: E402
+
+import h3ronpy.vector as h3v  # noqa: E402
+
+console = Console(width=130)
+NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng) WGS-84
+
+
+def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int) -> dict:
+    """Everything the traffic needs, written through the engine's stores; timings."""
+    client = connect(url)
+    engine = Engine(client)
+    out = {}
+    with Progress(console=console, transient=True) as progress:
+        t = time.perf_counter()
+        key = seed_demo(engine, data_dir)
+        operator, _ = engine.operators.create("national chain")
+        stores = synthetic_stores(n_stores, n_cities=min(400, max(1, n_stores // 500)))
+        task = progress.add_task("stores and campaigns", total=n_stores)
+        now = engine.clock()
+        for start in range(0, n_stores, 10_000):
+            part = stores[start:start + 10_000]
+            DistrictStore(client).put_many(part, operator.id)
+            CampaignStore(client).put_many([
+                Campaign(id=f"chain-{s.id}", owner=operator.id, district_id=s.id, kind="campaign", title="Double 11",
+                         body="20% off tonight", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=1))
+                for s in part])
+            progress.advance(task, len(part))
+        out["seed_stores_s"] = time.perf_counter() - t
+        # A million last positions, as location updates would have left them.
+        t = time.perf_counter()
+        lat, lng = synthetic_pings(stores, n_users, seed=5)
+        cells = np.asarray(h3v.coordinates_to_cells(lat, lng, POSITION_RES))
+        now_ms = int(time.time() * 1000)
+        task = progress.add_task("user positions", total=n_users)
+        for start in range(0, n_users, 5_000):
+            pipe = client.pipeline(transaction=False)
+            for i in range(start, min(start + 5_000, n_users)):
+                for method, args, kwargs in engine.deliveries.position_commands(f"u{i}", float(lat[i]), float(lng[i]),
+                                                                               int(cells[i]), now_ms):
+                    getattr(pipe, method)(*args, **kwargs)
+            pipe.execute()
+            progress.advance(task, min(5_000, n_users - start))
+        out["seed_users_s"] = time.perf_counter() - t
+    demo_operator = engine.operators.authenticate(key)
+    rain = engine.create_campaign(demo_operator, district_id="sanlitun-taikoo-li", kind="red_envelope",
+                                  title="Double 11 rain", body="Grab!", starts_at=engine.clock() - timedelta(minutes=1),
+                                  ends_at=engine.clock() + timedelta(hours=1), total_cents=grabbers * 20,
+                                  packets=grabbers // 5)
+    out |= {"key": key, "rain": rain.id, "stores": stores, "ping_lat": lat[:5000], "ping_lng": lng[:5000]}
+    client.close()
+    return out
+
+
+def index_build(url: str) -> dict:
+    """One engine process loading everything: seconds, memory, and the matcher's share of an update."""
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    client = connect(url)
+    t = time.perf_counter()
+    engine = Engine(client)
+    engine.load()
+    build_s = time.perf_counter() - t
+    rss = proc.memory_info().rss - rss0
+    rng = np.random.default_rng(3)
+    stores = engine.view.index.districts()
+    lat, lng = synthetic_pings([stores[i] for i in rng.integers(0, len(stores), 200)], 2000, seed=8)
+    t = time.perf_counter()
+    for a, b in zip(lat, lng):
+        engine.view.index.match(float(a), float(b))
+    match_us = (time.perf_counter() - t) / len(lat) * 1e6
+    t = time.perf_counter()
+    for i, (a, b) in enumerate(zip(lat, lng)):
+        engine.locate(f"probe-{i}", float(a), float(b))
+    locate_us = (time.perf_counter() - t) / len(lat) * 1e6
+    client.close()
+    return {"districts": len(stores), "build_s": build_s, "rss_mb": rss / 2**20, "match_us": match_us,
+            "locate_us": locate_us, "matcher_share": match_us / locate_us}
+
+
+def grab_script(path: Path, rain_id: str, grabbers: int) -> str:
+    lat, lng = NEAR_SANLITUN
+    path.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                    "math.randomseed(os.time())\n"
+                    "request = function()\n"
+                    f'  local b = string.format(\'{{"user_id":"g%d","lat":{lat},"lng":{lng}}}\', '
+                    f"math.random(1, {grabbers}))\n"
+                    f'  return wrk.format(nil, "/v1/red-envelopes/{rain_id}/grab", nil, b)\nend\n')
+    return str(path)
+
+
+def gate_traffic(base: str, data_dir: Path, rate: float, stop: threading.Event, out: dict) -> None:
+    """Cars in and out of the demo lots at ``rate`` events/s, signed as the gates sign them."""
+    secrets = json.loads((data_dir / "demo_lot_secrets.json").read_text())
+    lots = list(secrets)
+    latencies, decisions, inside = [], {}, []
+    rng = np.random.default_rng(11)
+    with httpx.Client(base_url=base, timeout=5) as http:
+        n = 0
+        t0 = time.perf_counter()
+        while not stop.is_set():
+            exit_ = bool(inside) and rng.random() < 0.5
+            lot, plate = inside.pop(int(rng.integers(len(inside)))) if exit_ else (lots[n % len(lots)], f"京A{n % 100000:05d}")
+            body = json.dumps({"type": "vehicle.exit" if exit_ else "vehicle.entry", "plate": plate, "confidence": 0.97,
+                               "lane": "lane-1", "captured_at": datetime.now(timezone.utc).isoformat()},
+                              ensure_ascii=False).encode()
+            h = signed_headers(secrets[lot], f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+            t = time.perf_counter()
+            r = http.post(f"/v1/parking/lots/{lot}/gate-events", content=body, headers=h | {"Content-Type": "application/json"})
+            latencies.append((time.perf_counter() - t) * 1000)
+            decision = r.json().get("decision", str(r.status_code)) if r.headers.get("content-type", "").startswith("application/json") else str(r.status_code)
+            decisions[decision] = decisions.get(decision, 0) + 1
+            if not exit_ and decision == "open":
+                inside.append((lot, plate))
+            n += 1
+            stop.wait(max(0.0, t0 + n / rate - time.perf_counter()))
+    lat = np.array(latencies)
+    out |= {"req_s": n / (time.perf_counter() - t0), "p50_ms": float(np.percentile(lat, 50)) if n else 0.0,
+            "p99_ms": float(np.percentile(lat, 99)) if n else 0.0, "decisions": decisions}
+
+
+def redis_memory_mb(url: str) -> float:
+    client = connect(url)
+    info = client.info("memory", target_nodes=client.PRIMARIES) if hasattr(client, "PRIMARIES") else client.info("memory")
+    client.close()
+    nodes = info.values() if isinstance(next(iter(info.values())), dict) else [info]
+    return sum(n["used_memory"] for n in nodes) / 2**20
+
+
+def serve_memory_mb() -> float:
+    """RSS of every `district-engine serve` process tree on this machine (this bench runs one)."""
+    total = 0
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "district_engine.cli" in cmd and "serve" in cmd:
+            total += p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+    return total / 2**20
+
+
+def run_backend(name: str, url: str, data_dir: Path, args) -> dict:
+    console.rule(f"{name}: {url}")
+    res = {"backend": name}
+    seeded = seed(url, data_dir, args.stores, args.users, args.grabbers)
+    res |= {k: v for k, v in seeded.items() if k.endswith("_s")}
+    console.print(f"seeded {args.stores:,} stores with campaigns in {res['seed_stores_s']:.0f} s, "
+                  f"{args.users:,} positions in {res['seed_users_s']:.0f} s")
+    res["index"] = index_build(url)
+    console.print(f"one process: index of {res['index']['districts']:,} districts built in {res['index']['build_s']:.1f} s, "
+                  f"+{res['index']['rss_mb']:,.0f} MB; match {res['index']['match_us']:.0f} µs of a "
+                  f"{res['index']['locate_us']:.0f} µs update ({res['index']['matcher_share']:.0%})")
+    lat, lng = from_wgs84(seeded["ping_lat"], seeded["ping_lng"], "gcj02")
+    pings = lua_points(data_dir / "pings.lua", lat, lng, post=True, users=args.users)
+    grabs = grab_script(data_dir / "grabs.lua", seeded["rain"], args.grabbers)
+    env = {"DE_GRAB_LIMIT_PER_IP": "1000000000"}  # all load comes from one address here
+    with serving(url, data_dir, workers=args.workers, env=env) as base:
+        res["freshness_ms"] = freshness_ms(base, seeded["key"])
+        res["healthz"] = wrk(f"{base}/healthz", None, 5, args.connections)
+        results, gates, stop = {}, {}, threading.Event()
+        threads = [threading.Thread(target=lambda: results.__setitem__("pings", wrk(base, pings, args.seconds, args.connections))),
+                   threading.Thread(target=lambda: results.__setitem__("grabs", wrk(base, grabs, args.seconds, args.connections // 4))),
+                   threading.Thread(target=gate_traffic, args=(base, data_dir, args.gate_rate, stop, gates))]
+        for t in threads:
+            t.start()
+        threads[0].join()
+        threads[1].join()
+        stop.set()
+        threads[2].join()
+        res |= results | {"gates": gates}
+        res["serve_rss_mb"] = serve_memory_mb()
+    res["redis_mb"] = redis_memory_mb(url)
+    engine = Engine(connect(url))
+    figures = engine.rains.figures(seeded["rain"])
+    res["rain"] = {"won_packets": figures.won_packets, "packets": figures.packets, "audit": engine.rains.audit(seeded["rain"])}
+    res["lot_audits"] = {lot: engine.parking.store.audit(lot) for lot in json.loads((data_dir / "demo_lot_secrets.json").read_text())}
+    engine.client.close()
+    return res
+
+
+def report(runs: list[dict], args) -> None:
+    t = Table(title=f"{args.stores:,} stores with live campaigns, {args.users:,} users, {args.workers} API workers, "
+                    f"{args.seconds} s of mixed traffic")
+    t.add_column("measure")
+    for r in runs:
+        t.add_column(r["backend"], justify="right")
+
+    def row(label, fn):
+        t.add_row(label, *[fn(r) for r in runs])
+
+    row("index build, one process (s)", lambda r: f"{r['index']['build_s']:.1f}")
+    row("index memory, one process (MB)", lambda r: f"{r['index']['rss_mb']:,.0f}")
+    row("matcher share of an update", lambda r: f"{r['index']['matcher_share']:.0%} ({r['index']['match_us']:.0f} of "
+                                                f"{r['index']['locate_us']:.0f} µs)")
+    row("a change seen by every process (ms)", lambda r: f"{r['freshness_ms']:.0f}")
+    row("/healthz alone (req/s)", lambda r: f"{r['healthz']['req_s']:,.0f}")
+    for route, label in (("pings", "location pings"), ("grabs", "rain grabs"), ("gates", "gate events")):
+        row(f"{label} (req/s)", lambda r, k=route: f"{r[k]['req_s']:,.0f}")
+        row(f"{label} p50 / p99 (ms)", lambda r, k=route: f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}")
+    row("Redis memory (MB, all primaries)", lambda r: f"{r['redis_mb']:,.0f}")
+    row("API processes' memory (MB)", lambda r: f"{r['serve_rss_mb']:,.0f}")
+    row("rain won / packets; audit", lambda r: f"{r['rain']['won_packets']:,} / {r['rain']['packets']:,}; "
+                                             f"{'clean' if not r['rain']['audit'] else 'PROBLEMS'}")
+    row("lots' audits", lambda r: "clean" if not any(r["lot_audits"].values()) else "PROBLEMS")
+    console.print(t)
+    if len(runs) == 2:
+        ratio = runs[1]["pings"]["req_s"] / runs[0]["pings"]["req_s"]
+        console.print(f"Cluster pings / single-server pings: {ratio:.0%} (target at least 80%)")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stores", type=int, default=200_000)
+    ap.add_argument("--users", type=int, default=1_000_000)
+    ap.add_argument("--grabbers", type=int, default=100_000)
+    ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--gate-rate", type=float, default=50.0, help="gate events per second")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--backends", default="single,cluster")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "scale.json")
+    args = ap.parse_args(argv)
+    runs = []
+    for name in args.backends.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"de-bench-scale-{name}-") as tmp, ExitStack() as stack:
+            server = EmbeddedRedis(Path(tmp) / "redis", persistent=False) if name == "single" else EmbeddedCluster(Path(tmp) / "cluster")
+            stack.enter_context(server)
+            runs.append(run_backend(name, server.url, Path(tmp), args))
+    report(runs, args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(runs, indent=1, default=str))
+    return runs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""The national-scale benchmark still runs end to end, at toy size, on both backends; what it
+checks besides speed holds: the rain and the lots reconcile, every route answered."""
+
+import pytest
+
+from helpers import load_bench
+
+
+@pytest.mark.slow
+def test_scale_bench_runs_on_both_backends_and_everything_reconciles(tmp_path):
+    bench = load_bench("scale")
+    runs = bench.main(["--stores", "400", "--users", "3000", "--grabbers", "500", "--seconds", "2",
+                       "--gate-rate", "20", "--connections", "8", "--out", str(tmp_path / "scale.json")])
+    assert [r["backend"] for r in runs] == ["single", "cluster"]
+    for r in runs:
+        assert r["index"]["districts"] == 405 and 0 < r["index"]["matcher_share"] < 1
+        assert r["pings"]["req_s"] > 0 and r["grabs"]["req_s"] > 0 and r["gates"]["req_s"] > 0
+        assert r["gates"]["decisions"].get("open", 0) > 0
+        assert r["rain"]["audit"] == [] and 0 < r["rain"]["won_packets"] <= r["rain"]["packets"]
+        assert not any(r["lot_audits"].values())
+        assert r["freshness_ms"] < 10_000 and r["redis_mb"] > 0 and r["serve_rss_mb"] > 0
+    assert (tmp_path / "scale.json").exists()
