@@ -46,8 +46,7 @@ def reach_outline(geometry, radius_m: float, centre: tuple[float, float]) -> sha
     Within a few km of that centre the plane's distances are geodesic ones to well under a
     millimetre, so the outline lies ``radius_m`` from the footprint on WGS-84 but for its arcs
     being drawn as chords: nowhere outside, at most about twice ``outline_sag_m`` inside where two
-    arcs meet (0.8 m at 3 km);
-    tests/unit/test_mapping.py measures it against pyproj.Geod.
+    arcs meet (0.8 m at 3 km). tests/unit/test_mapping.py measures it against pyproj.Geod.
     """
     forward, back = _azimuthal(*centre)
     plane = shapely.transform(geometry, lambda xy: np.column_stack(forward.transform(xy[:, 0], xy[:, 1])))
