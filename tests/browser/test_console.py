@@ -238,3 +238,18 @@ def test_ending_a_rain_early_refunds_what_is_left(page, console):
     expect(item).to_contain_text(f"¥{left // 100}.{left % 100:02d}")  # refunded, shown
     figures = console.api.get(f"/v1/red-envelopes/{rain['id']}").json()
     assert figures["refunded_cents"] == 10_000 - won["amount_cents"] and figures["state"] == "ended"
+
+
+def test_a_dropped_geojson_file_is_previewed(page, console):
+    sign_in(page, console)
+    expect(page.locator("#district-list li")).to_have_count(5)
+    good = feature("dropped-mall", shapely.geometry.shape(square(22.5400, 114.0580, 100)), name="Dropped Mall",
+                   city="Shenzhen")
+    page.evaluate("""(text) => {
+        const data = new DataTransfer();
+        data.items.add(new File([text], "mall.geojson", {type: "application/geo+json"}));
+        document.querySelector("#drop").dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+    }""", json.dumps(good))
+    expect(page.locator("#upload-text")).to_have_value(json.dumps(good))
+    expect(page.locator("#map [data-layer=preview] [data-preview]")).to_have_count(1)
+    expect(page.locator("#upload-save")).to_be_enabled()
