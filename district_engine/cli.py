@@ -225,6 +225,8 @@ def serve(
     The first start loads the demo districts and campaigns under a demo operator.
     """
     import os
+    import signal
+    import sys
     from contextlib import ExitStack
 
     import uvicorn
@@ -249,6 +251,9 @@ def serve(
                           f"(also in {settings.data_dir}/demo_operator_key)")
         console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)")
         console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
+        # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it found:
+        # this one, so that the stack unwinds and an embedded redis-server stops with the engine.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info")
 
 

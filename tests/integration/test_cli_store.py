@@ -1,5 +1,6 @@
 """CLI commands that talk to Redis."""
 
+import pytest
 from typer.testing import CliRunner
 
 from district_engine.cli import app
@@ -34,3 +35,31 @@ def test_rain_audit_exits_0_when_it_reconciles_and_1_when_not(redis_url, redis_c
     assert bad.exit_code == 1 and "mismatch" in bad.output
     missing = CliRunner().invoke(app, ["rain", "audit", "nope"], env={"DE_REDIS_URL": redis_url})
     assert missing.exit_code == 2
+
+
+@pytest.mark.slow
+def test_serve_on_its_embedded_redis_stops_it_on_sigterm(tmp_path):
+    """`make run` without DE_REDIS_URL: the engine starts a redis-server, and SIGTERM stops both."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import redis
+
+    from helpers import free_port
+
+    env = {k: v for k, v in os.environ.items() if k != "DE_REDIS_URL"} | {"DE_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "serve", "--port", str(free_port())], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if "Uvicorn running" in line:
+            break
+    port = int((tmp_path / "redis.port").read_text())
+    assert redis.Redis(port=port).ping()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Application shutdown complete" in out, out
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis(port=port, socket_connect_timeout=1).ping()
+    assert not (tmp_path / "redis.port").exists()
