@@ -58,15 +58,17 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
     return stores, key
 
 
-def lua_points(path: Path, lat, lng, post: bool, users: int = 200_000) -> str:
+def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000) -> str:
     """A wrk script: GET /v1/feed at, or POST /v1/locations from, random ones of these points (GCJ-02);
-    locations from user ids 1..``users``."""
+    locations from random user ids 1..``users``, or with ``users=None`` each point always from its
+    own user (after the first round, every ping is a repeat: the same user at the same place)."""
     pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
     if post:
+        user = "i" if users is None else f"math.random(1, {users})"
         body = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f"local pts = {{{pts}}}\n"
-                "request = function()\n  local p = pts[math.random(#pts)]\n"
-                f'  local b = string.format(\'{{"user_id":"u%d","lat":%f,"lng":%f}}\', math.random(1, {users}), p[1], p[2])\n'
+                "request = function()\n  local i = math.random(#pts)\n  local p = pts[i]\n"
+                f'  local b = string.format(\'{{"user_id":"u%d","lat":%f,"lng":%f}}\', {user}, p[1], p[2])\n'
                 '  return wrk.format(nil, "/v1/locations", nil, b)\nend\n')
         body = body.replace('"lng":%f}', '"lng":%f,"coord":"gcj02"}')
     else:
