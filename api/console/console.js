@@ -227,12 +227,12 @@ async function loadCampaigns() {
   const district = state.selected;
   if (!district) return;
   const { campaigns } = await api("GET", `/v1/campaigns?district_id=${encodeURIComponent(district)}`);
-  if (district !== state.selected) return;
   campaigns.sort((a, b) => ["live", "scheduled", "ended"].indexOf(a.state) - ["live", "scheduled", "ended"].indexOf(b.state)
     || b.starts_at.localeCompare(a.starts_at));
   const stats = await Promise.all(campaigns.map((c) => api("GET", `/v1/campaigns/${c.id}/stats`).catch(() => null)));
   campaigns.forEach((c, i) => stats[i] && state.stats.set(c.id, stats[i]));
   await Promise.all(campaigns.filter((c) => c.state !== "ended").map((c) => outlineAt(c.district_id, c.radius_m)));
+  if (district !== state.selected) return; // another district was selected meanwhile
   state.campaigns = campaigns;
   state.campaignsOf = district;
   renderCampaigns();
