@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,7 +43,7 @@ from district_engine.demo import seed_demo
 from district_engine.districts.synthetic import synthetic_pings, synthetic_stores
 from district_engine.engine import Engine
 from district_engine.geo import from_wgs84
-from district_engine.signing import headers as signed_headers
+from district_engine.parking.gate_client import gate_event_request
 from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.deliveries import POSITION_RES
@@ -156,12 +155,9 @@ def gate_traffic(base: str, data_dir: Path, rate: float, stop: threading.Event, 
         while not stop.is_set():
             exit_ = bool(inside) and rng.random() < 0.5
             lot, plate = inside.pop(int(rng.integers(len(inside)))) if exit_ else (lots[n % len(lots)], f"京A{n % 100000:05d}")
-            body = json.dumps({"type": "vehicle.exit" if exit_ else "vehicle.entry", "plate": plate, "confidence": 0.97,
-                               "lane": "lane-1", "captured_at": datetime.now(timezone.utc).isoformat()},
-                              ensure_ascii=False).encode()
-            h = signed_headers(secrets[lot], f"msg_{uuid.uuid4().hex}", int(time.time()), body)
+            body, h = gate_event_request(secrets[lot], "exit" if exit_ else "entry", plate, datetime.now(timezone.utc))
             t = time.perf_counter()
-            r = http.post(f"/v1/parking/lots/{lot}/gate-events", content=body, headers=h | {"Content-Type": "application/json"})
+            r = http.post(f"/v1/parking/lots/{lot}/gate-events", content=body, headers=h)
             latencies.append((time.perf_counter() - t) * 1000)
             decision = r.json().get("decision", str(r.status_code)) if r.headers.get("content-type", "").startswith("application/json") else str(r.status_code)
             decisions[decision] = decisions.get(decision, 0) + 1

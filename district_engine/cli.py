@@ -157,14 +157,12 @@ def gate(
 ) -> None:
     """Act as a parking gate: send one signed plate event and print the engine's decision."""
     import json
-    import time
-    import uuid
     from datetime import datetime, timedelta, timezone
 
     import httpx
 
+    from district_engine.parking.gate_client import gate_event_request
     from district_engine.settings import Settings
-    from district_engine.signing import headers
 
     if event not in ("entry", "exit"):
         _fail(DistrictEngineError("must be entry or exit", field="event"))
@@ -174,9 +172,7 @@ def gate(
         if secret is None:
             _fail(DistrictEngineError(f"no demo secret for {lot_id!r} in {path}; pass --secret", field="secret"))
     at = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
-    body = json.dumps({"type": f"vehicle.{event}", "plate": plate, "confidence": 0.99, "captured_at": at.isoformat(),
-                       "lane": lane}, ensure_ascii=False).encode()
-    h = headers(secret, f"msg_{uuid.uuid4().hex}", int(time.time()), body) | {"Content-Type": "application/json"}
+    body, h = gate_event_request(secret, event, plate, at, lane=lane, confidence=0.99)
     r = httpx.post(f"{url}/v1/parking/lots/{lot_id}/gate-events", content=body, headers=h, timeout=5)
     console.print_json(r.text)
     if r.status_code != 200:

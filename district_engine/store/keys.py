@@ -204,5 +204,11 @@ def unpaid_sessions() -> str:
 def replication_barrier(key: str) -> str:
     """String: a throwaway write in ``key``'s slot (same hash tag), so that a WAIT after it covers
     every earlier write to that slot, whichever connection made them."""
-    tag = key[key.index("{"):key.index("}") + 1] if "{" in key and "}" in key else key
-    return f"wait:{tag}"
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    # Redis hashes a key by its first {...} with something inside, else by the whole key.
+    if end > start + 1:
+        return f"wait:{key[start:end + 1]}"
+    if "}" in key:
+        raise ValueError(f"no barrier key shares the slot of {key!r}")
+    return f"wait:{{{key}}}"

@@ -8,8 +8,6 @@ runs are elsewhere). Not a conftest.py: the api tests import their conftest by t
 import json
 import re
 import shutil
-import time
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from api.main import create_app
 from district_engine.demo import seed_demo
 from district_engine.engine import Engine
 from district_engine.settings import Settings
-from district_engine.signing import headers as signed_headers
+from district_engine.parking.gate_client import gate_event_request
 from district_engine.store import connect
 from helpers import serving
 
@@ -51,13 +49,10 @@ class Console:
         self.api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
         self.lot_secrets = json.loads((data_dir / "demo_lot_secrets.json").read_text())
 
-    def gate(self, lot_id: str, type_: str, plate: str) -> dict:
+    def gate(self, lot_id: str, event: str, plate: str) -> dict:
         """A signed plate event from the lot's gate, as a gate controller sends it."""
-        body = json.dumps({"type": f"vehicle.{type_}", "plate": plate, "confidence": 0.98, "lane": "lane-1",
-                           "captured_at": datetime.now(timezone.utc).isoformat()}, ensure_ascii=False).encode()
-        h = signed_headers(self.lot_secrets[lot_id], f"msg_{uuid.uuid4().hex}", int(time.time()), body)
-        r = self.api.post(f"/v1/parking/lots/{lot_id}/gate-events", content=body,
-                          headers=h | {"Content-Type": "application/json"})
+        body, h = gate_event_request(self.lot_secrets[lot_id], event, plate, datetime.now(timezone.utc))
+        r = self.api.post(f"/v1/parking/lots/{lot_id}/gate-events", content=body, headers=h)
         assert r.status_code == 200, r.text
         return r.json()
 

@@ -10,14 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
-from district_engine.signing import headers as signed_headers
+from district_engine.parking.gate_client import gate_event_request
 from district_engine.store import connect
 from district_engine.store.parking import ParkingStore
 from helpers import free_port
@@ -49,12 +48,6 @@ def _stop(proc: subprocess.Popen) -> tuple[int, str]:
     proc.wait(timeout=30)
     time.sleep(0.1)  # the drain thread reads the last lines
     return proc.returncode, "".join(proc.output[-40:])
-
-
-def _gate_event(secret: str, type_: str, plate: str, at: datetime, webhook_id: str) -> tuple[bytes, dict]:
-    body = json.dumps({"type": type_, "plate": plate, "confidence": 0.98, "lane": "lane-1",
-                       "captured_at": at.isoformat()}, ensure_ascii=False).encode()
-    return body, signed_headers(secret, webhook_id, int(time.time()), body) | {"Content-Type": "application/json"}
 
 
 @pytest.mark.slow
@@ -114,13 +107,12 @@ def test_two_api_processes_and_two_workers_offer_once_charge_once_and_push_every
             r = apis[0].post("/v1/parking/plates", json={"user_id": f"user-{i}", "plate": plate,
                                                          "payment_token": f"agr_{i}"}, headers=admin)
             assert r.status_code == 201, r.text
-            body, h = _gate_event(secret, "vehicle.entry", plate, t0, f"msg_{uuid.uuid4().hex}")
+            body, h = gate_event_request(secret, "entry", plate, t0, confidence=0.98)
             assert apis[0].post(f"/v1/parking/lots/{LOT}/gate-events", content=body, headers=h).json()["decision"] == "open"
 
         def exit_(plate):
-            body, h = _gate_event(secret, "vehicle.exit", plate, t0 + timedelta(minutes=95), f"msg_{uuid.uuid4().hex}")
-            again, h2 = _gate_event(secret, "vehicle.exit", plate, t0 + timedelta(minutes=95, seconds=3),
-                                    f"msg_{uuid.uuid4().hex}")
+            body, h = gate_event_request(secret, "exit", plate, t0 + timedelta(minutes=95), confidence=0.98)
+            again, h2 = gate_event_request(secret, "exit", plate, t0 + timedelta(minutes=95, seconds=3), confidence=0.98)
             with ThreadPoolExecutor(3) as pool:
                 sent = [pool.submit(apis[0].post, f"/v1/parking/lots/{LOT}/gate-events", content=body, headers=h),
                         pool.submit(apis[1].post, f"/v1/parking/lots/{LOT}/gate-events", content=body, headers=h),
