@@ -46,7 +46,7 @@ from district_engine.geo import from_wgs84
 from district_engine.parking.gate_client import gate_event_request
 from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.campaigns import CampaignStore
-from district_engine.store.deliveries import POSITION_RES
+from district_engine.store.deliveries import POSITION_RES, Position
 from district_engine.store.districts import DistrictStore
 from district_engine.store.server import EmbeddedCluster
 
@@ -88,12 +88,8 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int) -
         now_ms = int(time.time() * 1000)
         task = progress.add_task("user positions", total=n_users)
         for start in range(0, n_users, 5_000):
-            pipe = client.pipeline(transaction=False)
-            for i in range(start, min(start + 5_000, n_users)):
-                for method, args, kwargs in engine.deliveries.position_commands(f"u{i}", float(lat[i]), float(lng[i]),
-                                                                               int(cells[i]), now_ms):
-                    getattr(pipe, method)(*args, **kwargs)
-            pipe.execute()
+            engine.deliveries.deliver([], now_ms, [Position(f"u{i}", float(lat[i]), float(lng[i]), int(cells[i]))
+                                                   for i in range(start, min(start + 5_000, n_users))])
             progress.advance(task, min(5_000, n_users - start))
         out["seed_users_s"] = time.perf_counter() - t
     demo_operator = engine.operators.authenticate(key)

@@ -23,7 +23,7 @@ import shapely
 from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
-from district_engine.delivery.events import EventIds, offer_events
+from district_engine.delivery.events import offer_template
 from district_engine.errors import (ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError,
                                     StoreUnavailableError)
 from district_engine.geo.coords import to_wgs84
@@ -38,7 +38,7 @@ from district_engine.parking.service import Parking
 from district_engine.redenvelope.split import split_packets
 from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
-from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Outcome, Positions
+from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Offering, Outcome, Position, Positions
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.fanout import FanoutQueue
@@ -86,15 +86,19 @@ class _View:
         for c in campaigns.values():
             by_district[c.district_id].append(c)
         self.by_district = dict(by_district)
-        self._event_makers: dict = {}
+        self._offerings: dict = {}
 
-    def event_maker(self, c: Campaign, reason: str):
-        """The campaign's event maker (``offer_events``), made once per view: the view is replaced
-        whenever a campaign or district changes, so a maker never outlives what it serialized."""
-        maker = self._event_makers.get((c.id, reason))
-        if maker is None:
-            maker = self._event_makers[(c.id, reason)] = offer_events(c, self.district_name(c.district_id), reason)
-        return maker
+    def offering(self, c: Campaign, reason: str, reentry_gap_ms: int) -> Offering:
+        """What delivering the campaign's offer needs, with its event's template, made once per
+        view: the view is replaced whenever a campaign or district changes, so an offering never
+        outlives what it serialized. Users' state about it is kept until it ends plus the re-entry
+        gap."""
+        o = self._offerings.get((c.id, reason))
+        if o is None:
+            template = offer_template(c, self.district_name(c.district_id), reason)
+            o = self._offerings[(c.id, reason)] = Offering(c.id, c.owner, c.max_pushes_per_user,
+                                                           _ms(c.ends_at) + reentry_gap_ms, template)
+        return o
 
     def district_name(self, district_id: str) -> str:
         stored = self.stored.get(district_id)
@@ -131,7 +135,6 @@ class Engine:
                                retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes,
                                wait=wait)
         self.rains = RainStore(client, wait_replicas=wait[0], wait_ms=wait[1])
-        self.event_ids = EventIds()
         self.reentry_gap_s = reentry_gap_s
         self.grab_limits = grab_limits
         self.grab_window_s = grab_window_s
@@ -414,24 +417,15 @@ class Engine:
         view = self.view
         now = self.clock()
         now_ms = _ms(now)
-        per_row, items, record = [], [], []
+        per_row, items, positions = [], [], []
         for user_id, lat, lng in rows:
             offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
             per_row.append(offers)
-            items += [self._delivery(view, o.campaign, user_id, o.distance_m, "entered", now) for o in offers]
-            record += self.deliveries.position_commands(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES),
-                                                        now_ms)
-        codes = iter(self.deliveries.deliver(items, now_ms, commands=record))
+            items += [Delivery(user_id, view.offering(o.campaign, "entered", self.deliveries.reentry_gap_ms), o.distance_m) for o in offers]
+            positions.append(Position(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES)))
+        codes = iter(self.deliveries.deliver(items, now_ms, positions))
         return [[o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)] for offers in per_row]
 
-    def _delivery(self, view: _View, c: Campaign, user_id: str, distance_m: float, reason: str, now: datetime,
-                  found_ms: int | None = None) -> Delivery:
-        event_id = self.event_ids()
-        return Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, self._keep_until_ms(c), event_id,
-                        view.event_maker(c, reason)(event_id, user_id, distance_m, now), found_ms)
-
-    def _keep_until_ms(self, c: Campaign) -> int:
-        return _ms(c.ends_at) + self.deliveries.reentry_gap_ms
 
     # ------------------------------------------------------------ broadcast on go-live
     def broadcast(self, campaign_id: str) -> Broadcast:
@@ -479,12 +473,8 @@ class Engine:
             c = view.campaigns.get(ch.campaign_id)
             if c is None or c.state(now) is not CampaignState.LIVE:
                 continue  # deleted or ended since it was found
-            make = view.event_maker(c, "broadcast")
-            keep_until = self._keep_until_ms(c)
-            for user_id, found_ms, distance_m in ch.users:
-                event_id = self.event_ids()
-                items.append(Delivery(user_id, c.id, c.owner, c.max_pushes_per_user, keep_until, event_id,
-                                      make(event_id, user_id, distance_m, now), found_ms))
+            offering = view.offering(c, "broadcast", self.deliveries.reentry_gap_ms)
+            items += [Delivery(user_id, offering, distance_m, found_ms) for user_id, found_ms, distance_m in ch.users]
         self.deliveries.deliver(items, _ms(now))
         self.fanout.ack(chunks)
         return sum(len(ch.users) for ch in chunks)

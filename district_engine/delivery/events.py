@@ -1,39 +1,58 @@
 """Push events: what a webhook receiver and a server-sent-event client get for one offer to one
 user. Pure: values in, a JSON string out. The shape follows Standard Webhooks' recommendation
 (``type``, ``timestamp``, ``data``); coordinates are not included (the user's position never leaves
-the engine)."""
+the engine).
+
+A campaign's events differ only in four values, so each campaign's event is serialized once as a
+template: its JSON in five pieces around the event id, the timestamp, the user id (JSON strings)
+and the distance (a JSON number). ``render`` fills one in; the delivery script
+(``store/lua/deliver_offers.lua``) does the same in Redis, only for the offers it pushes.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from datetime import datetime
-from itertools import count
 from typing import Callable
 
 from district_engine.campaigns.model import Campaign
 
-__all__ = ["EVENT_TYPE", "EventIds", "offer_events"]
+__all__ = ["EVENT_TYPE", "EventIds", "Template", "offer_template", "render", "offer_events", "distance_json"]
 
 EVENT_TYPE = "offer.delivered"
 
+Template = tuple[str, str, str, str, str]
+
 
 class EventIds:
-    """Unique event ids (``evt_`` + 12 random hex + a counter): cheaper than a uuid per event, and
-    unique across processes by the random part. The id is the webhook-id, stable across retries."""
+    """Unique event ids (``evt_`` + 12 random hex + a counter in at least 8 hex digits): cheaper
+    than a uuid per event, and unique across processes by the random part. The id is the
+    webhook-id, stable across retries. Ids are handed out one at a time or as a block
+    (``reserve``), which the delivery script numbers itself."""
 
     def __init__(self):
-        self._prefix = f"evt_{os.urandom(6).hex()}"
-        self._n = count()
+        self.prefix = f"evt_{os.urandom(6).hex()}"
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, n: int) -> int:
+        """The first of ``n`` consecutive numbers now this caller's: ids ``format(first + i)``."""
+        with self._lock:
+            first, self._next = self._next, self._next + n
+        return first
+
+    def format(self, n: int) -> str:
+        return f"{self.prefix}{n:08x}"
 
     def __call__(self) -> str:
-        return f"{self._prefix}{next(self._n):08x}"
+        return self.format(self.reserve(1))
 
 
-def offer_events(campaign: Campaign, district_name: str, reason: str) -> Callable[[str, str, float, datetime], str]:
-    """A maker of this campaign's events: ``make(event_id, user_id, distance_m, now)`` -> compact
-    JSON. ``reason`` is "entered" (the user came into reach) or "broadcast" (the campaign went live
-    with the user in reach). The campaign's part is serialized once: keep the maker and reuse it."""
+def offer_template(campaign: Campaign, district_name: str, reason: str) -> Template:
+    """The campaign's event, serialized once with holes. ``reason`` is "entered" (the user came
+    into reach) or "broadcast" (the campaign went live with the user in reach)."""
     c = campaign
     while True:  # a hole no field of the campaign contains (a random one, drawn again on the rare clash)
         hole = f"\x00{os.urandom(8).hex()}"
@@ -45,11 +64,22 @@ def offer_events(campaign: Campaign, district_name: str, reason: str) -> Callabl
         }, ensure_ascii=False, separators=(",", ":"))
         parts = doc.split(json.dumps(hole))
         if len(parts) == 5:
-            break
-    a, b, c_, d, e = parts
+            return tuple(parts)
 
-    def make(event_id: str, user_id: str, distance_m: float, now: datetime) -> str:
-        return (f"{a}{json.dumps(event_id)}{b}\"{now.isoformat()}\"{c_}{json.dumps(user_id, ensure_ascii=False)}{d}"
-                f"{round(distance_m, 1)}{e}")
 
-    return make
+def distance_json(distance_m: float) -> str:
+    """An event's distance as its JSON number: metres, to 0.1 m."""
+    return repr(round(float(distance_m), 1))
+
+
+def render(template: Template, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:
+    """One event as compact JSON; ``timestamp`` is RFC 3339."""
+    a, b, c, d, e = template
+    return (f"{a}{json.dumps(event_id)}{b}{json.dumps(timestamp)}{c}{json.dumps(user_id, ensure_ascii=False)}{d}"
+            f"{distance_json(distance_m)}{e}")
+
+
+def offer_events(campaign: Campaign, district_name: str, reason: str) -> Callable[[str, str, float, datetime], str]:
+    """A maker of this campaign's events: ``make(event_id, user_id, distance_m, now)`` -> compact JSON."""
+    template = offer_template(campaign, district_name, reason)
+    return lambda event_id, user_id, distance_m, now: render(template, event_id, user_id, distance_m, now.isoformat())

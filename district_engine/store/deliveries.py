@@ -6,18 +6,35 @@ campaign's exact counts.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
 
+from district_engine.delivery.events import EventIds, distance_json
 from district_engine.store import keys
 from district_engine.store.scripts import Scripts
 
-__all__ = ["Delivery", "DeliveryStore", "Outcome", "CampaignCounts", "Positions", "POSITION_RES"]
+__all__ = ["Offering", "Delivery", "Position", "DeliveryStore", "Outcome", "CampaignCounts", "Positions",
+           "POSITION_RES"]
 
 POSITION_RES = 7  # H3 cells of ~5 km²: a 3 km reach reads a few dozen of them
 _CHUNK = 500  # items per script call: bounds how long one call holds the server
+_COUNTS = "drc"  # per campaign in a partition's stats hash: delivered, delivered again to a user, capped
+
+
+class Offering(NamedTuple):
+    """What delivering one campaign's offer needs, made once per campaign and reason: its id,
+    owner and max per user, how long users' state about it is kept (ms), and its event's template
+    (``delivery.events.offer_template``), which the delivery script fills in for what it pushes."""
+
+    campaign_id: str
+    owner: str
+    max_per_user: int
+    keep_until_ms: int
+    template: tuple[str, str, str, str, str]
 
 
 class Delivery(NamedTuple):
@@ -25,13 +42,18 @@ class Delivery(NamedTuple):
     found, delivered only if that is still the user's last and the user never had the offer."""
 
     user_id: str
-    campaign_id: str
-    owner: str
-    max_per_user: int
-    keep_until_ms: int
-    event_id: str
-    payload: str
+    offering: Offering
+    distance_m: float
     found_ms: int | None = None
+
+
+class Position(NamedTuple):
+    """A user's position to record (WGS-84) and its H3 cell at POSITION_RES."""
+
+    user_id: str
+    lat: float
+    lng: float
+    cell: int
 
 
 class Positions(NamedTuple):
@@ -57,7 +79,8 @@ class CampaignCounts(NamedTuple):
 
 class DeliveryStore:
     def __init__(self, client, *, reentry_gap_ms: int, pushes_per_window: int, cap_window_ms: int = 3_600_000,
-                 history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000):
+                 history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000,
+                 event_ids: EventIds | None = None):
         self._client = client
         self._scripts = Scripts(client)
         self.reentry_gap_ms = reentry_gap_ms
@@ -66,51 +89,79 @@ class DeliveryStore:
         self.history_ms = history_ms
         self.outbox_keep_ms = outbox_keep_ms
         self.position_ttl_ms = position_ttl_ms
+        self.event_ids = event_ids or EventIds()
 
-    def deliver(self, items: list[Delivery], now_ms: int, commands: list = ()) -> list[int]:
-        """Deliver ``items``; an ``Outcome`` code per item, in order. Items are grouped by their
-        user's partition, one script call per partition (and chunk); all of them, and any plain
-        ``commands`` (method, args, kwargs) first, go in one round trip."""
-        groups = defaultdict(list)
+    def deliver(self, items: list[Delivery], now_ms: int, positions: list[Position] = ()) -> list[int]:
+        """Deliver ``items`` and record ``positions`` (a user's last one wins); an ``Outcome`` code
+        per item, in order. Users are grouped by partition, one script call per partition (and
+        chunk of items), all in one round trip. Each pushed event is rendered by the script from
+        its offering's template, stamped ``now_ms``."""
+        partition_of: dict[str, int] = {}
+
+        def section(user_id: str) -> list[int]:
+            p = partition_of.get(user_id)
+            if p is None:
+                p = partition_of[user_id] = keys.partition(user_id)
+            return groups[p].setdefault(user_id, [])
+
+        groups: dict[int, dict[str, list[int]]] = defaultdict(dict)  # partition -> user -> its items
         for i, d in enumerate(items):
-            groups[keys.partition(d.user_id)].append(i)
-        calls, order = [], []
+            section(d.user_id).append(i)
+        where = {}
+        for pos in positions:
+            where[pos.user_id] = pos
+            section(pos.user_id)
+        stamp = json.dumps(datetime.fromtimestamp(now_ms / 1000, timezone.utc).isoformat(timespec="milliseconds"))
         head = [now_ms, self.reentry_gap_ms, self.pushes_per_window, self.cap_window_ms, self.history_ms,
-                self.outbox_keep_ms]
-        for p, idx in groups.items():
-            for start in range(0, len(idx), _CHUNK):
-                chunk = idx[start:start + _CHUNK]
-                user_slot: dict[str, int] = {}
-                ks, args = [keys.outbox(p), keys.push_stats(p)], list(head)
-                for i in chunk:
-                    d = items[i]
-                    u = user_slot.get(d.user_id)
-                    if u is None:
-                        u = user_slot[d.user_id] = len(user_slot) + 1
-                        ks.extend(keys.user_keys(d.user_id))
-                    args += [u, d.campaign_id, d.max_per_user, d.keep_until_ms,
-                             "" if d.found_ms is None else d.found_ms, d.event_id, d.owner, d.user_id, d.payload]
-                calls.append(("deliver_offers", ks, args))
-                order.append(chunk)
-        if not calls and not commands:
+                self.outbox_keep_ms, self.position_ttl_ms, stamp, self.event_ids.prefix]
+        calls, order = [], []
+        for p, users in groups.items():
+            batch, size = [], 0
+            for user, idx in users.items():
+                for s in range(0, max(1, len(idx)), _CHUNK):
+                    piece = idx[s:s + _CHUNK]
+                    if batch and (size + len(piece) > _CHUNK or len(batch) >= _CHUNK):
+                        calls.append(self._call(p, batch, items, where, now_ms, head, order))
+                        batch, size = [], 0
+                    batch.append((user, piece))
+                    size += len(piece)
+            calls.append(self._call(p, batch, items, where, now_ms, head, order))
+        if not calls:
             return []
         out = [0] * len(items)
-        for chunk, codes in zip(order, self._scripts.pipeline(calls, commands)):
+        for chunk, codes in zip(order, self._scripts.pipeline(calls)):
             for i, code in zip(chunk, codes):
                 out[i] = int(code)
         return out
 
-    # ------------------------------------------------------------ positions
-    def position_commands(self, user_id: str, lat: float, lng: float, cell: int, now_ms: int) -> list:
-        """The commands that record a user's position (WGS-84) and index it under its H3 cell, for
-        the caller's pipeline: [(method, args, kwargs)]."""
-        value = f"{lat:.7f},{lng:.7f},{now_ms}"
-        bucket = now_ms // self.position_ttl_ms
-        cell_key = keys.position_cell(keys.partition(user_id), cell, bucket)
-        return [("set", (keys.user_keys(user_id)[2], value), {"px": self.position_ttl_ms}),
-                ("hset", (cell_key, user_id, value), {}),
-                # The bucket key outlives its bucket by one TTL: the reader looks one bucket back.
-                ("pexpireat", (cell_key, (bucket + 2) * self.position_ttl_ms), {})]
+    def _call(self, p: int, sections, items, where, now_ms, head, order: list) -> tuple:
+        """One script call for these (user, item indices) sections of partition ``p``; appends to
+        ``order`` the item indices in the order of its answer."""
+        numbers: dict[int, int] = {}  # id(offering) -> its 1-based number in this call
+        offer_args, user_args, chunk = [], [], []
+        ks = [keys.outbox(p), keys.push_stats(p)]
+        for user, idx in sections:
+            ks.extend(keys.user_keys(user))
+            pos = where.pop(user, None)  # recorded once, with the user's first section
+            position, expire = "", ""
+            if pos is not None:
+                bucket = now_ms // self.position_ttl_ms
+                ks.append(keys.position_cell(p, pos.cell, bucket))
+                position = f"{pos.lat:.7f},{pos.lng:.7f},{now_ms}"
+                expire = (bucket + 2) * self.position_ttl_ms  # outlives its bucket by one TTL: readers look one back
+            user_args += [len(idx), user, json.dumps(user, ensure_ascii=False) if idx else "", position, expire]
+            for i in idx:
+                d = items[i]
+                o = d.offering
+                n = numbers.get(id(o))
+                if n is None:
+                    n = numbers[id(o)] = len(numbers) + 1
+                    offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, *o.template]
+                user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms]
+                chunk.append(i)
+        order.append(chunk)
+        first = self.event_ids.reserve(len(chunk))
+        return "deliver_offers", ks, [*head, first, len(numbers), *offer_args, *user_args]
 
     def positions_in_cells(self, cells, now_ms: int) -> Positions:
         """Users whose last position within the TTL lies in one of ``cells`` (H3, POSITION_RES),
@@ -144,20 +195,21 @@ class DeliveryStore:
     # ------------------------------------------------------------ counts and events
     def counts(self, campaign_id: str) -> CampaignCounts:
         """Exact counts over all partitions, in one round trip."""
-        fields = [f"{campaign_id}:{x}" for x in "dupc"]
+        fields = [f"{campaign_id}:{x}" for x in _COUNTS]
         pipe = self._client.pipeline(transaction=False)
         for p in range(keys.PARTITIONS):
             pipe.hmget(keys.push_stats(p), fields)
-        totals = np.zeros(4, dtype=np.int64)
+        totals = np.zeros(3, dtype=np.int64)
         for row in pipe.execute():
             totals += [int(v or 0) for v in row]
-        return CampaignCounts(*map(int, totals))
+        delivered, again, capped = map(int, totals)
+        return CampaignCounts(delivered, delivered - again, delivered - capped, capped)
 
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""
         pipe = self._client.pipeline(transaction=False)
         for p in range(keys.PARTITIONS):
-            pipe.hdel(keys.push_stats(p), *[f"{campaign_id}:{x}" for x in "dupc"])
+            pipe.hdel(keys.push_stats(p), *[f"{campaign_id}:{x}" for x in _COUNTS])
         pipe.execute()
 
     def events_after(self, user_id: str, after: str | None, count: int = 1000) -> list[tuple[str, str]]:

@@ -113,7 +113,8 @@ def outbox(p: int) -> str:
 
 
 def push_stats(p: int) -> str:
-    """Hash of one partition's per-campaign counts: <campaign>:d delivered, :u users, :p pushed, :c capped."""
+    """Hash of one partition's per-campaign counts: <campaign>:d delivered, :r delivered again to a user who
+    had it, :c capped (so users = d - r, pushed = d - c: a first push moves one count)."""
     return f"{_tag(p)}:stats"
 
 

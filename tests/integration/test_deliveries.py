@@ -4,8 +4,14 @@ outbox and the user's events written atomically, positions by cell, the lease-ba
 import json
 import time
 
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from district_engine.campaigns.model import Campaign
+from district_engine.delivery.events import offer_template, render
 from district_engine.store import keys
-from district_engine.store.deliveries import Delivery, DeliveryStore, Outcome
+from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
 from district_engine.store.schedule import TimedSet
 
 GAP = 60_000
@@ -16,15 +22,28 @@ def _store(redis_client, cap=5, **kw):
     return DeliveryStore(redis_client, reentry_gap_ms=GAP, pushes_per_window=cap, **kw)
 
 
-def _item(user, campaign="c1", max_per_user=2, found_ms=None, event=None):
-    event = event or f"evt_{user}_{campaign}"
+def _offering(campaign="c1", max_per_user=2, owner="op1"):
     keep_until_ms = int(time.time() * 1000) + 10 * HOUR  # an expiry: real time, whatever the test's clock
-    return Delivery(user, campaign, "op1", max_per_user, keep_until_ms, event, json.dumps({"id": event, "u": user}),
-                    found_ms)
+    # A small template: the event {"id", "c", "t", "u", "d"} (id, campaign, timestamp, user, distance).
+    return Offering(campaign, owner, max_per_user, keep_until_ms,
+                    ('{"id":', f',"c":{json.dumps(campaign)},"t":', ',"u":', ',"d":', "}"))
+
+
+def _item(user, campaign="c1", max_per_user=2, found_ms=None, distance_m=10.0):
+    return Delivery(user, _offering(campaign, max_per_user), distance_m, found_ms)
+
+
+def _at(user, lat, lng, cell):
+    return [Position(user, lat, lng, cell)]
 
 
 def _outbox(redis_client):
     return [e for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
+
+
+def _pairs(entries):
+    """(user, campaign) of outbox entries, from their payloads."""
+    return sorted((json.loads(e[b"payload"])["u"], json.loads(e[b"payload"])["c"]) for e in entries)
 
 
 def test_offers_go_on_entry_only_and_up_to_the_per_user_max(redis_client):
@@ -42,14 +61,16 @@ def test_every_push_is_in_the_outbox_and_the_users_events_and_nothing_else_is(re
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 1000)
     assert codes == [Outcome.PUSHED] * 100
     assert store.deliver([_item(u, "c1") for u in users], 2000) == [0] * 50  # still inside: nothing new
-    out = _outbox(redis_client)
-    assert sorted(e[b"id"].decode() for e in out) == sorted(f"evt_{u}_{c}" for u in users for c in ("c1", "c2"))
-    assert all(keys.outbox(keys.partition(e[b"user"].decode())) for e in out)
+    out = {p: redis_client.xrange(keys.outbox(p)) for p in range(keys.PARTITIONS)}
+    assert _pairs(e for rows in out.values() for _, e in rows) == sorted((u, c) for u in users for c in ("c1", "c2"))
+    assert all(keys.partition(e[b"user"].decode()) == p for p, rows in out.items() for _, e in rows)
+    ids = [e[b"id"].decode() for rows in out.values() for _, e in rows]
+    assert len(set(ids)) == 100 and all(i.startswith(store.event_ids.prefix) for i in ids)
     for u in users[:5]:
-        got = [json.loads(p)["id"] for _, p in store.events_after(u, None)]
-        assert got == [f"evt_{u}_c1", f"evt_{u}_c2"]
+        got = [json.loads(p) for _, p in store.events_after(u, None)]
+        assert [(e["u"], e["c"]) for e in got] == [(u, "c1"), (u, "c2")]
         first_id = store.events_after(u, None)[0][0]
-        assert [json.loads(p)["id"] for _, p in store.events_after(u, first_id)] == [f"evt_{u}_c2"]
+        assert [json.loads(p)["id"] for _, p in store.events_after(u, first_id)] == [got[1]["id"]]
 
 
 def test_the_hourly_push_cap_holds_across_campaigns_and_what_is_capped_is_still_delivered(redis_client):
@@ -66,15 +87,13 @@ def test_the_hourly_push_cap_holds_across_campaigns_and_what_is_capped_is_still_
 def test_a_broadcast_delivers_once_ever_and_only_to_a_user_still_where_it_found_them(redis_client):
     store = _store(redis_client)
     now = 5_000
-    record = store.position_commands("stay", 39.93, 116.45, 0x872830828ffffff, now)
-    record += store.position_commands("moved", 39.93, 116.45, 0x872830828ffffff, now)
-    store.deliver([], now, commands=record)
-    store.deliver([], now + 1, commands=store.position_commands("moved", 31.2, 121.4, 0x8730800aaffffff, now + 1))
+    store.deliver([], now, _at("stay", 39.93, 116.45, 0x872830828ffffff) + _at("moved", 39.93, 116.45, 0x872830828ffffff))
+    store.deliver([], now + 1, _at("moved", 31.2, 121.4, 0x8730800aaffffff))
     codes = store.deliver([_item("stay", found_ms=now), _item("moved", found_ms=now)], now + 2)
     assert codes == [Outcome.PUSHED, Outcome.MOVED]
     assert store.deliver([_item("stay", found_ms=now)], now + 10 * GAP) == [0]  # a second broadcast: never again
     # An entry-delivered user is not broadcast to either.
-    store.deliver([], now, commands=store.position_commands("entered", 39.93, 116.45, 0x872830828ffffff, now))
+    store.deliver([], now, _at("entered", 39.93, 116.45, 0x872830828ffffff))
     assert store.deliver([_item("entered")], now + 3) == [Outcome.PUSHED]
     assert store.deliver([_item("entered", found_ms=now)], now + 4) == [0]
 
@@ -83,11 +102,10 @@ def test_positions_by_cell_give_each_user_once_at_the_latest_and_drop_expired_on
     store = _store(redis_client, position_ttl_ms=600_000)
     a, b = 0x872830828ffffff, 0x872830829ffffff
     t0 = int(time.time() * 1000)
-    cmds = store.position_commands("u1", 39.93, 116.45, a, t0)
-    cmds += store.position_commands("u1", 39.94, 116.46, b, t0 + 1000)  # moved to the next cell
-    cmds += store.position_commands("u2", 39.95, 116.47, b, t0 + 2000)
-    cmds += store.position_commands("old", 39.95, 116.47, a, t0 - 700_000)  # older than the TTL
-    store.deliver([], t0, commands=cmds)
+    store.deliver([], t0 - 700_000, _at("old", 39.95, 116.47, a))  # older than the TTL
+    store.deliver([], t0, _at("u1", 39.93, 116.45, a))
+    store.deliver([], t0 + 1000, _at("u1", 39.94, 116.46, b))  # moved to the next cell
+    store.deliver([], t0 + 2000, _at("u2", 39.95, 116.47, b))
     users, lats, lngs, ms, partitions = store.positions_in_cells([a, b], t0 + 3000)
     got = {u: (la, ln, m) for u, la, ln, m in zip(users, lats, lngs, ms)}
     assert partitions.tolist() == [keys.partition(u) for u in users]
@@ -118,3 +136,62 @@ def test_deliveries_keep_working_after_the_server_forgets_its_scripts(redis_clie
     redis_client.script_flush()  # as after a restart or a failover: the pipeline reloads and runs it once
     assert store.deliver([_item("u", "c2"), _item("v", "c1")], 10) == [Outcome.PUSHED, Outcome.PUSHED]
     assert len(_outbox(redis_client)) == 3  # nothing ran twice
+
+
+T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
+_seq = iter(range(10**9))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example its own campaign
+@given(user_id=st.text(min_size=1, max_size=40), title=st.text(min_size=1, max_size=40).filter(str.strip),
+       distance_m=st.floats(0, 3000))
+def test_the_script_renders_each_event_as_the_python_renderer_does(redis_client, user_id, title, distance_m):
+    store = _store(redis_client, cap=10**6)
+    c = Campaign(id=f"cmp_{next(_seq)}", owner="op", district_id="d1", kind="campaign", title=title,
+                 body="body \u2028 \"x\" \\", starts_at=T0, ends_at=T0 + timedelta(hours=2))
+    template = offer_template(c, "三里屯 \"Taikoo\"", "entered")
+    offering = Offering(c.id, c.owner, 1, int(time.time() * 1000) + HOUR, template)
+    now_ms = 1_795_000_000_123
+    assert store.deliver([Delivery(user_id, offering, distance_m)], now_ms) == [Outcome.PUSHED]
+    _, payload = store.events_after(user_id, None)[-1]
+    event = json.loads(payload)
+    assert event["id"].startswith(store.event_ids.prefix)
+    stamp = datetime.fromtimestamp(now_ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    assert payload == render(template, event["id"], user_id, distance_m, stamp)
+    assert event["data"]["user_id"] == user_id and event["data"]["title"] == title
+    assert event["timestamp"] == "2026-11-18T11:06:40.123+00:00"
+
+
+def test_a_ping_in_reach_of_many_campaigns_is_decided_per_campaign_in_one_call(redis_client):
+    store = _store(redis_client, cap=1000)
+    campaigns = [f"c{i}" for i in range(40)]
+    first = store.deliver([_item("u", c, max_per_user=2) for c in campaigns], 0)
+    assert first == [Outcome.PUSHED] * 40
+    assert store.deliver([_item("u", c, max_per_user=2) for c in campaigns], 1000) == [0] * 40  # a repeat ping
+    # Out of reach of c0..c9 (not seen) past the gap, still in reach of the rest meanwhile.
+    store.deliver([_item("u", c, max_per_user=2) for c in campaigns[10:]], GAP + 500)
+    again = store.deliver([_item("u", c, max_per_user=2) for c in campaigns], GAP + 1000)
+    assert again == [Outcome.PUSHED] * 10 + [0] * 30
+    # Away from everything past the gap: back in reach, c10..c39 are offered a second time, c0..c9 not a third.
+    back = store.deliver([_item("u", c, max_per_user=2) for c in campaigns], 3 * GAP)
+    assert back == [0] * 10 + [Outcome.PUSHED] * 30
+    assert store.counts("c0") == store.counts("c39") == (2, 1, 2, 0)
+    assert len(store.events_after("u", None)) == 80
+
+
+def test_two_items_of_one_campaign_for_one_user_in_one_call_are_decided_in_order(redis_client):
+    store = _store(redis_client)
+    assert store.deliver([_item("u", "c1"), _item("u", "c1"), _item("v", "c1")], 0) == [Outcome.PUSHED, 0,
+                                                                                         Outcome.PUSHED]
+    assert store.counts("c1") == (2, 2, 2, 0)
+
+
+def test_a_call_records_positions_with_the_deliveries_and_users_with_no_offer(redis_client):
+    store = _store(redis_client)
+    t0 = int(time.time() * 1000)
+    cell = 0x872830828ffffff
+    codes = store.deliver([_item("u1", "c1")], t0, _at("u1", 39.93, 116.45, cell) + _at("u2", 39.94, 116.46, cell))
+    assert codes == [Outcome.PUSHED]
+    users, lats, _, ms, _ = store.positions_in_cells([cell], t0)
+    assert sorted(zip(users, lats.tolist(), ms.tolist())) == [("u1", 39.93, t0), ("u2", 39.94, t0)]
+    assert redis_client.get(keys.user_keys("u2")[2]) == f"39.9400000,116.4600000,{t0}".encode()

@@ -1,86 +1,170 @@
--- Deliver offers to users of one partition: per (user, campaign) the at-most-once/entry check, the
--- frequency cap, and for what is pushed the user's event and the partition's outbox entry, atomically.
+-- Deliver offers to users of one partition, and record their positions: per (user, campaign) the
+-- at-most-once/entry check, the frequency cap, and for what is pushed the user's event and the
+-- partition's outbox entry, atomically.
 -- A user is offered a campaign when entering its reach: the first time, or again after being out of
 -- it (not seen in it) for gap ms, up to its max per user. A broadcast item delivers only to a user
 -- never given that campaign, and only if the user's position is still the one the broadcast found.
--- KEYS[1] outbox stream of the partition, KEYS[2] stats hash of the partition,
--- then per user u (1-based): KEYS[3u] offers hash, KEYS[3u+1] events stream, KEYS[3u+2] position.
--- ARGV[1] now (ms), ARGV[2] re-entry gap (ms), ARGV[3] pushes allowed per cap window,
--- ARGV[4] cap window (ms), ARGV[5] event history kept (ms), ARGV[6] outbox kept (ms),
--- then 9 per item: user index, campaign id, max per user, keep until (ms), broadcast position ms
--- ("" for an entry), event id, owner, user id, payload (JSON).
--- Returns per item: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not pushed),
--- 3 moved (a broadcast found a position that is no longer the user's last).
--- Costs are per user in Redis's one thread (a broadcast runs this for every user in reach): one
--- HMGET and one HSET per item, the counts summed here and written once per call.
+--
+-- KEYS[1] outbox stream of the partition, KEYS[2] stats hash of the partition, then per user
+-- section: offers hash, events stream, position, and the position's cell hash when one is recorded.
+-- ARGV: now (ms), re-entry gap (ms), pushes allowed per cap window, cap window (ms), event history
+-- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
+-- event id prefix, the number of this call's first event id, then the offerings:
+--   a count, then 9 each: campaign id, owner, max per user, keep state until (ms), and the event's
+--   template, five pieces around its id, timestamp, user id and distance (delivery/events.py);
+-- then the user sections, each: item count, user id, user id as a JSON string, position
+-- ("lat,lng,ms", "" for none), the cell hash's expiry (ms); then 3 per item: offering number
+-- (1-based), distance (a JSON number), broadcast position ms ("" for an entry).
+-- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).
+-- Returns per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
+-- pushed), 3 moved (a broadcast found a position that is no longer the user's last).
+--
+-- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns, one PTTL;
+-- per push two XADDs; per campaign one HINCRBY per count that moved. A repeat ping (nothing new)
+-- is three commands whatever its number of campaigns. Stats fields per campaign: <id>:d delivered,
+-- :r delivered again to a user who had it, :c capped (users = d - r, pushed = d - c).
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local history_ms, position_ttl = ARGV[5], ARGV[7]
+local ts, id_prefix, id_next = ARGV[8], ARGV[9], tonumber(ARGV[10])
 -- Stream ids are the server's clock: trim by it, not by the caller's.
 local t = redis.call('TIME')
 local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local history_min = tostring(math.max(0, server_ms - tonumber(ARGV[5])))
+local history_min = tostring(math.max(0, server_ms - tonumber(history_ms)))
 local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
+
+local offerings = {}
+local a = 11
+for j = 1, tonumber(ARGV[a]) do
+  local o = a + (j - 1) * 9
+  offerings[j] = {cid = ARGV[o + 1], owner = ARGV[o + 2], max = tonumber(ARGV[o + 3]), keep = tonumber(ARGV[o + 4]),
+                  t1 = ARGV[o + 5], t2 = ARGV[o + 6], t3 = ARGV[o + 7], t4 = ARGV[o + 8], t5 = ARGV[o + 9]}
+end
+a = a + #offerings * 9 + 1
+
 local counts = {}
 local function count(cid, what)
   local key = cid .. ':' .. what
   counts[key] = (counts[key] or 0) + 1
 end
+
 local out = {}
-local n_items = (#ARGV - 6) / 9
-for i = 0, n_items - 1 do
-  local a = 6 + i * 9
-  local u = tonumber(ARGV[a + 1])
-  local cid, max, keep = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-  local found_ms, event_id, owner, user, payload = ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9]
-  local offers, events, pos = KEYS[3 * u], KEYS[3 * u + 1], KEYS[3 * u + 2]
-  local code = 0
-  local st = redis.call('HMGET', offers, 'n:' .. cid, 's:' .. cid, '_p')
-  local n = tonumber(st[1] or '0')
-  if found_ms ~= '' then
-    local p = redis.call('GET', pos)
-    if not p or string.match(p, '[^,]*$') ~= found_ms then
-      code = 3
-    elseif n == 0 then
-      code = 1
-    end
-  elseif n < max and (n == 0 or now - tonumber(st[2] or '-1') >= gap) then
-    code = 1
+local k = 3
+while a <= #ARGV do
+  local n_items, user, user_json, position, cell_expire = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+  local offers, events, pos = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local cell = nil
+  k = k + 3
+  if position ~= '' then
+    cell = KEYS[k]
+    k = k + 1
   end
-  if code == 1 then
-    count(cid, 'd')
-    if n == 0 then
-      count(cid, 'u')
+  a = a + 5
+  if n_items > 0 then
+    -- One read of every campaign's state, kept here as items are decided (a user can hold two
+    -- items of one campaign: two updates in one batch), one write at the end.
+    local fields = {}
+    for i = 0, n_items - 1 do
+      local cid = offerings[tonumber(ARGV[a + 3 * i])].cid
+      fields[2 * i + 1], fields[2 * i + 2] = 'n:' .. cid, 's:' .. cid
+    end
+    fields[#fields + 1] = '_p'
+    local st = redis.call('HMGET', offers, unpack(fields))
+    local given, seen, changed, bumped = {}, {}, {}, {}
+    for i = 0, n_items - 1 do
+      local cid = fields[2 * i + 1]:sub(3)
+      if given[cid] == nil then
+        given[cid], seen[cid] = tonumber(st[2 * i + 1] or '0'), tonumber(st[2 * i + 2] or '-1')
+      end
     end
     -- The cap: push times of the last window, as a space-separated list in the same hash.
     local recent = {}
-    for tm in string.gmatch(st[3] or '', '%d+') do
+    for tm in string.gmatch(st[#st] or '', '%d+') do
       if now - tonumber(tm) < cap_window then
         recent[#recent + 1] = tm
       end
     end
-    if #recent < cap then
-      recent[#recent + 1] = ARGV[1]
-      local sid = redis.call('XADD', events, 'MINID', '~', history_min, '*', 'id', event_id, 'payload', payload)
-      redis.call('PEXPIRE', events, ARGV[5])
-      redis.call('XADD', KEYS[1], 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', owner, 'user', user,
-                 'sid', sid, 'payload', payload)
-      count(cid, 'p')
-    else
-      code = 2
-      count(cid, 'c')
+    local last_pos, delivered, pushed, keep = false, false, false, 0
+    for i = 0, n_items - 1 do
+      local o = offerings[tonumber(ARGV[a])]
+      local distance, found_ms = ARGV[a + 1], ARGV[a + 2]
+      a = a + 3
+      local cid = o.cid
+      local n = given[cid]
+      local code = 0
+      if found_ms ~= '' then
+        if last_pos == false then
+          last_pos = redis.call('GET', pos)
+        end
+        if not last_pos or string.match(last_pos, '[^,]*$') ~= found_ms then
+          code = 3
+        elseif n == 0 then
+          code = 1
+        end
+      elseif n < o.max and (n == 0 or now - seen[cid] >= gap) then
+        code = 1
+      end
+      if code == 1 then
+        count(cid, 'd')
+        if n > 0 then
+          count(cid, 'r')
+        end
+        if #recent < cap then
+          recent[#recent + 1] = ARGV[1]
+          local event_id = id_prefix .. string.format('%08x', id_next)
+          local payload = o.t1 .. '"' .. event_id .. '"' .. o.t2 .. ts .. o.t3 .. user_json .. o.t4 .. distance .. o.t5
+          local sid = redis.call('XADD', events, 'MINID', '~', history_min, '*', 'id', event_id, 'payload', payload)
+          redis.call('XADD', KEYS[1], 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
+                     'sid', sid, 'payload', payload)
+          pushed = true
+        else
+          code = 2
+          count(cid, 'c')
+        end
+        given[cid] = n + 1
+        bumped[cid] = true
+        delivered = true
+      end
+      if code ~= 3 then
+        seen[cid] = now
+        changed[cid] = true
+        if o.keep > keep then
+          keep = o.keep
+        end
+      end
+      id_next = id_next + 1
+      out[#out + 1] = code
     end
-    redis.call('HSET', offers, 's:' .. cid, ARGV[1], 'n:' .. cid, n + 1, '_p', table.concat(recent, ' '))
-  elseif code == 0 then
-    redis.call('HSET', offers, 's:' .. cid, ARGV[1])
-  end
-  -- The state lives as long as the longest campaign it remembers (plus the re-entry gap).
-  if code ~= 3 then
-    local ttl = redis.call('PTTL', offers)
-    if ttl < 0 or now + ttl < keep then
-      redis.call('PEXPIREAT', offers, keep)
+    local write = {}
+    for cid in pairs(changed) do
+      write[#write + 1] = 's:' .. cid
+      write[#write + 1] = ARGV[1]
+      if bumped[cid] then
+        write[#write + 1] = 'n:' .. cid
+        write[#write + 1] = given[cid]
+      end
+    end
+    if delivered then
+      write[#write + 1] = '_p'
+      write[#write + 1] = table.concat(recent, ' ')
+    end
+    if #write > 0 then
+      redis.call('HSET', offers, unpack(write))
+      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap).
+      local ttl = redis.call('PTTL', offers)
+      if ttl < 0 or now + ttl < keep then
+        redis.call('PEXPIREAT', offers, keep)
+      end
+    end
+    if pushed then
+      redis.call('PEXPIRE', events, history_ms)
     end
   end
-  out[#out + 1] = code
+  if cell then
+    redis.call('SET', pos, position, 'PX', position_ttl)
+    redis.call('HSET', cell, user, position)
+    redis.call('PEXPIREAT', cell, cell_expire)
+  end
 end
 for key, n in pairs(counts) do
   redis.call('HINCRBY', KEYS[2], key, n)
