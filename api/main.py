@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors
 from api.logs import configure
 from api.batching import LocateBatcher
-from api.middleware import RequestMiddleware
+from api.middleware import RequestMiddleware, direct_routes
 from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
@@ -63,11 +63,14 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.state.offers_counter = Counter("offers_total", "Offers returned, by route (feed) or delivered (locations)",
                                        ["route"], registry=registry)
 
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency)
+    direct = {}
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency, direct=direct)
     errors.install(app)
-    for r in (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
-              push.router, parking.router):
-        app.include_router(r)
+    routers = (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
+               push.router, parking.router)
+    for r in routers:
+        app.include_router(r)  # no prefix added: their routes' paths are the app's
+    direct.update(direct_routes(route for r in routers for route in r.routes))
     # The operator console: static files, no build step; it drives the API above with an operator's key.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

@@ -1,14 +1,37 @@
 """One pure-ASGI middleware for every request: request id, body-size limit, latency metric,
-JSON access log. (Starlette's BaseHTTPMiddleware costs more than a feed request itself.)"""
+JSON access log. (Starlette's BaseHTTPMiddleware costs more than a feed request itself.)
+
+It also serves the direct routes: hot endpoints marked with ``direct`` are called from here,
+past the framework's middleware, routing and dependency injection, which cost a location update
+more than its match and its Redis round trip together (docs/api.md). They are ordinary FastAPI
+routes too (OpenAPI, and the same function), take only the ``Request``, and their errors are
+answered by the app's own exception handlers, so a client sees no difference.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import uuid
 
+from starlette.requests import Request
+
 from api.errors import error_body
 from api.logs import access_log
+
+__all__ = ["RequestMiddleware", "direct", "direct_routes"]
+
+
+def direct(endpoint):
+    """Mark an endpoint ``async def f(request) -> Response`` to be served by the middleware."""
+    endpoint.direct = True
+    return endpoint
+
+
+def direct_routes(routes) -> dict:
+    """(method, path) -> route, for the app's routes whose endpoint is marked ``direct``."""
+    return {(m, r.path): r for r in routes if getattr(getattr(r, "endpoint", None), "direct", False) for m in r.methods}
 
 
 class _BodyTooLarge(Exception):
@@ -16,10 +39,11 @@ class _BodyTooLarge(Exception):
 
 
 class RequestMiddleware:
-    def __init__(self, app, max_body_bytes: int, latency):
+    def __init__(self, app, max_body_bytes: int, latency, direct: dict | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.latency = latency
+        self.direct = direct if direct is not None else {}  # filled by the app once its routes are in
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -59,7 +83,12 @@ class RequestMiddleware:
                     raise _BodyTooLarge
             elif scope["method"] in ("POST", "PUT", "PATCH"):
                 receive = await buffered_receive()
-            await self.app(scope, receive, tagged_send)
+            route = self.direct.get((scope["method"], scope["path"]))
+            if route is None:
+                await self.app(scope, receive, tagged_send)
+            else:
+                scope["route"] = route
+                await _serve_direct(route.endpoint, scope, receive, tagged_send)
         except _BodyTooLarge:
             if started:
                 raise
@@ -75,6 +104,21 @@ class RequestMiddleware:
             access_log.info("request", extra={"fields": {
                 "request_id": request_id, "method": scope["method"], "route": route, "status": status,
                 "duration_ms": round(elapsed * 1000, 3)}})
+
+
+async def _serve_direct(endpoint, scope, receive, send) -> None:
+    request = Request(scope, receive)
+    try:
+        response = await endpoint(request)
+    except Exception as exc:
+        handlers = scope["app"].exception_handlers
+        handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+        if handler is None:
+            raise
+        response = handler(request, exc)
+        if inspect.isawaitable(response):
+            response = await response
+    await response(scope, receive, send)
 
 
 async def _next_or_receive(replay, receive):

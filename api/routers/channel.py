@@ -9,7 +9,8 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
 from api.deps import EngineDep
-from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses
+from api.middleware import direct
+from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses, json_body, parse_json
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
 from district_engine.store.streams import stream_id_key
@@ -66,14 +67,17 @@ def offer_public_json(o: Offer, engine) -> str:
 # async on purpose: its one Redis round trip (~0.1 ms on a local server) costs less inline than a
 # thread hop, and the tail is 4x better (docs/api.md); the client's timeouts bound a stall. The
 # updates that arrive in one turn of the event loop share that round trip (api/batching.py).
-@router.post("/locations", response_model=LocationOut,
+# Served direct by the middleware (api/middleware.py): it reads its own body.
+@router.post("/locations", response_model=LocationOut, openapi_extra=json_body(LocationIn),
              summary="A user's position: returns offers in reach this user had not been given")
-async def locations(request: Request, body: LocationIn) -> Response:
-    engine = request.app.state.engine
-    offers = await request.app.state.locate_batcher.locate(body.user_id, body.lat, body.lng, body.coord, body.at)
-    request.app.state.offers_counter.labels("locations").inc(len(offers))
+@direct
+async def locations(request: Request) -> Response:
+    body = parse_json(LocationIn, await request.body())
+    state = request.app.state
+    offers = await state.locate_batcher.locate(body.user_id, body.lat, body.lng, body.coord, body.at)
+    state.offers_counter.labels("locations").inc(len(offers))
     # Serialized here, as LocationOut would be: FastAPI would validate and serialize it again.
-    return Response('{"new_offers":[' + ",".join(offer_public_json(o, engine) for o in offers) + "]}",
+    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine) for o in offers) + "]}",
                     media_type="application/json")
 
 

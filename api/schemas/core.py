@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
 Kind = Literal["campaign", "red_envelope", "parking"]
@@ -151,6 +152,19 @@ def error_responses(*statuses: int) -> dict:
                  413: "body over the limit", 422: "invalid input: `field` names it",
                  503: "the state store is unreachable; see Retry-After"}
     return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """``openapi_extra`` for a route that reads its JSON body itself (``parse_json``)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def parse_json(model: type[BaseModel], raw: bytes):
+    """The body as ``model``, parsed and validated in one step; a 422 as FastAPI would give it."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as e:
+        raise RequestValidationError(e.errors(include_url=False)) from None
 
 
 class GrabIn(UserPoint):

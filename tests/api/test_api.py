@@ -272,3 +272,40 @@ def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_th
         expected = app_client.get("/v1/feed", params={"lat": lat, "lng": lng}).json()["offers"]
         assert offer == next(o for o in expected if o["campaign_id"] == r.json()["id"])
         assert offer["title"] == tricky and offer["body"] == "b\"ody" and 200 < offer["distance_m"] < 400
+
+
+@pytest.mark.parametrize("body, status, field, message", [
+    (b"{", 422, None, "Invalid JSON"),
+    (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "extra": 1}', 422, "extra", "unknown field"),
+    (b'{"user_id": "u1", "lng": 116.4}', 422, "lat", "Field required"),
+    (b'{"user_id": "u1", "lat": "north", "lng": 116.4}', 422, "lat", "valid number"),
+    (b'{"user_id": "u1", "lat": 91, "lng": 116.4}', 422, "lat", "90"),
+    (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "coord": "utm"}', 422, "coord", "wgs84"),
+    (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "at": "2026-11-11T12:00:00"}', 422, "at", "offset"),
+])
+def test_locations_served_direct_answer_bad_bodies_in_the_error_shape(app_client, body, status, field, message):
+    r = app_client.post("/v1/locations", content=body, headers={"content-type": "application/json", "x-request-id": "req-7"})
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert err["code"] == "invalid_input" and err.get("field") == field and message in err["message"], err
+    assert r.headers["x-request-id"] == "req-7"
+
+
+def test_locations_served_direct_keep_metrics_and_the_openapi_body(app_client):
+    ok = app_client.post("/v1/locations", json={"user_id": "u1", "lat": 39.9, "lng": 116.4})
+    assert ok.status_code == 200 and ok.json() == {"new_offers": []} and ok.headers["x-request-id"]
+    metrics = app_client.get("/metrics").text
+    assert 'http_request_duration_seconds_count{method="POST",route="/v1/locations",status="200"} 1.0' in metrics
+    spec = app_client.get("/openapi.json").json()["paths"]["/v1/locations"]["post"]
+    schema = spec["requestBody"]["content"]["application/json"]["schema"]
+    assert {"user_id", "lat", "lng", "coord", "at"} <= set(schema["properties"]) and "user_id" in schema["required"]
+
+
+def test_the_apps_direct_routes_are_the_location_updates(app_client):
+    from api.middleware import RequestMiddleware
+
+    stack, mw = app_client.app.middleware_stack, None
+    while stack is not None and mw is None:
+        mw = stack if isinstance(stack, RequestMiddleware) else None
+        stack = getattr(stack, "app", None)
+    assert mw is not None and sorted(mw.direct) == [("POST", "/v1/locations")]

@@ -1,0 +1,81 @@
+"""The middleware's direct routes: called past the framework, with the app's own error handlers."""
+
+import asyncio
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from api.middleware import RequestMiddleware, direct, direct_routes
+from district_engine.errors import InvalidInputError
+
+
+class Histogram:
+    def labels(self, *labels):
+        self.seen = labels
+        return self
+
+    def observe(self, value):
+        pass
+
+
+def _app():
+    app = FastAPI()
+
+    @app.exception_handler(InvalidInputError)
+    async def invalid(request, exc):
+        return JSONResponse({"field": exc.field}, status_code=422)
+
+    @app.post("/fast")
+    @direct
+    async def fast(request):
+        body = await request.body()
+        if body == b"bad":
+            raise InvalidInputError("bad", field="x")
+        if body == b"boom":
+            raise RuntimeError("unhandled")
+        return Response(b"fast:" + body)
+
+    @app.post("/slow")
+    async def slow():
+        return {"slow": True}
+
+    return app
+
+
+async def _call(middleware, app, path, body):
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path, "headers": [(b"content-length", str(len(body)).encode())],
+             "app": app, "query_string": b""}
+    await middleware(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_direct_route_is_served_without_the_framework_and_errors_go_to_the_apps_handlers():
+    app = _app()
+    routes = direct_routes(app.routes)
+    assert list(routes) == [("POST", "/fast")]
+    inner_calls = []
+
+    async def inner(scope, receive, send):  # the framework: must not be reached for /fast
+        inner_calls.append(scope["path"])
+        await Response(b"framework")(scope, receive, send)
+
+    latency = Histogram()
+    mw = RequestMiddleware(inner, max_body_bytes=1024, latency=latency, direct=routes)
+    assert asyncio.run(_call(mw, app, "/fast", b"hi")) == (200, b"fast:hi")
+    assert latency.seen == ("POST", "/fast", "200") and inner_calls == []
+    assert asyncio.run(_call(mw, app, "/fast", b"bad")) == (422, b'{"field":"x"}')
+    assert asyncio.run(_call(mw, app, "/slow", b"")) == (200, b"framework") and inner_calls == ["/slow"]
+    try:
+        asyncio.run(_call(mw, app, "/fast", b"boom"))
+    except RuntimeError as e:  # unhandled: up to the server-error middleware, as any route's
+        assert str(e) == "unhandled"
+    else:
+        raise AssertionError("an unhandled error was swallowed")
