@@ -58,10 +58,11 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
     return stores, key
 
 
-def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000) -> str:
+def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, delay_ms: float | None = None) -> str:
     """A wrk script: GET /v1/feed at, or POST /v1/locations from, random ones of these points (GCJ-02);
     locations from random user ids 1..``users``, or with ``users=None`` each point always from its
-    own user (after the first round, every ping is a repeat: the same user at the same place)."""
+    own user (after the first round, every ping is a repeat: the same user at the same place).
+    ``delay_ms``: each connection waits that long before each request (a paced load, not flat out)."""
     pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
     if post:
         user = "i" if users is None else f"math.random(1, {users})"
@@ -75,6 +76,8 @@ def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000) ->
         body = (f"local pts = {{{pts}}}\n"
                 "request = function()\n  local p = pts[math.random(#pts)]\n"
                 '  return wrk.format("GET", string.format("/v1/feed?lat=%f&lng=%f&coord=gcj02", p[1], p[2]))\nend\n')
+    if delay_ms is not None:
+        body += f"function delay()\n  return {delay_ms:.1f}\nend\n"
     path.write_text(body)
     return str(path)
 
@@ -120,6 +123,14 @@ def main(argv=None):
             results["healthz"] = wrk(f"{base}/healthz", None, args.seconds, args.connections)
             results["feed"] = wrk(base, feed_lua, args.seconds, args.connections)
             results["locations"] = wrk(base, loc_lua, args.seconds, args.connections)
+            # The latency at the target's load: each connection paced to send its share of 40% of
+            # /healthz's rate. Its wait is the period less the latency at that pace (so one
+            # calibration run first, waiting a whole period).
+            period_ms = 1000 * args.connections / (0.4 * results["healthz"]["req_s"])
+            paced = lambda wait_ms: wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms),
+                                        args.seconds, args.connections)
+            calibration = paced(period_ms)
+            results["locations at 40%"] = paced(max(0.0, period_ms - calibration["p50_ms"]))
             results["freshness_ms"] = freshness_ms(base, key)
             offers = httpx.get(f"{base}/v1/feed", params={"lat": float(lat[0]), "lng": float(lng[0]),
                                                           "coord": "gcj02"}).json()["offers"]
@@ -132,7 +143,7 @@ def main(argv=None):
     for col in ("route", "req/s", "vs /healthz", "p50 (ms)", "p99 (ms)", "non-2xx"):
         t.add_column(col, justify="right" if col != "route" else "left")
     h = results["healthz"]["req_s"]
-    for route in ("healthz", "feed", "locations"):
+    for route in ("healthz", "feed", "locations", "locations at 40%"):
         r = results[route]
         t.add_row(route, f"{r['req_s']:,.0f}", f"{r['req_s'] / h:.0%}", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}",
                   str(r["non_2xx"]))

@@ -38,7 +38,8 @@ from district_engine.parking.service import Parking
 from district_engine.redenvelope.split import split_packets
 from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
-from district_engine.store.deliveries import POSITION_RES, Delivery, DeliveryStore, Offering, Outcome, Position, Positions
+from district_engine.store.deliveries import (POSITION_RES, Delivery, DeliveryStore, Offering, Outcome, Position,
+                                              Positions)
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.fanout import FanoutQueue
@@ -417,15 +418,15 @@ class Engine:
         view = self.view
         now = self.clock()
         now_ms = _ms(now)
+        gap_ms = self.deliveries.reentry_gap_ms
         per_row, items, positions = [], [], []
         for user_id, lat, lng in rows:
             offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
             per_row.append(offers)
-            items += [Delivery(user_id, view.offering(o.campaign, "entered", self.deliveries.reentry_gap_ms), o.distance_m) for o in offers]
+            items += [Delivery(user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m) for o in offers]
             positions.append(Position(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES)))
         codes = iter(self.deliveries.deliver(items, now_ms, positions))
         return [[o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)] for offers in per_row]
-
 
     # ------------------------------------------------------------ broadcast on go-live
     def broadcast(self, campaign_id: str) -> Broadcast:

@@ -100,9 +100,9 @@ def _tag(p: int) -> str:
 
 def user_keys(user_id: str) -> tuple[str, str, str]:
     """(offers, events, position) of one user. offers: hash n:<campaign> -> times delivered,
-    s:<campaign> -> last seen in reach (ms), _p -> recent push times (ms); events: stream of the
-    pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms" (WGS-84)
-    with a TTL."""
+    s:<campaign> -> last seen in reach (ms), _p -> recent push times (ms), _k -> the expiry last set
+    (ms); events: stream of the pushes of the last minutes (server-sent events resume from it);
+    position: "lat,lng,ms" (WGS-84) with a TTL."""
     t = _tag(partition(user_id))
     return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
 

@@ -195,3 +195,22 @@ def test_a_call_records_positions_with_the_deliveries_and_users_with_no_offer(re
     users, lats, _, ms, _ = store.positions_in_cells([cell], t0)
     assert sorted(zip(users, lats.tolist(), ms.tolist())) == [("u1", 39.93, t0), ("u2", 39.94, t0)]
     assert redis_client.get(keys.user_keys("u2")[2]) == f"39.9400000,116.4600000,{t0}".encode()
+
+
+def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_their_expiry(redis_client):
+    store = _store(redis_client)
+    now = int(time.time() * 1000)
+    short, long_ = (_offering("short")._replace(keep_until_ms=now + HOUR),
+                    _offering("long")._replace(keep_until_ms=now + 5 * HOUR))
+    offers = keys.user_keys("u")[0]
+    store.deliver([Delivery("u", short, 1.0)], now)
+    assert HOUR - 60_000 < redis_client.pttl(offers) <= HOUR
+    store.deliver([Delivery("u", long_, 1.0)], now + 1)  # grows
+    assert 5 * HOUR - 60_000 < redis_client.pttl(offers) <= 5 * HOUR
+    store.deliver([Delivery("u", short, 1.0)], now + 2)  # a shorter one does not shorten it
+    assert redis_client.pttl(offers) > 4 * HOUR
+    cell = 0x872830828ffffff
+    store.deliver([], now, _at("u", 39.93, 116.45, cell))
+    store.deliver([], now + 1000, _at("u", 39.93, 116.45, cell))  # again in the same cell and bucket
+    cell_key = keys.position_cell(keys.partition("u"), cell, now // store.position_ttl_ms)
+    assert redis_client.pttl(cell_key) > store.position_ttl_ms  # its bucket and one more

@@ -19,9 +19,10 @@
 -- Returns per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
 -- pushed), 3 moved (a broadcast found a position that is no longer the user's last).
 --
--- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns, one PTTL;
--- per push two XADDs; per campaign one HINCRBY per count that moved. A repeat ping (nothing new)
--- is three commands whatever its number of campaigns. Stats fields per campaign: <id>:d delivered,
+-- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
+-- only when it grows), and for a position a SET and an HSET (an expiry only for a new entry);
+-- per push two XADDs; per campaign one HINCRBY per count that moved. A repeat ping (nothing new,
+-- same cell) is four commands whatever its number of campaigns. Stats fields per campaign: <id>:d delivered,
 -- :r delivered again to a user who had it, :c capped (users = d - r, pushed = d - c).
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -69,6 +70,7 @@ while a <= #ARGV do
       fields[2 * i + 1], fields[2 * i + 2] = 'n:' .. cid, 's:' .. cid
     end
     fields[#fields + 1] = '_p'
+    fields[#fields + 1] = '_k'
     local st = redis.call('HMGET', offers, unpack(fields))
     local given, seen, changed, bumped = {}, {}, {}, {}
     for i = 0, n_items - 1 do
@@ -79,7 +81,7 @@ while a <= #ARGV do
     end
     -- The cap: push times of the last window, as a space-separated list in the same hash.
     local recent = {}
-    for tm in string.gmatch(st[#st] or '', '%d+') do
+    for tm in string.gmatch(st[#st - 1] or '', '%d+') do
       if now - tonumber(tm) < cap_window then
         recent[#recent + 1] = tm
       end
@@ -149,11 +151,15 @@ while a <= #ARGV do
       write[#write + 1] = table.concat(recent, ' ')
     end
     if #write > 0 then
-      redis.call('HSET', offers, unpack(write))
-      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap).
-      local ttl = redis.call('PTTL', offers)
-      if ttl < 0 or now + ttl < keep then
+      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap); _k
+      -- is the expiry last set, so the key's TTL need not be asked.
+      if keep > tonumber(st[#st] or '0') then
+        write[#write + 1] = '_k'
+        write[#write + 1] = keep
+        redis.call('HSET', offers, unpack(write))
         redis.call('PEXPIREAT', offers, keep)
+      else
+        redis.call('HSET', offers, unpack(write))
       end
     end
     if pushed then
@@ -162,8 +168,10 @@ while a <= #ARGV do
   end
   if cell then
     redis.call('SET', pos, position, 'PX', position_ttl)
-    redis.call('HSET', cell, user, position)
-    redis.call('PEXPIREAT', cell, cell_expire)
+    -- A user already in this cell's bucket: the hash was made, and its expiry set, before.
+    if redis.call('HSET', cell, user, position) == 1 then
+      redis.call('PEXPIREAT', cell, cell_expire)
+    end
   end
 end
 for key, n in pairs(counts) do
