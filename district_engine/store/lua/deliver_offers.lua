@@ -10,8 +10,9 @@
 -- ARGV: now (ms), re-entry gap (ms), pushes allowed per cap window, cap window (ms), event history
 -- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
 -- event id prefix, the number of this call's first event id, then the offerings:
---   a count, then 9 each: campaign id, owner, max per user, keep state until (ms), and the event's
---   template, five pieces around its id, timestamp, user id and distance (delivery/events.py);
+--   a count, then 5 each: campaign id, owner, max per user, keep state until (ms), and the event's
+--   template: five pieces around its id, timestamp, user id and distance (delivery/events.py),
+--   joined by \x1f, which JSON text never holds raw (split only when the offering is pushed);
 -- then the user sections, each: item count, user id, user id as a JSON string, position
 -- ("lat,lng,ms", "" for none), the cell hash's expiry (ms); then 3 per item: offering number
 -- (1-based), distance (a JSON number), broadcast position ms ("" for an entry).
@@ -37,11 +38,26 @@ local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
 local offerings = {}
 local a = 11
 for j = 1, tonumber(ARGV[a]) do
-  local o = a + (j - 1) * 9
+  local o = a + (j - 1) * 5
   offerings[j] = {cid = ARGV[o + 1], owner = ARGV[o + 2], max = tonumber(ARGV[o + 3]), keep = tonumber(ARGV[o + 4]),
-                  t1 = ARGV[o + 5], t2 = ARGV[o + 6], t3 = ARGV[o + 7], t4 = ARGV[o + 8], t5 = ARGV[o + 9]}
+                  template = ARGV[o + 5]}
 end
-a = a + #offerings * 9 + 1
+a = a + #offerings * 5 + 1
+
+-- The five pieces of an offering's template, split the first time it is pushed.
+local function pieces(o)
+  if not o.t then
+    local t, from, s = {}, 1, o.template
+    for i = 1, 4 do
+      local at = string.find(s, '\031', from, true)
+      t[i] = string.sub(s, from, at - 1)
+      from = at + 1
+    end
+    t[5] = string.sub(s, from)
+    o.t = t
+  end
+  return o.t
+end
 
 local counts = {}
 local function count(cid, what)
@@ -114,7 +130,8 @@ while a <= #ARGV do
         if #recent < cap then
           recent[#recent + 1] = ARGV[1]
           local event_id = id_prefix .. string.format('%08x', id_next)
-          local payload = o.t1 .. '"' .. event_id .. '"' .. o.t2 .. ts .. o.t3 .. user_json .. o.t4 .. distance .. o.t5
+          local t = pieces(o)
+          local payload = t[1] .. '"' .. event_id .. '"' .. t[2] .. ts .. t[3] .. user_json .. t[4] .. distance .. t[5]
           local sid = redis.call('XADD', events, 'MINID', '~', history_min, '*', 'id', event_id, 'payload', payload)
           redis.call('XADD', KEYS[1], 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
                      'sid', sid, 'payload', payload)
