@@ -125,13 +125,16 @@ def main(argv=None):
             results["locations"] = wrk(base, loc_lua, args.seconds, args.connections)
             # The latency at the target's load: each connection paced to send its share of 40% of
             # /healthz's rate. Its wait is the period less what a request costs it at that pace
-            # (the latency and wrk's own turn), measured by a calibration run that waits a whole period.
+            # (the latency and wrk's own turn), which grows with the load: two calibration runs,
+            # each correcting the wait by how far its cycle was from the period.
             period_ms = 1000 * args.connections / (0.4 * results["healthz"]["req_s"])
             paced = lambda wait_ms: wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms),
                                         args.seconds, args.connections)
-            calibration = paced(period_ms)
-            per_request_ms = 1000 * args.connections / calibration["req_s"] - period_ms
-            results["locations at 40%"] = paced(max(0.0, period_ms - per_request_ms))
+            wait_ms = period_ms
+            for _ in range(2):
+                cycle_ms = 1000 * args.connections / paced(wait_ms)["req_s"]
+                wait_ms = max(0.0, wait_ms - (cycle_ms - period_ms))
+            results["locations at 40%"] = paced(wait_ms)
             results["freshness_ms"] = freshness_ms(base, key)
             offers = httpx.get(f"{base}/v1/feed", params={"lat": float(lat[0]), "lng": float(lng[0]),
                                                           "coord": "gcj02"}).json()["offers"]
