@@ -5,8 +5,9 @@ the engine).
 
 A campaign's events differ only in four values, so each campaign's event is serialized once as a
 template: its JSON in five pieces around the event id, the timestamp, the user id (JSON strings)
-and the distance (a JSON number). ``render`` fills one in; the delivery script
-(``store/lua/deliver_offers.lua``) does the same in Redis, only for the offers it pushes.
+and the distance (a JSON number), joined by ``TEMPLATE_SEP`` (a control character, which JSON text
+never holds raw). ``render`` fills one in; the delivery script (``store/lua/deliver_offers.lua``)
+takes the template as it is and does the same in Redis, only for the offers it pushes.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from typing import Callable
 
 from district_engine.campaigns.model import Campaign
 
-__all__ = ["EVENT_TYPE", "EventIds", "Template", "offer_template", "render", "offer_events", "distance_json"]
+__all__ = ["EVENT_TYPE", "TEMPLATE_SEP", "EventIds", "offer_template", "render", "offer_events", "distance_json"]
 
 EVENT_TYPE = "offer.delivered"
-
-Template = tuple[str, str, str, str, str]
+TEMPLATE_SEP = "\x1f"
 
 
 class EventIds:
@@ -50,7 +50,7 @@ class EventIds:
         return self.format(self.reserve(1))
 
 
-def offer_template(campaign: Campaign, district_name: str, reason: str) -> Template:
+def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
     """The campaign's event, serialized once with holes. ``reason`` is "entered" (the user came
     into reach) or "broadcast" (the campaign went live with the user in reach)."""
     c = campaign
@@ -64,7 +64,7 @@ def offer_template(campaign: Campaign, district_name: str, reason: str) -> Templ
         }, ensure_ascii=False, separators=(",", ":"))
         parts = doc.split(json.dumps(hole))
         if len(parts) == 5:
-            return tuple(parts)
+            return TEMPLATE_SEP.join(parts)
 
 
 def distance_json(distance_m: float) -> str:
@@ -72,9 +72,9 @@ def distance_json(distance_m: float) -> str:
     return repr(round(float(distance_m), 1))
 
 
-def render(template: Template, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:
+def render(template: str, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:
     """One event as compact JSON; ``timestamp`` is RFC 3339."""
-    a, b, c, d, e = template
+    a, b, c, d, e = template.split(TEMPLATE_SEP)
     return (f"{a}{json.dumps(event_id)}{b}{json.dumps(timestamp)}{c}{json.dumps(user_id, ensure_ascii=False)}{d}"
             f"{distance_json(distance_m)}{e}")
 

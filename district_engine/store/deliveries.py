@@ -34,7 +34,7 @@ class Offering(NamedTuple):
     owner: str
     max_per_user: int
     keep_until_ms: int
-    template: tuple[str, str, str, str, str]
+    template: str
 
 
 class Delivery(NamedTuple):
@@ -156,7 +156,7 @@ class DeliveryStore:
                 n = numbers.get(id(o))
                 if n is None:
                     n = numbers[id(o)] = len(numbers) + 1
-                    offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, "\x1f".join(o.template)]
+                    offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, o.template]
                 user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms]
                 chunk.append(i)
         order.append(chunk)

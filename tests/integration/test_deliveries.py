@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from district_engine.campaigns.model import Campaign
-from district_engine.delivery.events import offer_template, render
+from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
 from district_engine.store import keys
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
 from district_engine.store.schedule import TimedSet
@@ -26,7 +26,7 @@ def _offering(campaign="c1", max_per_user=2, owner="op1"):
     keep_until_ms = int(time.time() * 1000) + 10 * HOUR  # an expiry: real time, whatever the test's clock
     # A small template: the event {"id", "c", "t", "u", "d"} (id, campaign, timestamp, user, distance).
     return Offering(campaign, owner, max_per_user, keep_until_ms,
-                    ('{"id":', f',"c":{json.dumps(campaign)},"t":', ',"u":', ',"d":', "}"))
+                    TEMPLATE_SEP.join(('{"id":', f',"c":{json.dumps(campaign)},"t":', ',"u":', ',"d":', "}")))
 
 
 def _item(user, campaign="c1", max_per_user=2, found_ms=None, distance_m=10.0):

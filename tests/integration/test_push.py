@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from district_engine.delivery.events import TEMPLATE_SEP
 from district_engine.engine import Engine
 from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
@@ -21,7 +22,7 @@ FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_
 def _push(engine, n, owner="op1", prefix="u"):
     """n pushed events (one per user) through the real delivery script; their event ids."""
     keep = int(time.time() * 1000) + 3_600_000
-    template = ('{"id":', ',"type":"offer.delivered","timestamp":', ',"user_id":', ',"distance_m":', "}")
+    template = TEMPLATE_SEP.join(('{"id":', ',"type":"offer.delivered","timestamp":', ',"user_id":', ',"distance_m":', "}"))
     items = [Delivery(f"{prefix}{i}", Offering(f"c-{owner}", owner, 1, keep, template), 10.0) for i in range(n)]
     assert engine.deliveries.deliver(items, int(time.time() * 1000)) == [1] * n
     return sorted(json.loads(engine.deliveries.events_after(d.user_id, None)[-1][1])["id"] for d in items)

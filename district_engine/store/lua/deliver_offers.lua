@@ -11,8 +11,8 @@
 -- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
 -- event id prefix, the number of this call's first event id, then the offerings:
 --   a count, then 5 each: campaign id, owner, max per user, keep state until (ms), and the event's
---   template: five pieces around its id, timestamp, user id and distance (delivery/events.py),
---   joined by \x1f, which JSON text never holds raw (split only when the offering is pushed);
+--   template: five pieces around its id, timestamp, user id and distance, joined by \x1f
+--   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
 -- then the user sections, each: item count, user id, user id as a JSON string, position
 -- ("lat,lng,ms", "" for none), the cell hash's expiry (ms); then 3 per item: offering number
 -- (1-based), distance (a JSON number), broadcast position ms ("" for an entry).
