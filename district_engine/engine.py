@@ -14,7 +14,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 import h3.api.basic_int as h3i
 import numpy as np
@@ -74,31 +74,58 @@ def check_user_id(user_id) -> str:
 
 
 class _View:
-    """One consistent in-memory snapshot: the index and the campaigns by district. Swapped whole."""
+    """One consistent in-memory snapshot: the districts, the campaigns and the campaigns by
+    district, the reach index, and the offerings made from them. Swapped whole; a change makes
+    the next one from this one (``changed``) at the cost of what it touches plus a copy of the
+    dicts (~7 ms for 200,000 districts with a campaign each), never a regrouping of every campaign."""
 
     def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
-                 index: LayeredIndex | None = None):
+                 index: LayeredIndex | None = None, by_district: dict[str, tuple[Campaign, ...]] | None = None,
+                 offerings: dict[str, dict[str, Offering]] | None = None):
         self.stored = stored
         self.campaigns = campaigns
         if index is None:
             index = LayeredIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
         self.index = index
-        by_district = defaultdict(list)
-        for c in campaigns.values():
-            by_district[c.district_id].append(c)
-        self.by_district = dict(by_district)
-        self._offerings: dict = {}
+        if by_district is None:
+            grouped = defaultdict(list)
+            for c in campaigns.values():
+                grouped[c.district_id].append(c)
+            by_district = {d: tuple(cs) for d, cs in grouped.items()}
+        self.by_district = by_district
+        self._offerings = {} if offerings is None else offerings  # campaign id -> reason -> offering
+
+    def changed(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign], index: LayeredIndex,
+                districts: Iterable[str] = (), campaign_ids: Iterable[str] = ()) -> _View:
+        """The view of ``stored``, ``campaigns`` and ``index``, which differ from this one's only
+        in the districts ``districts`` and the campaigns ``campaign_ids`` (added, replaced or
+        gone). Offerings are kept but for the campaigns changed or of a changed district (its
+        name is in their events)."""
+        campaign_ids, districts = set(campaign_ids), set(districts)
+        by_district, offerings = dict(self.by_district), dict(self._offerings)
+        for cid in campaign_ids | {c.id for d in districts for c in by_district.get(d, ())}:
+            offerings.pop(cid, None)
+        regroup = {c.district_id for cid in campaign_ids for c in (self.campaigns.get(cid), campaigns.get(cid))
+                   if c is not None}
+        for d in regroup:
+            group = [c for c in by_district.pop(d, ()) if c.id not in campaign_ids]
+            group += [c for cid in campaign_ids if (c := campaigns.get(cid)) is not None and c.district_id == d]
+            if group:
+                by_district[d] = tuple(group)
+        return _View(stored, campaigns, index, by_district, offerings)
 
     def offering(self, c: Campaign, reason: str, reentry_gap_ms: int) -> Offering:
-        """What delivering the campaign's offer needs, with its event's template, made once per
-        view: the view is replaced whenever a campaign or district changes, so an offering never
-        outlives what it serialized. Users' state about it is kept until it ends plus the re-entry
-        gap."""
-        o = self._offerings.get((c.id, reason))
+        """What delivering the campaign's offer needs, with its event's template, made once and
+        kept until the campaign or its district changes, so an offering never outlives what it
+        serialized. Users' state about it is kept until it ends plus the re-entry gap."""
+        by_reason = self._offerings.get(c.id)
+        if by_reason is None:
+            by_reason = self._offerings[c.id] = {}
+        o = by_reason.get(reason)
         if o is None:
             template = offer_template(c, self.district_name(c.district_id), reason)
-            o = self._offerings[(c.id, reason)] = Offering(c.id, c.owner, c.max_pushes_per_user,
-                                                           _ms(c.ends_at) + reentry_gap_ms, template)
+            o = by_reason[reason] = Offering(c.id, c.owner, c.max_pushes_per_user, _ms(c.ends_at) + reentry_gap_ms,
+                                             template)
         return o
 
     def district_name(self, district_id: str) -> str:
@@ -162,12 +189,16 @@ class Engine:
             put = [s.district for i, s in stored.items()
                    if i not in view.stored or view.stored[i].updated_at != s.updated_at]
             gone = [i for i in view.stored if i not in stored]
-            changed_campaigns = campaigns != view.campaigns
-            if not put and not gone and not changed_campaigns:
+            changed = [i for i, c in campaigns.items() if view.campaigns.get(i) != c]
+            changed += [i for i in view.campaigns if i not in campaigns]
+            if not put and not gone and not changed:
                 return 0
+            # Unchanged campaigns keep their objects: what is cached by them stays valid.
+            campaigns = {i: view.campaigns[i] if i in view.campaigns and i not in changed else c
+                         for i, c in campaigns.items()}
             index = view.index.with_changes(put, gone) if put or gone else view.index
-            self._view = _View(stored, campaigns, index)
-        return len(put) + len(gone) + int(changed_campaigns)
+            self._view = view.changed(stored, campaigns, index, [d.id for d in put] + gone, changed)
+        return len(put) + len(gone) + len(changed)
 
     def refresh(self, block_ms: int | None = None) -> int:
         """Apply change signals newer than the last seen; returns how many were applied."""
@@ -181,19 +212,18 @@ class Engine:
                 return 0
             view = self.view
             stored, campaigns = dict(view.stored), dict(view.campaigns)
-            touched = set()
+            touched, touched_campaigns = set(), set()
             for ch in news:
                 table, loader = ((stored, self._load_district) if ch.entity == "district"
                                  else (campaigns, self._load_campaign))
                 table.pop(ch.id, None)
                 if ch.op == "put" and (item := loader(ch.id)) is not None:
                     table[ch.id] = item
-                if ch.entity == "district":
-                    touched.add(ch.id)
+                (touched if ch.entity == "district" else touched_campaigns).add(ch.id)
             # Changed districts go to the index's small overlay: no full rebuild on the way.
             index = view.index.with_changes([stored[i].district for i in touched if i in stored],
                                             [i for i in touched if i not in stored]) if touched else view.index
-            self._view = _View(stored, campaigns, index)
+            self._view = view.changed(stored, campaigns, index, touched, touched_campaigns)
             self._last_change = news[-1].stream_id
         return len(news)
 
@@ -210,7 +240,7 @@ class Engine:
         with self._lock:
             if self._view is not view:
                 return False
-            self._view = _View(view.stored, view.campaigns, compacted)
+            self._view = view.changed(view.stored, view.campaigns, compacted)
         return True
 
     def _load_district(self, district_id):

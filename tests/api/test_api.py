@@ -309,3 +309,28 @@ def test_the_apps_direct_routes_are_the_location_updates(app_client):
         mw = stack if isinstance(stack, RequestMiddleware) else None
         stack = getattr(stack, "app", None)
     assert mw is not None and sorted(mw.direct) == [("POST", "/v1/locations")]
+
+
+def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_client, sanlitun):
+    """Each campaign's event template is kept across changes to others; a changed campaign, or a
+    renamed district, gets its events made again."""
+    import json as _json
+
+    engine = app_client.app.state.engine
+    c = app_client.post("/v1/campaigns", json=campaign_body(title="Before"), headers=bearer(sanlitun)).json()
+    other = app_client.post("/v1/campaigns", json=campaign_body(title="Other"), headers=bearer(sanlitun)).json()
+
+    def pushed(user):
+        app_client.post("/v1/locations", json={"user_id": user, "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
+        events = [_json.loads(p)["data"] for _, p in engine.deliveries.events_after(user, None)]
+        return {e["campaign_id"]: (e["title"], e["district_name"]) for e in events}
+
+    assert pushed("u1") == {c["id"]: ("Before", "Sanlitun Taikoo Li"), other["id"]: ("Other", "Sanlitun Taikoo Li")}
+    kept = engine.view.offering(engine.view.campaigns[other["id"]], "entered", engine.deliveries.reentry_gap_ms)
+    assert app_client.patch(f"/v1/campaigns/{c['id']}", json={"title": "After"}, headers=bearer(sanlitun)).status_code == 200
+    assert pushed("u2") == {c["id"]: ("After", "Sanlitun Taikoo Li"), other["id"]: ("Other", "Sanlitun Taikoo Li")}
+    assert engine.view.offering(engine.view.campaigns[other["id"]], "entered", engine.deliveries.reentry_gap_ms) is kept
+    renamed = SANLITUN.to_geojson()
+    renamed["properties"] = renamed["properties"] | {"name": "太古里南区"}
+    assert app_client.post("/v1/districts", json=renamed, headers=bearer(sanlitun)).status_code in (200, 201)
+    assert pushed("u3") == {c["id"]: ("After", "太古里南区"), other["id"]: ("Other", "太古里南区")}

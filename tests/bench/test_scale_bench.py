@@ -13,7 +13,7 @@ def test_scale_bench_runs_on_both_backends_and_everything_reconciles(tmp_path):
                        "--gate-rate", "20", "--connections", "8", "--out", str(tmp_path / "scale.json")])
     assert [r["backend"] for r in runs] == ["single", "cluster"]
     for r in runs:
-        assert r["index"]["districts"] == 405 and 0 < r["index"]["matcher_share"] < 1
+        assert r["index"]["districts"] == 405 and 0 < r["index"]["matcher_share"] < 1 and r["index"]["change_ms"] > 0
         assert r["pings"]["req_s"] > 0 and r["grabs"]["req_s"] > 0 and r["gates"]["req_s"] > 0
         assert r["repeat_pings"]["req_s"] > 0 and r["repeat_pings"]["non_2xx"] == 0
         assert r["gates"]["decisions"].get("open", 0) > 0
