@@ -1,7 +1,7 @@
 """Offer deliveries in Redis: per user, the at-most-once/entry check, the push frequency cap, the
-user's recent events and the partition's outbox, all written by one atomic script per partition
-(``deliver_offers.lua``); users' last positions and their index by H3 cell for broadcasts; each
-campaign's exact counts.
+user's recent events and its partition's outbox, all written by one atomic script
+(``deliver_offers.lua``: one call per batch on a single server, per partition on a Cluster);
+users' last positions and their index by H3 cell for broadcasts; each campaign's exact counts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
+import redis
 
 from district_engine.delivery.events import EventIds, distance_json
 from district_engine.store import keys
@@ -83,6 +84,9 @@ class DeliveryStore:
                  event_ids: EventIds | None = None):
         self._client = client
         self._scripts = Scripts(client)
+        # A Cluster script takes keys of one slot: one call per partition. A single server takes
+        # every partition in one call, which saves a call's fixed cost per partition.
+        self._per_slot = isinstance(client, redis.RedisCluster)
         self.reentry_gap_ms = reentry_gap_ms
         self.pushes_per_window = pushes_per_window
         self.cap_window_ms = cap_window_ms
@@ -93,18 +97,18 @@ class DeliveryStore:
 
     def deliver(self, items: list[Delivery], now_ms: int, positions: list[Position] = ()) -> list[int]:
         """Deliver ``items`` and record ``positions`` (a user's last one wins); an ``Outcome`` code
-        per item, in order. Users are grouped by partition, one script call per partition (and
-        chunk of items), all in one round trip. Each pushed event is rendered by the script from
-        its offering's template, stamped ``now_ms``."""
+        per item, in order. All in one round trip: one script call per chunk of items on a single
+        server, per partition (one slot) and chunk on a Cluster. Each pushed event is rendered by
+        the script from its offering's template, stamped ``now_ms``."""
+        groups: dict[int, dict[str, list[int]]] = defaultdict(dict)  # call group -> user -> its items
         partition_of: dict[str, int] = {}
 
         def section(user_id: str) -> list[int]:
             p = partition_of.get(user_id)
             if p is None:
                 p = partition_of[user_id] = keys.partition(user_id)
-            return groups[p].setdefault(user_id, [])
+            return groups[p if self._per_slot else 0].setdefault(user_id, [])
 
-        groups: dict[int, dict[str, list[int]]] = defaultdict(dict)  # partition -> user -> its items
         for i, d in enumerate(items):
             section(d.user_id).append(i)
         where = {}
@@ -115,17 +119,17 @@ class DeliveryStore:
         head = [now_ms, self.reentry_gap_ms, self.pushes_per_window, self.cap_window_ms, self.history_ms,
                 self.outbox_keep_ms, self.position_ttl_ms, stamp, self.event_ids.prefix]
         calls, order = [], []
-        for p, users in groups.items():
+        for users in groups.values():
             batch, size = [], 0
             for user, idx in users.items():
                 for s in range(0, max(1, len(idx)), _CHUNK):
                     piece = idx[s:s + _CHUNK]
                     if batch and (size + len(piece) > _CHUNK or len(batch) >= _CHUNK):
-                        calls.append(self._call(p, batch, items, where, now_ms, head, order))
+                        calls.append(self._call(batch, partition_of, items, where, now_ms, head, order))
                         batch, size = [], 0
                     batch.append((user, piece))
                     size += len(piece)
-            calls.append(self._call(p, batch, items, where, now_ms, head, order))
+            calls.append(self._call(batch, partition_of, items, where, now_ms, head, order))
         if not calls:
             return []
         out = [0] * len(items)
@@ -134,22 +138,26 @@ class DeliveryStore:
                 out[i] = int(code)
         return out
 
-    def _call(self, p: int, sections, items, where, now_ms, head, order: list) -> tuple:
-        """One script call for these (user, item indices) sections of partition ``p``; appends to
-        ``order`` the item indices in the order of its answer."""
+    def _call(self, sections, partition_of, items, where, now_ms, head, order: list) -> tuple:
+        """One script call for these (user, item indices) sections; appends to ``order`` the item
+        indices in the order of its answer."""
         numbers: dict[int, int] = {}  # id(offering) -> its 1-based number in this call
-        offer_args, user_args, chunk = [], [], []
-        ks = [keys.outbox(p), keys.push_stats(p)]
+        partitions: dict[int, int] = {}  # partition -> its 1-based number in this call
+        offer_args, user_args, user_keys, chunk = [], [], [], []
         for user, idx in sections:
-            ks.extend(keys.user_keys(user))
+            p = partition_of[user]
+            n_p = partitions.get(p)
+            if n_p is None:
+                n_p = partitions[p] = len(partitions) + 1
+            user_keys.extend(keys.user_keys(user))
             pos = where.pop(user, None)  # recorded once, with the user's first section
             position, expire = "", ""
             if pos is not None:
                 bucket = now_ms // self.position_ttl_ms
-                ks.append(keys.position_cell(p, pos.cell, bucket))
+                user_keys.append(keys.position_cell(p, pos.cell, bucket))
                 position = f"{pos.lat:.7f},{pos.lng:.7f},{now_ms}"
                 expire = (bucket + 2) * self.position_ttl_ms  # outlives its bucket by one TTL: readers look one back
-            user_args += [len(idx), user, json.dumps(user, ensure_ascii=False) if idx else "", position, expire]
+            user_args += [len(idx), n_p, user, json.dumps(user, ensure_ascii=False) if idx else "", position, expire]
             for i in idx:
                 d = items[i]
                 o = d.offering
@@ -161,7 +169,8 @@ class DeliveryStore:
                 chunk.append(i)
         order.append(chunk)
         first = self.event_ids.reserve(len(chunk))
-        return "deliver_offers", ks, [*head, first, len(numbers), *offer_args, *user_args]
+        ks = [k for p in partitions for k in (keys.outbox(p), keys.push_stats(p))] + user_keys
+        return "deliver_offers", ks, [*head, first, len(partitions), len(numbers), *offer_args, *user_args]
 
     def positions_in_cells(self, cells, now_ms: int) -> Positions:
         """Users whose last position within the TTL lies in one of ``cells`` (H3, POSITION_RES),

@@ -214,3 +214,35 @@ def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_thei
     store.deliver([], now + 1000, _at("u", 39.93, 116.45, cell))  # again in the same cell and bucket
     cell_key = keys.position_cell(keys.partition("u"), cell, now // store.position_ttl_ms)
     assert redis_client.pttl(cell_key) > store.position_ttl_ms  # its bucket and one more
+
+
+def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redis_client):
+    """One batch of users of every partition: one script call on a single server, one per
+    partition on a Cluster (a script there takes one slot); either way each push goes to its
+    user's partition's outbox and is counted in that partition's stats."""
+    import redis
+
+    store = _store(redis_client)
+    users = [f"spread-{i}" for i in range(80)]
+    assert {keys.partition(u) for u in users} == set(range(keys.PARTITIONS))
+
+    def script_calls():
+        if isinstance(redis_client, redis.RedisCluster):
+            nodes = redis_client.info("commandstats", target_nodes=redis_client.PRIMARIES).values()
+        else:
+            nodes = [redis_client.info("commandstats")]
+        return sum(n.get("cmdstat_evalsha", {}).get("calls", 0) for n in nodes)
+
+    store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
+    before = script_calls()
+    codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
+                          [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
+    assert codes == [Outcome.PUSHED] * 160
+    cluster = isinstance(redis_client, redis.RedisCluster)
+    assert script_calls() - before == (keys.PARTITIONS if cluster else 1)
+    for p in range(keys.PARTITIONS):
+        mine = sorted(u for u in users if keys.partition(u) == p)
+        pushed = sorted(e[b"user"].decode() for _, e in redis_client.xrange(keys.outbox(p)))
+        assert pushed == sorted(mine * 2)
+        assert redis_client.hget(keys.push_stats(p), "c1:d") == str(len(mine)).encode()
+    assert store.counts("c2") == (80, 80, 80, 0)

@@ -1,19 +1,22 @@
--- Deliver offers to users of one partition, and record their positions: per (user, campaign) the
--- at-most-once/entry check, the frequency cap, and for what is pushed the user's event and the
--- partition's outbox entry, atomically.
+-- Deliver offers to users, and record their positions: per (user, campaign) the at-most-once/entry
+-- check, the frequency cap, and for what is pushed the user's event and its partition's outbox
+-- entry, atomically. On a Cluster every call holds users of one partition (one slot); on a single
+-- server, of any number of partitions.
 -- A user is offered a campaign when entering its reach: the first time, or again after being out of
 -- it (not seen in it) for gap ms, up to its max per user. A broadcast item delivers only to a user
 -- never given that campaign, and only if the user's position is still the one the broadcast found.
 --
--- KEYS[1] outbox stream of the partition, KEYS[2] stats hash of the partition, then per user
--- section: offers hash, events stream, position, and the position's cell hash when one is recorded.
+-- KEYS: per partition of the call, its outbox stream and its stats hash; then per user section:
+-- offers hash, events stream, position, and the position's cell hash when one is recorded.
 -- ARGV: now (ms), re-entry gap (ms), pushes allowed per cap window, cap window (ms), event history
 -- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
--- event id prefix, the number of this call's first event id, then the offerings:
+-- event id prefix, the number of this call's first event id, the number of partitions, then the
+-- offerings:
 --   a count, then 5 each: campaign id, owner, max per user, keep state until (ms), and the event's
 --   template: five pieces around its id, timestamp, user id and distance, joined by \x1f
 --   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
--- then the user sections, each: item count, user id, user id as a JSON string, position
+-- then the user sections, each: item count, partition (its number in this call, 1-based), user
+-- id, user id as a JSON string, position
 -- ("lat,lng,ms", "" for none), the cell hash's expiry (ms); then 3 per item: offering number
 -- (1-based), distance (a JSON number), broadcast position ms ("" for an entry).
 -- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).
@@ -35,8 +38,9 @@ local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local history_min = tostring(math.max(0, server_ms - tonumber(history_ms)))
 local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
 
+local n_partitions = tonumber(ARGV[11])
 local offerings = {}
-local a = 11
+local a = 12
 for j = 1, tonumber(ARGV[a]) do
   local o = a + (j - 1) * 5
   offerings[j] = {cid = ARGV[o + 1], owner = ARGV[o + 2], max = tonumber(ARGV[o + 3]), keep = tonumber(ARGV[o + 4]),
@@ -59,24 +63,29 @@ local function pieces(o)
   return o.t
 end
 
-local counts = {}
-local function count(cid, what)
+local counts = {}  -- per partition: '<campaign>:<count>' -> increment
+for p = 1, n_partitions do
+  counts[p] = {}
+end
+local function count(counted, cid, what)
   local key = cid .. ':' .. what
-  counts[key] = (counts[key] or 0) + 1
+  counted[key] = (counted[key] or 0) + 1
 end
 
 local out = {}
-local k = 3
+local k = 2 * n_partitions + 1
 while a <= #ARGV do
-  local n_items, user, user_json, position, cell_expire = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
-  local offers, events, pos = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local n_items, partition, user, user_json = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+  local position, cell_expire = ARGV[a + 4], ARGV[a + 5]
+  local offers, events, pos, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2 * partition - 1]
+  local counted = counts[partition]
   local cell = nil
   k = k + 3
   if position ~= '' then
     cell = KEYS[k]
     k = k + 1
   end
-  a = a + 5
+  a = a + 6
   if n_items > 0 then
     -- One read of every campaign's state, kept here as items are decided (a user can hold two
     -- items of one campaign: two updates in one batch), one write at the end.
@@ -123,9 +132,9 @@ while a <= #ARGV do
         code = 1
       end
       if code == 1 then
-        count(cid, 'd')
+        count(counted, cid, 'd')
         if n > 0 then
-          count(cid, 'r')
+          count(counted, cid, 'r')
         end
         if #recent < cap then
           recent[#recent + 1] = ARGV[1]
@@ -133,12 +142,12 @@ while a <= #ARGV do
           local t = pieces(o)
           local payload = t[1] .. '"' .. event_id .. '"' .. t[2] .. ts .. t[3] .. user_json .. t[4] .. distance .. t[5]
           local sid = redis.call('XADD', events, 'MINID', '~', history_min, '*', 'id', event_id, 'payload', payload)
-          redis.call('XADD', KEYS[1], 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
+          redis.call('XADD', outbox, 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
                      'sid', sid, 'payload', payload)
           pushed = true
         else
           code = 2
-          count(cid, 'c')
+          count(counted, cid, 'c')
         end
         given[cid] = n + 1
         bumped[cid] = true
@@ -191,7 +200,9 @@ while a <= #ARGV do
     end
   end
 end
-for key, n in pairs(counts) do
-  redis.call('HINCRBY', KEYS[2], key, n)
+for p = 1, n_partitions do
+  for key, n in pairs(counts[p]) do
+    redis.call('HINCRBY', KEYS[2 * p], key, n)
+  end
 end
 return out
