@@ -12,6 +12,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from district_engine.store import keys
+from district_engine.store.connection import routed
 from district_engine.store.schedule import TimedSet
 from district_engine.store.streams import CLUSTER_POLL_MS, Entry, StreamGroup, stream_id_key
 
@@ -93,7 +94,7 @@ class Outbox:
         if isinstance(self._client, RedisCluster):  # a slot per partition: one read each, pipelined
             pipe = self._client.pipeline(transaction=False)
             for key, cursor in zip(self.stream.keys, cursors):
-                pipe.xread({key: cursor}, count=count)
+                pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
             if not rows and block_ms:
                 time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)

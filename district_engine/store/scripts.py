@@ -11,6 +11,7 @@ import redis
 
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import keys
+from district_engine.store.connection import routed
 
 __all__ = ["Scripts"]
 
@@ -102,9 +103,9 @@ class Scripts:
             for method, args, kwargs in commands:
                 getattr(pipe, method)(*args, **kwargs)
             for name, keys, args in calls:
-                # As a raw command: redis-py's cluster pipeline refuses pipe.evalsha, and routes
-                # this one by its keys like any other.
-                pipe.execute_command("EVALSHA", self._script(name).sha, len(keys), *keys, *args)
+                # As a raw command: redis-py's cluster pipeline refuses pipe.evalsha.
+                pipe.execute_command("EVALSHA", self._script(name).sha, len(keys), *keys, *args,
+                                     **routed(self._client, keys[0]))
             results = pipe.execute(raise_on_error=False)[len(commands):]
             missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
             if missing:

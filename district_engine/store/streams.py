@@ -11,6 +11,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from district_engine.store import keys
+from district_engine.store.connection import routed
 
 __all__ = ["Entry", "StreamGroup", "CLUSTER_POLL_MS", "stream_id_key"]
 
@@ -56,7 +57,8 @@ class StreamGroup:
         if self._cluster:  # a slot per partition: one read each, pipelined (routed node by node)
             pipe = self._client.pipeline(transaction=False)
             for key in self.keys:
-                pipe.xreadgroup(self.group, consumer, {key: ">"}, count=count)
+                pipe.execute_command("XREADGROUP", "GROUP", self.group, consumer, "COUNT", count, "STREAMS", key, ">",
+                                     **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
             if not rows and block_ms:
                 time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)  # no BLOCK across slots: poll, gently

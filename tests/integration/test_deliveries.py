@@ -6,12 +6,14 @@ import time
 
 from datetime import datetime, timedelta, timezone
 
+import redis
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
 from district_engine.store import keys
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
+from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import TimedSet
 
 GAP = 60_000
@@ -39,6 +41,18 @@ def _at(user, lat, lng, cell):
 
 def _outbox(redis_client):
     return [e for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
+
+
+def _cluster(client) -> bool:
+    return isinstance(client, redis.RedisCluster)
+
+
+def _calls(client, command: str) -> int:
+    """How many times every primary ran ``command`` (or one of its subcommands) so far."""
+    nodes = client.info("commandstats", target_nodes=client.PRIMARIES).values() if _cluster(client) else \
+        [client.info("commandstats")]
+    return sum(v["calls"] for n in nodes for k, v in n.items()
+               if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
 
 
 def _pairs(entries):
@@ -220,29 +234,37 @@ def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redi
     """One batch of users of every partition: one script call on a single server, one per
     partition on a Cluster (a script there takes one slot); either way each push goes to its
     user's partition's outbox and is counted in that partition's stats."""
-    import redis
-
     store = _store(redis_client)
     users = [f"spread-{i}" for i in range(80)]
     assert {keys.partition(u) for u in users} == set(range(keys.PARTITIONS))
 
     def script_calls():
-        if isinstance(redis_client, redis.RedisCluster):
-            nodes = redis_client.info("commandstats", target_nodes=redis_client.PRIMARIES).values()
-        else:
-            nodes = [redis_client.info("commandstats")]
-        return sum(n.get("cmdstat_evalsha", {}).get("calls", 0) for n in nodes)
+        return _calls(redis_client, "evalsha")
 
     store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
     before = script_calls()
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
                           [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
     assert codes == [Outcome.PUSHED] * 160
-    cluster = isinstance(redis_client, redis.RedisCluster)
-    assert script_calls() - before == (keys.PARTITIONS if cluster else 1)
+    assert script_calls() - before == (keys.PARTITIONS if _cluster(redis_client) else 1)
     for p in range(keys.PARTITIONS):
         mine = sorted(u for u in users if keys.partition(u) == p)
         pushed = sorted(e[b"user"].decode() for _, e in redis_client.xrange(keys.outbox(p)))
         assert pushed == sorted(mine * 2)
         assert redis_client.hget(keys.push_stats(p), "c1:d") == str(len(mine)).encode()
     assert store.counts("c2") == (80, 80, 80, 0)
+
+
+def test_pipelined_scripts_and_stream_reads_go_out_without_asking_the_server_for_their_keys(redis_client):
+    """redis-py's cluster pipeline would send COMMAND GETKEYS, one round trip each, for every
+    EVALSHA, XREAD and XREADGROUP it routes: each is sent to its slot's node by name instead."""
+    store, outbox = _store(redis_client), Outbox(redis_client)
+    users = [f"spread-{i}" for i in range(80)]
+    outbox.ensure_group()
+    store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
+    cursors = outbox.latest_ids()
+    before = _calls(redis_client, "command")
+    assert store.deliver([_item(u) for u in users], 0) == [Outcome.PUSHED] * 80
+    assert len(outbox.read("c", 100, 0)) == 80
+    assert len(outbox.follow(cursors, 100, 0)[0]) == 80
+    assert _calls(redis_client, "command") == before
