@@ -14,6 +14,7 @@ import json
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -82,24 +83,31 @@ def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, de
     return str(path)
 
 
-def freshness_ms(base: str, key: str, tries: int = 20) -> float:
-    """Upload a district and a live campaign; time until every one of ``tries`` consecutive feed
-    requests (spread over the workers) shows the campaign."""
-    with httpx.Client(base_url=base, timeout=5) as http:
+def freshness_ms(base: str, key: str, district_id: str = "fresh-mall", at: tuple[float, float] = (30.251, 120.1615),
+                 probes: int = 20) -> float:
+    """Upload a district at ``at`` (lat, lng) and a live campaign there; the time (ms) from the
+    upload until a round of ``probes`` feed requests, sent at once on as many connections (which
+    the kernel spreads over the workers), all show the campaign. A round takes one request's
+    latency, so under load this is not ``probes`` latencies in a row."""
+    lat, lng = at
+    ring = [[lng - 0.0015, lat - 0.001], [lng + 0.0015, lat - 0.001], [lng + 0.0015, lat + 0.001],
+            [lng - 0.0015, lat + 0.001], [lng - 0.0015, lat - 0.001]]
+    feature = {"type": "Feature", "properties": {"id": district_id, "name": "Fresh", "city": "Hangzhou"},
+               "geometry": {"type": "Polygon", "coordinates": [ring]}}  # GeoJSON: [lng, lat]
+    limits = httpx.Limits(max_connections=probes, max_keepalive_connections=probes)
+    with httpx.Client(base_url=base, timeout=10, limits=limits) as http, ThreadPoolExecutor(probes) as pool:
         h = {"Authorization": f"Bearer {key}"}
-        feature = {"type": "Feature", "properties": {"id": "fresh-mall", "name": "Fresh", "city": "Hangzhou"},
-                   "geometry": {"type": "Polygon", "coordinates": [[[120.160, 30.250], [120.163, 30.250],
-                                                                    [120.163, 30.252], [120.160, 30.250]]]}}
+        feed = lambda _: http.get("/v1/feed", params={"lat": lat, "lng": lng}).json()["offers"]
+        list(pool.map(feed, range(probes)))  # the connections are open before the clock starts
         t0 = time.perf_counter()
         http.post("/v1/districts", json=feature, headers=h).raise_for_status()
         now = time.time()
         iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
-        c = http.post("/v1/campaigns", headers=h, json={"district_id": "fresh-mall", "title": "New", "body": "b",
+        c = http.post("/v1/campaigns", headers=h, json={"district_id": district_id, "title": "New", "body": "b",
                                                         "starts_at": iso(now - 60), "ends_at": iso(now + 3600)}).json()
-        streak = 0
-        while streak < tries and time.perf_counter() - t0 < 10:
-            offers = http.get("/v1/feed", params={"lat": 30.251, "lng": 120.1615}).json()["offers"]
-            streak = streak + 1 if any(o["campaign_id"] == c["id"] for o in offers) else 0
+        while time.perf_counter() - t0 < 10:
+            if all(any(o["campaign_id"] == c["id"] for o in offers) for offers in pool.map(feed, range(probes))):
+                break
         return (time.perf_counter() - t0) * 1000
 
 
@@ -153,7 +161,7 @@ def main(argv=None):
                   str(r["non_2xx"]))
     console.print(t)
     console.print(f"feed answers carry {results['feed_offers_per_ping']:.1f} offers on average (200 sampled points)")
-    console.print(f"a new district + campaign visible in 20 consecutive feed answers after {results['freshness_ms']:.0f} ms")
+    console.print(f"a new district + campaign shown by a round of 20 feed requests at once after {results['freshness_ms']:.0f} ms")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     return results
