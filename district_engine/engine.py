@@ -76,8 +76,9 @@ def check_user_id(user_id) -> str:
 class _View:
     """One consistent in-memory snapshot: the districts, the campaigns and the campaigns by
     district, the reach index, and the offerings made from them. Swapped whole; a change makes
-    the next one from this one (``changed``) at the cost of what it touches plus a copy of the
-    dicts (~7 ms for 200,000 districts with a campaign each), never a regrouping of every campaign."""
+    the next one from this one (``changed``) at the cost of what it touches plus shallow copies of
+    the dicts (~20 ms for 200,000 districts with a campaign each, against ~240 ms for regrouping
+    every campaign), so a change reaches every process well within a second at that scale."""
 
     def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
                  index: LayeredIndex | None = None, by_district: dict[str, tuple[Campaign, ...]] | None = None,
@@ -189,8 +190,8 @@ class Engine:
             put = [s.district for i, s in stored.items()
                    if i not in view.stored or view.stored[i].updated_at != s.updated_at]
             gone = [i for i in view.stored if i not in stored]
-            changed = [i for i, c in campaigns.items() if view.campaigns.get(i) != c]
-            changed += [i for i in view.campaigns if i not in campaigns]
+            changed = {i for i, c in campaigns.items() if view.campaigns.get(i) != c}
+            changed |= {i for i in view.campaigns if i not in campaigns}
             if not put and not gone and not changed:
                 return 0
             # Unchanged campaigns keep their objects: what is cached by them stays valid.
