@@ -242,11 +242,13 @@ def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redi
         return _calls(redis_client, "evalsha")
 
     store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
-    before = script_calls()
+    before, hsets = script_calls(), _calls(redis_client, "hset")
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
                           [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
     assert codes == [Outcome.PUSHED] * 160
     assert script_calls() - before == (keys.PARTITIONS if _cluster(redis_client) else 1)
+    # Per user one HSET of its state and one of its cell; per partition one of its counts.
+    assert _calls(redis_client, "hset") - hsets == 2 * 80 + keys.PARTITIONS
     for p in range(keys.PARTITIONS):
         mine = sorted(u for u in users if keys.partition(u) == p)
         pushed = sorted(e[b"user"].decode() for _, e in redis_client.xrange(keys.outbox(p)))
