@@ -180,17 +180,43 @@ def redis_memory_mb(url: str) -> float:
     return sum(n["used_memory"] for n in nodes) / 2**20
 
 
-def serve_memory_mb() -> float:
-    """RSS of every `district-engine serve` process tree on this machine (this bench runs one)."""
-    total = 0
+def serve_processes() -> list[psutil.Process]:
+    """Every `district-engine serve` process on this machine and its children (this bench runs one)."""
+    found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
         if "district_engine.cli" in cmd and "serve" in cmd:
-            total += p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-    return total / 2**20
+            found += [p, *p.children(recursive=True)]
+    return found
 
 
-def run_backend(name: str, url: str, data_dir: Path, args) -> dict:
+def serve_memory_mb() -> float:
+    return sum(p.memory_info().rss for p in serve_processes()) / 2**20
+
+
+def redis_processes(server) -> dict[str, list[psutil.Process]]:
+    """The backend's redis-server processes: primaries, and replicas (none on a single server)."""
+    if isinstance(server, EmbeddedCluster):
+        nodes = [psutil.Process(n.process.pid) for n in server.nodes]
+        return {"primaries": nodes[:server.primaries], "replicas": nodes[server.primaries:]}
+    return {"primaries": [psutil.Process(server.process.pid)], "replicas": []}
+
+
+def cpu_per_request(groups: dict[str, list[psutil.Process]], run) -> tuple[dict, dict[str, float]]:
+    """``run()``'s wrk result, and the CPU time (user + system) each group of processes spent per
+    request meanwhile (µs); "machine" is every core's busy time, wrk and all."""
+    def busy():
+        out = {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in groups.items()}
+        t = psutil.cpu_times()
+        return out | {"machine": t.user + t.system + getattr(t, "softirq", 0) + getattr(t, "irq", 0)}
+    before, t0 = busy(), time.perf_counter()
+    result = run()
+    after, n = busy(), result["req_s"] * (time.perf_counter() - t0)
+    return result, {name: (after[name] - before[name]) / n * 1e6 for name in after}
+
+
+def run_backend(name: str, server, data_dir: Path, args) -> dict:
+    url = server.url
     console.rule(f"{name}: {url}")
     res = {"backend": name}
     seeded = seed(url, data_dir, args.stores, args.users, args.grabbers)
@@ -225,7 +251,9 @@ def run_backend(name: str, url: str, data_dir: Path, args) -> dict:
         # new, as for most pings of a real evening (the offers in reach were delivered already).
         repeat = lua_points(data_dir / "repeat.lua", lat[:2000], lng[:2000], post=True, users=None)
         wrk(base, repeat, 3, args.connections)  # the first contacts
-        res["repeat_pings"] = wrk(base, repeat, args.seconds, args.connections)
+        # Alone on the machine: where a repeat ping's CPU goes, by process group.
+        res["repeat_pings"], res["repeat_cpu_us"] = cpu_per_request(
+            {"api": serve_processes(), **redis_processes(server)}, lambda: wrk(base, repeat, args.seconds, args.connections))
         res["serve_rss_mb"] = serve_memory_mb()
     res["redis_mb"] = redis_memory_mb(url)
     engine = Engine(connect(url))
@@ -258,6 +286,8 @@ def report(runs: list[dict], args) -> None:
                          ("repeat_pings", "repeat pings alone")):
         row(f"{label} (req/s)", lambda r, k=route: f"{r[k]['req_s']:,.0f}")
         row(f"{label} p50 / p99 (ms)", lambda r, k=route: f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}")
+    row("repeat ping CPU, µs: API / primaries / replicas / machine",
+        lambda r: " / ".join(f"{r['repeat_cpu_us'][k]:.0f}" for k in ("api", "primaries", "replicas", "machine")))
     row("Redis memory (MB, all primaries)", lambda r: f"{r['redis_mb']:,.0f}")
     row("API processes' memory (MB)", lambda r: f"{r['serve_rss_mb']:,.0f}")
     row("rain won / packets; audit", lambda r: f"{r['rain']['won_packets']:,} / {r['rain']['packets']:,}; "
@@ -295,7 +325,7 @@ def main(argv=None):
     for name in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix=f"de-bench-scale-{name}-") as tmp, ExitStack() as stack:
             stack.enter_context(server := BACKENDS[name](Path(tmp)))
-            runs.append(run_backend(name, server.url, Path(tmp), args))
+            runs.append(run_backend(name, server, Path(tmp), args))
     report(runs, args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(runs, indent=1, default=str))

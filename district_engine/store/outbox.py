@@ -5,7 +5,6 @@ back), the webhook retries (timed sets under a lease) and the dead letters."""
 from __future__ import annotations
 
 import json
-import time
 from typing import NamedTuple
 
 import redis
@@ -14,7 +13,7 @@ from redis.cluster import RedisCluster
 from district_engine.store import keys
 from district_engine.store.connection import routed
 from district_engine.store.schedule import TimedSet
-from district_engine.store.streams import CLUSTER_POLL_MS, Entry, StreamGroup, stream_id_key
+from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, stream_id_key
 
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
@@ -67,6 +66,7 @@ class Outbox:
     def __init__(self, client, group: str = GROUP):
         self._client = client
         self.stream = StreamGroup(client, keys.outbox, group)
+        self._follow_poll = ClusterPoll()  # the SSE hub's reads (one hub per process follows)
         self.retries = [TimedSet(client, keys.retries(p)) for p in range(keys.PARTITIONS)]
 
     def ensure_group(self) -> None:
@@ -96,8 +96,7 @@ class Outbox:
             for key, cursor in zip(self.stream.keys, cursors):
                 pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
-            if not rows and block_ms:
-                time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)
+            self._follow_poll.after(bool(rows), block_ms)
         else:
             rows = self._client.xread(dict(zip(self.stream.keys, cursors)), count=count, block=block_ms or None) or []
         cursors = list(cursors)

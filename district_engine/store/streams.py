@@ -13,9 +13,28 @@ from redis.cluster import RedisCluster
 from district_engine.store import keys
 from district_engine.store.connection import routed
 
-__all__ = ["Entry", "StreamGroup", "CLUSTER_POLL_MS", "stream_id_key"]
+__all__ = ["Entry", "StreamGroup", "ClusterPoll", "stream_id_key"]
 
-CLUSTER_POLL_MS = 50  # how long an empty read waits on a Cluster, where one BLOCK cannot span the partitions
+
+class ClusterPoll:
+    """How long an empty read waits on a Cluster, where one BLOCK cannot span the partitions' slots:
+    ``first_ms`` after the first empty read, doubling while reads stay empty up to ``max_ms``, and
+    back to ``first_ms`` once a read brings something. A busy stream is read without a pause; an
+    idle one costs a few reads of every partition a second, not twenty (each API process polls
+    four streams: pushes, broadcast chunks, bulk locations, and the SSE hub's)."""
+
+    def __init__(self, first_ms: int = 50, max_ms: int = 400, sleep=time.sleep):
+        self.first_ms, self.max_ms, self._sleep = first_ms, max_ms, sleep
+        self.next_ms = first_ms
+
+    def after(self, found: bool, block_ms: int | None) -> None:
+        """Call after each read: what it found decides the next wait; an empty one waits now (at
+        most ``block_ms``, as a blocking read would)."""
+        if found:
+            self.next_ms = self.first_ms
+        elif block_ms:
+            self._sleep(min(block_ms, self.next_ms) / 1000)
+            self.next_ms = min(2 * self.next_ms, self.max_ms)
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:
@@ -34,6 +53,7 @@ class StreamGroup:
     def __init__(self, client, stream_key: Callable[[int], str], group: str):
         self._client = client
         self._cluster = isinstance(client, RedisCluster)
+        self._poll = ClusterPoll()
         self.keys = [stream_key(p) for p in range(keys.PARTITIONS)]
         self._partition = {k: p for p, k in enumerate(self.keys)}
         self.group = group
@@ -60,8 +80,7 @@ class StreamGroup:
                 pipe.execute_command("XREADGROUP", "GROUP", self.group, consumer, "COUNT", count, "STREAMS", key, ">",
                                      **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
-            if not rows and block_ms:
-                time.sleep(min(block_ms, CLUSTER_POLL_MS) / 1000)  # no BLOCK across slots: poll, gently
+            self._poll.after(bool(rows), block_ms)  # no BLOCK across slots: poll, gently
         else:
             rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in self.keys}, count=count,
                                            block=block_ms or None) or []  # BLOCK 0 would wait for ever
