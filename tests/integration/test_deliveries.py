@@ -238,15 +238,12 @@ def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redi
     users = [f"spread-{i}" for i in range(80)]
     assert {keys.partition(u) for u in users} == set(range(keys.PARTITIONS))
 
-    def script_calls():
-        return _calls(redis_client, "evalsha")
-
     store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
-    before, hsets = script_calls(), _calls(redis_client, "hset")
+    scripts, hsets = _calls(redis_client, "evalsha"), _calls(redis_client, "hset")
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
                           [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
     assert codes == [Outcome.PUSHED] * 160
-    assert script_calls() - before == (keys.PARTITIONS if _cluster(redis_client) else 1)
+    assert _calls(redis_client, "evalsha") - scripts == (keys.PARTITIONS if _cluster(redis_client) else 1)
     # Per user one HSET of its state and one of its cell; per partition one of its counts.
     assert _calls(redis_client, "hset") - hsets == 2 * 80 + keys.PARTITIONS
     for p in range(keys.PARTITIONS):
