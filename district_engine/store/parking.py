@@ -194,19 +194,17 @@ class ParkingStore:
 
     # ------------------------------------------------------------ plates
     def bind(self, b: Binding) -> Binding:
-        """Bind the plate to the user's payment agreement; a plate bound to another user keeps its
-        binding (the one returned: the caller compares). The same user binding again replaces its token."""
-        key = keys.plate_binding(b.plate)
-        if not self._client.hsetnx(key, "user_id", b.user_id):
-            current = self.binding(b.plate)
-            if current is not None and current.user_id != b.user_id:
-                return current
-        self._client.hset(key, mapping=b._asdict())
-        return b
+        """Bind the plate to the user's payment agreement, atomically (``bind_plate.lua``); a plate
+        bound to another user keeps its binding (the one returned: the caller compares). The same
+        user binding again replaces its token."""
+        held = self._scripts("bind_plate", [keys.plate_binding(b.plate)], list(b))
+        return Binding(*map(_s, held))
 
     def binding(self, plate: str) -> Binding | None:
-        raw = self._client.hgetall(keys.plate_binding(plate))
-        return Binding(**{_s(k): _s(v) for k, v in raw.items()}) if raw else None
+        """The plate's binding; None if unbound, or if a bind left it half written (an older
+        engine bound in two commands: a lost connection between them left only the user id)."""
+        raw = {_s(k): _s(v) for k, v in self._client.hgetall(keys.plate_binding(plate)).items()}
+        return Binding(**raw) if raw.keys() == set(Binding._fields) else None
 
     def unbind(self, plate: str) -> bool:
         return bool(self._client.delete(keys.plate_binding(plate)))

@@ -246,6 +246,32 @@ def test_a_plate_is_bound_once_and_unbound_by_its_user(app_client):
                            ).status_code == 401
 
 
+def test_binding_a_plate_is_one_step_and_a_half_written_binding_is_none(app_client):
+    """Two users bind one plate at once: one binding, whole, and the other told 409. A binding an
+    older engine left half written (it bound in two commands, and lost its connection between
+    them) is no binding: reads say so, and the next bind replaces it."""
+    def attempt(i):
+        r = app_client.post("/v1/parking/plates", headers=bearer(ADMIN),
+                            json={"user_id": f"u{i % 2}", "plate": "粤B54321", "payment_token": f"agr_{i}"})
+        return r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(attempt, range(16)))
+    assert {code for code, _ in answers} <= {201, 409} and all(code != 500 for code, _ in answers)
+    winner = next(body["user_id"] for code, body in answers if code == 201)
+    assert all(body["user_id"] == winner for code, body in answers if code == 201)
+    parking = app_client.app.state.engine.parking
+    held = parking.store.binding("粤B54321")
+    assert held.user_id == winner and held.payment_token.startswith("agr_") and held.bound_at
+
+    client = app_client.app.state.engine.client
+    client.delete(keys.plate_binding("粤B67890"))
+    client.hset(keys.plate_binding("粤B67890"), "user_id", "u-lost")  # what the two-command bind could leave
+    assert parking.store.binding("粤B67890") is None
+    assert bind(app_client, "粤B67890", user="u2")["user_id"] == "u2"
+    assert parking.store.binding("粤B67890").payment_token == "agr_1"
+
+
 class PaymentService:
     """A real local payment gateway: answers 503 while ``down``, else 201; records each request's
     Idempotency-Key and charges each key once."""
