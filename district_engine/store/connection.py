@@ -14,7 +14,7 @@ from district_engine.errors import StoreUnavailableError
 from district_engine.settings import Settings
 from district_engine.store.server import EmbeddedRedis
 
-__all__ = ["connect", "open_redis", "routed"]
+__all__ = ["connect", "is_cluster", "open_redis", "routed"]
 
 
 # Short timeouts and few, quick retries: a lost Redis must cost a request milliseconds and a 503,
@@ -41,13 +41,19 @@ def connect(url: str, **options) -> redis.Redis | RedisCluster:
     return client
 
 
+def is_cluster(client) -> bool:
+    """Whether ``client`` talks to a Redis Cluster (``connect`` gives a cluster client for a Cluster
+    node): where a script or a blocking read may touch one slot only."""
+    return isinstance(client, RedisCluster)
+
+
 def routed(client, key: str) -> dict:
     """Options for a pipelined command on ``key``'s slot: on a Cluster they name the node serving it.
     redis-py's cluster pipeline otherwise asks the server which keys a command with movable keys
     (EVALSHA, XREAD, XREADGROUP) takes: a COMMAND GETKEYS round trip, all its arguments again, per
     command, one after another, before the pipeline goes out. On a redirection (a moved slot) it
     routes the command again itself. A single server needs nothing."""
-    return {"target_nodes": client.get_node_from_key(key)} if isinstance(client, RedisCluster) else {}
+    return {"target_nodes": client.get_node_from_key(key)} if is_cluster(client) else {}
 
 
 @contextmanager

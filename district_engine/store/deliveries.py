@@ -12,10 +12,10 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 import numpy as np
-import redis
 
 from district_engine.delivery.events import EventIds, distance_json
 from district_engine.store import keys
+from district_engine.store.connection import is_cluster
 from district_engine.store.scripts import Scripts
 
 __all__ = ["Offering", "Delivery", "Position", "DeliveryStore", "Outcome", "CampaignCounts", "Positions",
@@ -86,7 +86,7 @@ class DeliveryStore:
         self._scripts = Scripts(client)
         # A Cluster script takes keys of one slot: one call per partition. A single server takes
         # every partition in one call, which saves a call's fixed cost per partition.
-        self._per_slot = isinstance(client, redis.RedisCluster)
+        self._per_slot = is_cluster(client)
         self.reentry_gap_ms = reentry_gap_ms
         self.pushes_per_window = pushes_per_window
         self.cap_window_ms = cap_window_ms

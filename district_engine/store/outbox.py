@@ -8,10 +8,9 @@ import json
 from typing import NamedTuple
 
 import redis
-from redis.cluster import RedisCluster
 
 from district_engine.store import keys
-from district_engine.store.connection import routed
+from district_engine.store.connection import is_cluster, routed
 from district_engine.store.schedule import TimedSet
 from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, stream_id_key
 
@@ -91,7 +90,7 @@ class Outbox:
     def follow(self, cursors: list[str], count: int, block_ms: int) -> tuple[list[Event], list[str]]:
         """Events after ``cursors`` (one id per partition), outside the group (every follower sees
         every event); the events and the moved cursors."""
-        if isinstance(self._client, RedisCluster):  # a slot per partition: one read each, pipelined
+        if is_cluster(self._client):  # a slot per partition: one read each, pipelined
             pipe = self._client.pipeline(transaction=False)
             for key, cursor in zip(self.stream.keys, cursors):
                 pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))

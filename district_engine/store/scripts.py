@@ -11,7 +11,7 @@ import redis
 
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import keys
-from district_engine.store.connection import routed
+from district_engine.store.connection import is_cluster, routed
 
 __all__ = ["Scripts"]
 
@@ -62,7 +62,7 @@ class Scripts:
         the node serving the slot (redis-py's cluster client would send WAIT to every primary). After a
         failover the old node answers MOVED or cannot be reached: the slot map is refreshed and the
         caller gets StoreUnavailableError, to retry (what uses this is idempotent)."""
-        cluster = isinstance(self._client, redis.RedisCluster)
+        cluster = is_cluster(self._client)
         try:
             target = self._client.get_redis_connection(self._client.get_node_from_key(key)) if cluster else self._client
             for attempt in range(2):

@@ -8,10 +8,9 @@ import time
 from typing import Callable, NamedTuple
 
 import redis
-from redis.cluster import RedisCluster
 
 from district_engine.store import keys
-from district_engine.store.connection import routed
+from district_engine.store.connection import is_cluster, routed
 
 __all__ = ["Entry", "StreamGroup", "ClusterPoll", "stream_id_key"]
 
@@ -52,7 +51,7 @@ class Entry(NamedTuple):
 class StreamGroup:
     def __init__(self, client, stream_key: Callable[[int], str], group: str):
         self._client = client
-        self._cluster = isinstance(client, RedisCluster)
+        self._cluster = is_cluster(client)
         self._poll = ClusterPoll()
         self.keys = [stream_key(p) for p in range(keys.PARTITIONS)]
         self._partition = {k: p for p, k in enumerate(self.keys)}

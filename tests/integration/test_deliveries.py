@@ -6,12 +6,12 @@ import time
 
 from datetime import datetime, timedelta, timezone
 
-import redis
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
 from district_engine.store import keys
+from district_engine.store.connection import is_cluster
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
 from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import TimedSet
@@ -43,13 +43,9 @@ def _outbox(redis_client):
     return [e for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
 
 
-def _cluster(client) -> bool:
-    return isinstance(client, redis.RedisCluster)
-
-
 def _calls(client, command: str) -> int:
     """How many times every primary ran ``command`` (or one of its subcommands) so far."""
-    nodes = client.info("commandstats", target_nodes=client.PRIMARIES).values() if _cluster(client) else \
+    nodes = client.info("commandstats", target_nodes=client.PRIMARIES).values() if is_cluster(client) else \
         [client.info("commandstats")]
     return sum(v["calls"] for n in nodes for k, v in n.items()
                if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
@@ -243,7 +239,7 @@ def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redi
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
                           [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
     assert codes == [Outcome.PUSHED] * 160
-    assert _calls(redis_client, "evalsha") - scripts == (keys.PARTITIONS if _cluster(redis_client) else 1)
+    assert _calls(redis_client, "evalsha") - scripts == (keys.PARTITIONS if is_cluster(redis_client) else 1)
     # Per user one HSET of its state and one of its cell; per partition one of its counts.
     assert _calls(redis_client, "hset") - hsets == 2 * 80 + keys.PARTITIONS
     for p in range(keys.PARTITIONS):
