@@ -23,7 +23,9 @@ __all__ = ["Offering", "Delivery", "Position", "DeliveryStore", "Outcome", "Camp
 
 POSITION_RES = 7  # H3 cells of ~5 km²: a 3 km reach reads a few dozen of them
 _CHUNK = 500  # items per script call: bounds how long one call holds the server
-_COUNTS = "drc"  # per campaign in a partition's stats hash: delivered, delivered again to a user, capped
+# Per campaign in a partition's stats hash (keys.push_stats): pushed, held back by the cap, delivered
+# again to a user who had it; then, written only before 2026-11-26, delivered and capped.
+_COUNTS = "phrdc"
 
 
 class Offering(NamedTuple):
@@ -208,11 +210,12 @@ class DeliveryStore:
         pipe = self._client.pipeline(transaction=False)
         for p in range(keys.PARTITIONS):
             pipe.hmget(keys.push_stats(p), fields)
-        totals = np.zeros(3, dtype=np.int64)
+        totals = np.zeros(len(_COUNTS), dtype=np.int64)
         for row in pipe.execute():
             totals += [int(v or 0) for v in row]
-        delivered, again, capped = map(int, totals)
-        return CampaignCounts(delivered, delivered - again, delivered - capped, capped)
+        pushed, held, again, old_delivered, old_capped = map(int, totals)
+        delivered = pushed + held + old_delivered
+        return CampaignCounts(delivered, delivered - again, pushed + old_delivered - old_capped, held + old_capped)
 
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""

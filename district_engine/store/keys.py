@@ -99,10 +99,11 @@ def _tag(p: int) -> str:
 
 
 def user_keys(user_id: str) -> tuple[str, str, str]:
-    """(offers, events, position) of one user. offers: hash n:<campaign> -> times delivered,
-    s:<campaign> -> last seen in reach (ms), _p -> recent push times (ms), _k -> the expiry last set
-    (ms); events: stream of the pushes of the last minutes (server-sent events resume from it);
-    position: "lat,lng,ms" (WGS-84) with a TTL."""
+    """(offers, events, position) of one user. offers: hash c:<campaign> -> "<times delivered> <last
+    seen in reach (ms)>", _p -> recent push times (ms), _e -> the expiry last set (ms) (before
+    2026-11-26: n:<campaign>, s:<campaign> and _k; deliver_offers.lua reads both); events: stream
+    of the pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms"
+    (WGS-84) with a TTL."""
     t = _tag(partition(user_id))
     return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
 
@@ -113,8 +114,9 @@ def outbox(p: int) -> str:
 
 
 def push_stats(p: int) -> str:
-    """Hash of one partition's per-campaign counts: <campaign>:d delivered, :r delivered again to a user who
-    had it, :c capped (so users = d - r, pushed = d - c: a first push moves one count)."""
+    """Hash of one partition's per-campaign counts: <campaign>:p pushed, :h held back by the cap, :r
+    delivered again to a user who had it (delivered = p + h, users = delivered - r: a delivery moves
+    one count). Before 2026-11-26 they were :d delivered and :c capped (pushed = d - c), still added in."""
     return f"{_tag(p)}:stats"
 
 

@@ -23,12 +23,17 @@
 -- Returns per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
 -- pushed), 3 moved (a broadcast found a position that is no longer the user's last).
 --
+-- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
+-- reach, ms>", with _p (push times of the cap window) and _e (the expiry last set). A hash
+-- written before 2026-11-26 has n:<id> and s:<id> instead, and _k for _e: it is read as such
+-- (one more HMGET, only for its campaigns not yet in the new form) until it expires.
 -- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
 -- only when it grows), and for a position a SET and an HSET (an expiry only for a new entry);
--- per push two XADDs; per partition one HMGET and one HSET of the counts that moved. A repeat
--- ping (nothing new, same cell) is four commands whatever its number of campaigns. Stats fields
--- per campaign: <id>:d delivered, :r delivered again to a user who had it, :c capped (users =
--- d - r, pushed = d - c).
+-- per push two XADDs; per partition one HMGET and one HSET of the counts that moved, one per
+-- delivery. A repeat ping (nothing new, same cell) is four commands whatever its number of
+-- campaigns. Counts per campaign in the stats hash: <id>:p pushed, :h held back by the cap, :r
+-- delivered again to a user who had it (delivered = p + h, users = delivered - r); a hash from
+-- before 2026-11-26 also holds :d delivered and :c capped (pushed = d - c), never written now.
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local history_ms, position_ttl = ARGV[5], ARGV[7]
@@ -90,24 +95,42 @@ while a <= #ARGV do
   if n_items > 0 then
     -- One read of every campaign's state, kept here as items are decided (a user can hold two
     -- items of one campaign: two updates in one batch), one write at the end.
-    local fields = {}
-    for i = 0, n_items - 1 do
-      local cid = offerings[tonumber(ARGV[a + 3 * i])].cid
-      fields[2 * i + 1], fields[2 * i + 2] = 'n:' .. cid, 's:' .. cid
+    local fields, cids = {}, {}
+    for i = 1, n_items do
+      local cid = offerings[tonumber(ARGV[a + 3 * i - 3])].cid
+      cids[i], fields[i] = cid, 'c:' .. cid
     end
-    fields[#fields + 1] = '_p'
-    fields[#fields + 1] = '_k'
+    fields[n_items + 1], fields[n_items + 2], fields[n_items + 3] = '_p', '_e', '_k'
     local st = redis.call('HMGET', offers, unpack(fields))
-    local given, seen, changed, bumped = {}, {}, {}, {}
-    for i = 0, n_items - 1 do
-      local cid = fields[2 * i + 1]:sub(3)
+    local given, seen, changed = {}, {}, {}
+    local legacy = {}  -- campaigns to look up in a hash written before 2026-11-26 (it has _k)
+    for i = 1, n_items do
+      local cid, v = cids[i], st[i]
       if given[cid] == nil then
-        given[cid], seen[cid] = tonumber(st[2 * i + 1] or '0'), tonumber(st[2 * i + 2] or '-1')
+        if v then
+          local sp = string.find(v, ' ', 1, true)
+          given[cid], seen[cid] = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
+        else
+          given[cid], seen[cid] = 0, -1
+          if st[n_items + 3] then
+            legacy[#legacy + 1] = cid
+          end
+        end
+      end
+    end
+    if #legacy > 0 then
+      local old = {}
+      for j, cid in ipairs(legacy) do
+        old[2 * j - 1], old[2 * j] = 'n:' .. cid, 's:' .. cid
+      end
+      old = redis.call('HMGET', offers, unpack(old))
+      for j, cid in ipairs(legacy) do
+        given[cid], seen[cid] = tonumber(old[2 * j - 1] or '0'), tonumber(old[2 * j] or '-1')
       end
     end
     -- The cap: push times of the last window, as a space-separated list in the same hash.
     local recent = {}
-    for tm in string.gmatch(st[#st - 1] or '', '%d+') do
+    for tm in string.gmatch(st[n_items + 1] or '', '%d+') do
       if now - tonumber(tm) < cap_window then
         recent[#recent + 1] = tm
       end
@@ -133,7 +156,6 @@ while a <= #ARGV do
         code = 1
       end
       if code == 1 then
-        count(counted, cid, 'd')
         if n > 0 then
           count(counted, cid, 'r')
         end
@@ -146,12 +168,12 @@ while a <= #ARGV do
           redis.call('XADD', outbox, 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
                      'sid', sid, 'payload', payload)
           pushed = true
+          count(counted, cid, 'p')
         else
           code = 2
-          count(counted, cid, 'c')
+          count(counted, cid, 'h')
         end
         given[cid] = n + 1
-        bumped[cid] = true
         delivered = true
       end
       if code ~= 3 then
@@ -166,22 +188,18 @@ while a <= #ARGV do
     end
     local write = {}
     for cid in pairs(changed) do
-      write[#write + 1] = 's:' .. cid
-      write[#write + 1] = ARGV[1]
-      if bumped[cid] then
-        write[#write + 1] = 'n:' .. cid
-        write[#write + 1] = given[cid]
-      end
+      write[#write + 1] = 'c:' .. cid
+      write[#write + 1] = given[cid] .. ' ' .. ARGV[1]
     end
     if delivered then
       write[#write + 1] = '_p'
       write[#write + 1] = table.concat(recent, ' ')
     end
     if #write > 0 then
-      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap); _k
-      -- is the expiry last set, so the key's TTL need not be asked.
-      if keep > tonumber(st[#st] or '0') then
-        write[#write + 1] = '_k'
+      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap); _e
+      -- (_k before 2026-11-26) is the expiry last set, so the key's TTL need not be asked.
+      if keep > math.max(tonumber(st[n_items + 2] or '0'), tonumber(st[n_items + 3] or '0')) then
+        write[#write + 1] = '_e'
         write[#write + 1] = keep
         redis.call('HSET', offers, unpack(write))
         redis.call('PEXPIREAT', offers, keep)
@@ -202,7 +220,7 @@ while a <= #ARGV do
   end
 end
 -- The counts: one read and one write per partition, not one HINCRBY per count that moved (a first
--- contact with 40 campaigns in reach, most of them capped, moved 80).
+-- contact with 40 campaigns in reach moves 40).
 for p = 1, n_partitions do
   local fields, adds = {}, {}
   for key, n in pairs(counts[p]) do
