@@ -34,7 +34,7 @@ from district_engine.store.districts import DistrictStore
 from district_engine.campaigns.model import Campaign
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpbench import serving, wrk  # noqa: E402  (the benches' shared helpers, beside this file)
+from httpbench import serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,8 +79,7 @@ def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, de
                 '  return wrk.format("GET", string.format("/v1/feed?lat=%f&lng=%f&coord=gcj02", p[1], p[2]))\nend\n')
     if delay_ms is not None:
         body += f"function delay()\n  return {delay_ms:.1f}\nend\n"
-    path.write_text(body)
-    return str(path)
+    return wrk_script(path, body)
 
 
 def freshness_ms(base: str, key: str, district_id: str = "fresh-mall", at: tuple[float, float] = (30.251, 120.1615),

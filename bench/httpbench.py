@@ -12,7 +12,27 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["serving", "wrk"]
+__all__ = ["serving", "wrk", "wrk_script"]
+
+# wrk runs its script in one Lua state per thread, each seeded alike: without a seed of its own,
+# every thread sends the same "random" requests (2 threads: 44k requests, 22k distinct), so half
+# of what was meant as first contacts were repeats. Seeded per thread: 29.6k requests, 29.2k distinct.
+_SEED_EACH_THREAD = """local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_no", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + thread_no)
+end
+"""
+
+
+def wrk_script(path: Path, body: str) -> str:
+    """Write a wrk script (``request`` and the rest) whose threads each draw their own random
+    numbers; its path."""
+    path.write_text(_SEED_EACH_THREAD + body)
+    return str(path)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ from district_engine.store.rains import RainStore
 from district_engine.store.scripts import Scripts
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpbench import serving, wrk  # noqa: E402  (the benches' shared helpers, beside this file)
+from httpbench import serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 PACKETS = 1_000_000
@@ -89,15 +89,15 @@ def http_grabs(redis_url: str, tmp: str, seconds: int, connections: int) -> dict
     c = engine.create_campaign(operator.id, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
                                starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
                                total_cents=100_000_000, packets=PACKETS)
-    script = Path(tmp) / "grab.lua"
-    script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                      "request = function()\n"
-                      '  local b = string.format(\'{"user_id":"h%d","lat":39.9300,"lng":116.4470}\', '
-                      "math.random(1, 1000000000))\n"
-                      f'  return wrk.format(nil, "/v1/red-envelopes/{c.id}/grab", nil, b)\nend\n')
+    script = wrk_script(Path(tmp) / "grab.lua",
+                        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                        "request = function()\n"
+                        '  local b = string.format(\'{"user_id":"h%d","lat":39.9300,"lng":116.4470}\', '
+                        "math.random(1, 1000000000))\n"
+                        f'  return wrk.format(nil, "/v1/red-envelopes/{c.id}/grab", nil, b)\nend\n')
     with serving(redis_url, tmp, workers=2, env={"DE_GRAB_LIMIT_PER_IP": "1000000000"}) as base:
         out = {"healthz": wrk(f"{base}/healthz", None, seconds, connections),
-               "grab": wrk(base, str(script), seconds, connections)}
+               "grab": wrk(base, script, seconds, connections)}
     f = engine.rains.figures(c.id)
     out |= {"won_packets": f.won_packets, "problems": engine.rains.audit(c.id)}
     return out

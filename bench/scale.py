@@ -4,7 +4,8 @@ Cluster in the same run.
 Data: 200,000 synthetic stores in 400 cities as districts, each with a live campaign, plus the five
 demo districts and their lots; 1,000,000 users with last positions near the stores.
 
-Traffic, all at once for --seconds (an evening compressed):
+First, alone for --seconds: first-contact pings (random users of the million), with the CPU each
+group of processes spends on one. Then traffic, all at once for --seconds (an evening compressed):
   - location pings from wrk (GCJ-02, as the city channel sends them), from the million users;
   - a red-envelope rain at Sanlitun, grabbed over HTTP by 100,000 users (wrk);
   - gate events at the demo lots: signed entries and exits from a Python client at --gate-rate;
@@ -52,7 +53,7 @@ from district_engine.store.server import EmbeddedCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import freshness_ms, lua_points  # noqa: E402  (the benches' shared helpers, beside this file)
-from httpbench import serving, wrk  # noqa: E402
+from httpbench import serving, wrk, wrk_script  # noqa: E402
 
 import h3ronpy.vector as h3v  # noqa: E402
 
@@ -136,13 +137,11 @@ def index_build(url: str) -> dict:
 
 def grab_script(path: Path, rain_id: str, grabbers: int) -> str:
     lat, lng = NEAR_SANLITUN
-    path.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                    "math.randomseed(os.time())\n"
-                    "request = function()\n"
-                    f'  local b = string.format(\'{{"user_id":"g%d","lat":{lat},"lng":{lng}}}\', '
-                    f"math.random(1, {grabbers}))\n"
-                    f'  return wrk.format(nil, "/v1/red-envelopes/{rain_id}/grab", nil, b)\nend\n')
-    return str(path)
+    return wrk_script(path, 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                            "request = function()\n"
+                            f'  local b = string.format(\'{{"user_id":"g%d","lat":{lat},"lng":{lng}}}\', '
+                            f"math.random(1, {grabbers}))\n"
+                            f'  return wrk.format(nil, "/v1/red-envelopes/{rain_id}/grab", nil, b)\nend\n')
 
 
 def gate_traffic(base: str, data_dir: Path, rate: float, stop: threading.Event, out: dict) -> None:
@@ -234,6 +233,10 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
     with serving(url, data_dir, workers=args.workers, env=env) as base:
         res["freshness_ms"] = freshness_ms(base, seeded["key"])
         res["healthz"] = wrk(f"{base}/healthz", None, 5, args.connections)
+        groups = {"api": serve_processes(), **redis_processes(server)}
+        # Alone on the machine: first contacts (random users of the million), and where their CPU goes.
+        res["first_pings"], res["first_cpu_us"] = cpu_per_request(
+            groups, lambda: wrk(base, pings, args.seconds, args.connections))
         results, gates, stop = {}, {}, threading.Event()
         threads = [threading.Thread(target=lambda: results.__setitem__("pings", wrk(base, pings, args.seconds, args.connections))),
                    threading.Thread(target=lambda: results.__setitem__("grabs", wrk(base, grabs, args.seconds, args.connections // 4))),
@@ -253,7 +256,7 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
         wrk(base, repeat, 3, args.connections)  # the first contacts
         # Alone on the machine: where a repeat ping's CPU goes, by process group.
         res["repeat_pings"], res["repeat_cpu_us"] = cpu_per_request(
-            {"api": serve_processes(), **redis_processes(server)}, lambda: wrk(base, repeat, args.seconds, args.connections))
+            groups, lambda: wrk(base, repeat, args.seconds, args.connections))
         res["serve_rss_mb"] = serve_memory_mb()
     res["redis_mb"] = redis_memory_mb(url)
     engine = Engine(connect(url))
@@ -282,12 +285,13 @@ def report(runs: list[dict], args) -> None:
     row("a change seen by every process: idle / under load (ms)",
         lambda r: f"{r['freshness_ms']:.0f} / {r['freshness_loaded_ms']:.0f}")
     row("/healthz alone (req/s)", lambda r: f"{r['healthz']['req_s']:,.0f}")
-    for route, label in (("pings", "location pings"), ("grabs", "rain grabs"), ("gates", "gate events"),
-                         ("repeat_pings", "repeat pings alone")):
+    for route, label in (("first_pings", "first-contact pings alone"), ("pings", "location pings, mixed"),
+                         ("grabs", "rain grabs"), ("gates", "gate events"), ("repeat_pings", "repeat pings alone")):
         row(f"{label} (req/s)", lambda r, k=route: f"{r[k]['req_s']:,.0f}")
         row(f"{label} p50 / p99 (ms)", lambda r, k=route: f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}")
-    row("repeat ping CPU, µs: API / primaries / replicas / machine",
-        lambda r: " / ".join(f"{r['repeat_cpu_us'][k]:.0f}" for k in ("api", "primaries", "replicas", "machine")))
+    for what in ("first", "repeat"):
+        row(f"{what} ping CPU, µs: API / primaries / replicas / machine",
+            lambda r, w=what: " / ".join(f"{r[f'{w}_cpu_us'][k]:.0f}" for k in ("api", "primaries", "replicas", "machine")))
     row("Redis memory (MB, all primaries)", lambda r: f"{r['redis_mb']:,.0f}")
     row("API processes' memory (MB)", lambda r: f"{r['serve_rss_mb']:,.0f}")
     row("rain won / packets; audit", lambda r: f"{r['rain']['won_packets']:,} / {r['rain']['packets']:,}; "
@@ -297,7 +301,7 @@ def report(runs: list[dict], args) -> None:
     single = next((r for r in runs if r["backend"] == "single"), None)
     for r in runs:
         if single is not None and r is not single:
-            for route in ("pings", "repeat_pings"):
+            for route in ("first_pings", "pings", "repeat_pings"):
                 ratio = r[route]["req_s"] / single[route]["req_s"]
                 console.print(f"{r['backend']} / single server, {route.replace('_', ' ')}: {ratio:.0%} (target at least 80%)")
 
