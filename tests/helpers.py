@@ -65,6 +65,16 @@ def square(lat, lng, half_m):
     return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
 
 
+def command_calls(client, command: str) -> int:
+    """How many times every primary ran ``command`` (or one of its subcommands) so far."""
+    from district_engine.store.connection import is_cluster
+
+    nodes = client.info("commandstats", target_nodes=client.PRIMARIES).values() if is_cluster(client) else \
+        [client.info("commandstats")]
+    return sum(v["calls"] for n in nodes for k, v in n.items()
+               if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
+
+
 def load_bench(name: str):
     """A benchmark script of bench/ (not a package) as a module, for the smoke tests."""
     import importlib.util

@@ -5,6 +5,7 @@ after it has been idle a while (at-least-once processing)."""
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Callable, NamedTuple
 
 import redis
@@ -103,10 +104,16 @@ class StreamGroup:
         return self.read(consumer, count, block_ms)
 
     def ack(self, entries) -> None:
-        """Acknowledge entries (anything with ``partition`` and ``stream_id``), in one round trip."""
-        pipe = self._client.pipeline(transaction=False)
+        """Acknowledge entries (anything with ``partition`` and ``stream_id``) in one round trip: one
+        XACK per partition, not per entry (a first contact pushes about five events)."""
+        ids = defaultdict(list)
         for e in entries:
-            pipe.xack(self.keys[e.partition], self.group, e.stream_id)
+            ids[e.partition].append(e.stream_id)
+        if not ids:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for p, stream_ids in ids.items():
+            pipe.xack(self.keys[p], self.group, *stream_ids)
         pipe.execute()
 
     def pending(self) -> int:

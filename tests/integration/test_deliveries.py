@@ -12,6 +12,7 @@ from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
+from helpers import command_calls as _calls
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
 from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import TimedSet
@@ -41,14 +42,6 @@ def _at(user, lat, lng, cell):
 
 def _outbox(redis_client):
     return [e for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
-
-
-def _calls(client, command: str) -> int:
-    """How many times every primary ran ``command`` (or one of its subcommands) so far."""
-    nodes = client.info("commandstats", target_nodes=client.PRIMARIES).values() if is_cluster(client) else \
-        [client.info("commandstats")]
-    return sum(v["calls"] for n in nodes for k, v in n.items()
-               if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
 
 
 def _pairs(entries):

@@ -14,6 +14,7 @@ from district_engine.store.endpoints import EndpointStore
 from district_engine.store import keys
 from district_engine.store.outbox import Outbox
 from district_engine.worker import Worker
+from helpers import command_calls
 from receiver import Receiver
 
 FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_s": 2}
@@ -129,3 +130,14 @@ def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client):
     outbox.ack(held)
     outbox.trim(now_ms + 120_000, keep_ms=60_000)
     assert outbox.length() == 0
+
+
+def test_acknowledging_a_batch_is_one_xack_per_partition_not_per_event(engine, redis_client):
+    ids = _push(engine, 40)
+    outbox = Outbox(redis_client)
+    events = outbox.read("a-sender", count=100, block_ms=100)
+    assert sorted(e.event_id for e in events) == ids and outbox.stream.pending() == 40
+    before = command_calls(redis_client, "xack")
+    outbox.ack(events)
+    assert command_calls(redis_client, "xack") - before == len({e.partition for e in events}) < 40
+    assert outbox.stream.pending() == 0
