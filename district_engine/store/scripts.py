@@ -89,6 +89,11 @@ class Scripts:
                 raise r
         return (results[0] if results else None), int(acked)
 
+    def _evalsha(self, pipe, name: str, call_keys: list[str], args: list) -> None:
+        # As a raw command: redis-py's cluster pipeline refuses pipe.evalsha.
+        pipe.execute_command("EVALSHA", self._script(name).sha, len(call_keys), *call_keys, *args,
+                             **routed(self._client, call_keys[0]))
+
     def pipeline(self, calls: list[tuple[str, list[str], list]], commands: list[tuple[str, tuple, dict]] = (),
                  raise_on_error: bool = True) -> list:
         """Run plain ``commands`` (method, args, kwargs) and then script calls (name, keys, args) in
@@ -102,10 +107,8 @@ class Scripts:
             pipe = self._client.pipeline(transaction=False)
             for method, args, kwargs in commands:
                 getattr(pipe, method)(*args, **kwargs)
-            for name, keys, args in calls:
-                # As a raw command: redis-py's cluster pipeline refuses pipe.evalsha.
-                pipe.execute_command("EVALSHA", self._script(name).sha, len(keys), *keys, *args,
-                                     **routed(self._client, keys[0]))
+            for call in calls:
+                self._evalsha(pipe, *call)
             results = pipe.execute(raise_on_error=False)[len(commands):]
             missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
             if missing:
@@ -113,8 +116,7 @@ class Scripts:
                     self._client.script_load(script.script)
                 retry = self._client.pipeline(transaction=False)
                 for i in missing:
-                    name, keys, args = calls[i]
-                    retry.execute_command("EVALSHA", self._script(name).sha, len(keys), *keys, *args)
+                    self._evalsha(retry, *calls[i])
                 for i, r in zip(missing, retry.execute()):
                     results[i] = r
         except redis.ConnectionError as exc:
