@@ -27,6 +27,16 @@ class TimedSet:
         due = self._scripts("claim_due", [self.key], [now_ms, lease_ms, n])
         return [m.decode() for m in due], now_ms + lease_ms
 
+    @staticmethod
+    def claim_each(sets: list[TimedSet], now_ms: int, lease_ms: int, n: int = 100) -> list[tuple[TimedSet, list[str], int]]:
+        """``claim`` on every one of ``sets`` (of one client) in one round trip: (set, members,
+        receipt) for each set that had due members."""
+        if not sets:
+            return []
+        calls = [("claim_due", [s.key], [now_ms, lease_ms, n]) for s in sets]
+        return [(s, [m.decode() for m in due], now_ms + lease_ms)
+                for s, due in zip(sets, sets[0]._scripts.pipeline(calls)) if due]
+
     def finish(self, member: str, receipt: int, then: tuple[str, int] | None = None) -> bool:
         """Remove a claimed member (unless re-scheduled or re-claimed since) and, atomically, put
         ``then`` = (member, due ms) in its place; False if it was left alone."""

@@ -133,6 +133,22 @@ def test_timed_work_is_claimed_under_a_lease_and_comes_back_if_unfinished(redis_
     assert sorted(work.claim(now_ms=20_000, lease_ms=1000)[0]) == ["a#2", "later"]
 
 
+def test_timed_work_of_every_partition_is_claimed_at_once_each_set_under_its_lease(redis_client):
+    sets = [TimedSet(redis_client, keys.retries(p)) for p in range(keys.PARTITIONS)]  # one slot each
+    for p, work in enumerate(sets):
+        work.put(f"due-{p}", 100 + p)
+        if p % 2:
+            work.put(f"later-{p}", 10_000)
+    claimed = TimedSet.claim_each(sets, now_ms=500, lease_ms=1000)
+    assert [(s.key, members, receipt) for s, members, receipt in claimed] == \
+        [(keys.retries(p), [f"due-{p}"], 1500) for p in range(keys.PARTITIONS)]
+    assert TimedSet.claim_each(sets, now_ms=600, lease_ms=1000) == []  # leased, and the rest not due
+    assert all(s.finish(m[0], receipt) for s, m, receipt in claimed[:3])
+    back = TimedSet.claim_each(sets, now_ms=1600, lease_ms=1000)  # the unfinished ones come back
+    assert sorted(m for _, members, _ in back for m in members) == sorted(f"due-{p}" for p in range(3, keys.PARTITIONS))
+    assert TimedSet.claim_each([], now_ms=0, lease_ms=1000) == []
+
+
 def test_deliveries_keep_working_after_the_server_forgets_its_scripts(redis_client):
     store = _store(redis_client)
     assert store.deliver([_item("u", "c1")], 0) == [Outcome.PUSHED]
