@@ -249,7 +249,7 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
                        "payload_bytes": float(np.mean([len(x) for x in payloads])) if payloads else 0.0}
 
     # Correctness: who was pushed, against the kernel's distance over every user.
-    pushed = [e[b"user"].decode() for p in range(keys.PARTITIONS) for _, e in client.xrange(keys.outbox(p))
+    pushed = [e[b"user"].decode() for p in range(engine.partitions) for _, e in client.xrange(keys.outbox(p))
               if json.loads(e[b"payload"])["data"]["campaign_id"] == c.id]
     d_all = distances_to_footprint(ecef(lat, lng), fp.frames, fp.edges)
     truth = {ids[i] for i in np.flatnonzero(d_all <= RADIUS_M).tolist()}

@@ -43,6 +43,7 @@ from district_engine.store.deliveries import (POSITION_RES, Delivery, DeliverySt
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.fanout import FanoutQueue
+from district_engine.store.layout import partition_count
 from district_engine.store.locations import LocationQueue
 from district_engine.store.operators import OperatorStore
 from district_engine.store.outbox import Outbox
@@ -148,18 +149,21 @@ class Engine:
                  grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
                  max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, partitions: int | None = None):
+        """``partitions``: for a new deployment, how many partitions its users are spread over
+        (None: 16); an existing one keeps the count it was laid out with (store/layout.py)."""
         self.client = client
+        self.partitions = partition_count(client, partitions)
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
-        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
-                                        pushes_per_window=max_pushes_per_hour, position_ttl_ms=position_ttl_s * 1000)
+        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000, pushes_per_window=max_pushes_per_hour,
+                                        position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions)
         self.schedule = Schedule(client)
-        self.locations = LocationQueue(client)
-        self.fanout = FanoutQueue(client)
+        self.locations = LocationQueue(client, self.partitions)
+        self.fanout = FanoutQueue(client, self.partitions)
         self.endpoints = EndpointStore(client)
-        self.outbox = Outbox(client)
+        self.outbox = Outbox(client, partitions=self.partitions)
         self.parking = Parking(ParkingStore(client), gateway=payment_gateway, on_payment_failure=on_payment_failure,
                                retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes,
                                wait=wait)

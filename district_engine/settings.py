@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     parking_retry_s: float = Field(default=30, gt=0, description="how often a failed charge is tried again")
     worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
+    partitions: int | None = Field(default=None, ge=1, le=1024, description=(
+        "how many partitions a new deployment spreads its users over (unset: 16); each is a Cluster slot, "
+        "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "
+        "a deployment keeps its count (docs/scaling.md)"))
 
 
 def engine_options(settings: Settings) -> dict:
@@ -63,7 +67,7 @@ def engine_options(settings: Settings) -> dict:
                 grab_window_s=settings.grab_window_s, wait=(settings.wait_replicas, settings.wait_ms),
                 max_pushes_per_hour=settings.max_pushes_per_hour,
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
-                parking_retry_s=settings.parking_retry_s)
+                parking_retry_s=settings.parking_retry_s, partitions=settings.partitions)
 
 
 def worker_options(settings: Settings) -> dict:

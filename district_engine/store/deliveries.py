@@ -16,6 +16,7 @@ import numpy as np
 from district_engine.delivery.events import EventIds, distance_json
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
+from district_engine.store.layout import partition_count
 from district_engine.store.scripts import Scripts
 
 __all__ = ["Offering", "Delivery", "Position", "DeliveryStore", "Outcome", "CampaignCounts", "Positions",
@@ -83,8 +84,10 @@ class CampaignCounts(NamedTuple):
 class DeliveryStore:
     def __init__(self, client, *, reentry_gap_ms: int, pushes_per_window: int, cap_window_ms: int = 3_600_000,
                  history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000,
-                 event_ids: EventIds | None = None):
+                 event_ids: EventIds | None = None, partitions: int | None = None):
+        """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
         self._client = client
+        self.partitions = partitions or partition_count(client)
         self._scripts = Scripts(client)
         # A Cluster script takes keys of one slot: one call per partition. A single server takes
         # every partition in one call, which saves a call's fixed cost per partition.
@@ -108,7 +111,7 @@ class DeliveryStore:
         def section(user_id: str) -> list[int]:
             p = partition_of.get(user_id)
             if p is None:
-                p = partition_of[user_id] = keys.partition(user_id)
+                p = partition_of[user_id] = keys.partition(user_id, self.partitions)
             return groups[p if self._per_slot else 0].setdefault(user_id, [])
 
         for i, d in enumerate(items):
@@ -151,7 +154,7 @@ class DeliveryStore:
             n_p = partitions.get(p)
             if n_p is None:
                 n_p = partitions[p] = len(partitions) + 1
-            user_keys.extend(keys.user_keys(user))
+            user_keys.extend(keys.user_keys(user, self.partitions))
             pos = where.pop(user, None)  # recorded once, with the user's first section
             position, expire = "", ""
             if pos is not None:
@@ -180,7 +183,7 @@ class DeliveryStore:
         bucket = now_ms // self.position_ttl_ms
         pipe = self._client.pipeline(transaction=False)
         owners = []
-        for p in range(keys.PARTITIONS):
+        for p in range(self.partitions):
             for cell in cells:
                 for b in (bucket - 1, bucket):
                     pipe.hgetall(keys.position_cell(p, int(cell), b))
@@ -208,7 +211,7 @@ class DeliveryStore:
         """Exact counts over all partitions, in one round trip."""
         fields = [f"{campaign_id}:{x}" for x in _COUNTS]
         pipe = self._client.pipeline(transaction=False)
-        for p in range(keys.PARTITIONS):
+        for p in range(self.partitions):
             pipe.hmget(keys.push_stats(p), fields)
         totals = np.zeros(len(_COUNTS), dtype=np.int64)
         for row in pipe.execute():
@@ -220,12 +223,12 @@ class DeliveryStore:
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""
         pipe = self._client.pipeline(transaction=False)
-        for p in range(keys.PARTITIONS):
+        for p in range(self.partitions):
             pipe.hdel(keys.push_stats(p), *[f"{campaign_id}:{x}" for x in _COUNTS])
         pipe.execute()
 
     def events_after(self, user_id: str, after: str | None, count: int = 1000) -> list[tuple[str, str]]:
         """The user's pushed events after stream id ``after`` (all kept when None): [(id, payload)]."""
         start = f"({after}" if after else "-"
-        rows = self._client.xrange(keys.user_keys(user_id)[1], min=start, max="+", count=count)
+        rows = self._client.xrange(keys.user_keys(user_id, self.partitions)[1], min=start, max="+", count=count)
         return [(sid.decode(), f[b"payload"].decode()) for sid, f in rows]

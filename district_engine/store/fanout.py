@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from district_engine.store import keys
+from district_engine.store.layout import partition_count
 from district_engine.store.streams import StreamGroup
 
 __all__ = ["FanoutQueue", "Chunk", "GROUP"]
@@ -27,9 +28,10 @@ class Chunk(NamedTuple):
 
 
 class FanoutQueue:
-    def __init__(self, client):
+    def __init__(self, client, partitions: int | None = None):
+        """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
         self._client = client
-        self.stream = StreamGroup(client, keys.fanout_stream, GROUP)
+        self.stream = StreamGroup(client, keys.fanout_stream, GROUP, partitions or partition_count(client))
 
     def add(self, campaign_id: str, users: list[str], found_ms, distance_m, partitions) -> int:
         """Queue the users found in a campaign's reach (parallel arrays; ``partitions`` as

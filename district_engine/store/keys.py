@@ -12,7 +12,7 @@ import zlib
 
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "PARTITIONS", "partition", "user_keys",
+    "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys",
     "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
 ]
@@ -82,29 +82,32 @@ def demo_seeded() -> str:
 
 
 # ---------------------------------------------------------------- push: per-user state by partition
-# A user's delivery state, pushes and position live in one of PARTITIONS slots (by a hash of the
-# user id), together with that partition's outbox stream: the at-most-once check, the frequency cap
-# and the outbox entry are then one atomic script on one slot, on a single server or a Cluster.
-# The number is part of the data layout: changing it re-homes every user (their state starts over).
-PARTITIONS = 16
+# A user's delivery state, pushes and position live in one of the deployment's partitions (by a
+# hash of the user id), each a slot, together with that partition's outbox stream: the at-most-once
+# check, the frequency cap and the outbox entry are then one atomic script on one slot, on a single
+# server or a Cluster. The count is part of the data layout, fixed when a deployment first starts
+# (store/layout.py): changing it would re-home every user (their state would start over).
+def layout() -> str:
+    """The deployment's partition count (store/layout.py)."""
+    return "layout:partitions"
 
 
-def partition(user_id: str) -> int:
-    """The user's partition, 0..PARTITIONS-1 (CRC-32 of the UTF-8 id: the same in every process)."""
-    return zlib.crc32(user_id.encode()) % PARTITIONS
+def partition(user_id: str, partitions: int) -> int:
+    """The user's partition, 0..partitions-1 (CRC-32 of the UTF-8 id: the same in every process)."""
+    return zlib.crc32(user_id.encode()) % partitions
 
 
 def _tag(p: int) -> str:
     return f"push:{{p{p:02d}}}"
 
 
-def user_keys(user_id: str) -> tuple[str, str, str]:
+def user_keys(user_id: str, partitions: int) -> tuple[str, str, str]:
     """(offers, events, position) of one user. offers: hash c:<campaign> -> "<times delivered> <last
     seen in reach (ms)>", _p -> recent push times (ms), _e -> the expiry last set (ms) (before
     2026-11-26: n:<campaign>, s:<campaign> and _k; deliver_offers.lua reads both); events: stream
     of the pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms"
     (WGS-84) with a TTL."""
-    t = _tag(partition(user_id))
+    t = _tag(partition(user_id, partitions))
     return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
 
 

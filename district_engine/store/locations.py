@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from district_engine.store import keys
+from district_engine.store.layout import partition_count
 from district_engine.store.streams import Entry, StreamGroup
 
 __all__ = ["LocationQueue", "Located", "GROUP"]
@@ -24,15 +25,17 @@ class Located(NamedTuple):
 
 
 class LocationQueue:
-    def __init__(self, client):
+    def __init__(self, client, partitions: int | None = None):
+        """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
+        self.partitions = partitions or partition_count(client)
         self._client = client
-        self.stream = StreamGroup(client, keys.location_stream, GROUP)
+        self.stream = StreamGroup(client, keys.location_stream, GROUP, self.partitions)
 
     def add(self, rows: list[tuple[str, float, float]]) -> None:
         """Queue (user id, lat, lng) rows, WGS-84, in one round trip."""
         pipe = self._client.pipeline(transaction=False)
         for user_id, lat, lng in rows:
-            pipe.xadd(keys.location_stream(keys.partition(user_id)), {"u": user_id, "lat": lat, "lng": lng},
+            pipe.xadd(keys.location_stream(keys.partition(user_id, self.partitions)), {"u": user_id, "lat": lat, "lng": lng},
                       maxlen=_MAXLEN, approximate=True)
         pipe.execute()
 

@@ -11,6 +11,7 @@ import redis
 
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster, routed
+from district_engine.store.layout import partition_count
 from district_engine.store.schedule import TimedSet
 from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, stream_id_key
 
@@ -62,11 +63,13 @@ def _event(e: Entry) -> Event:
 
 
 class Outbox:
-    def __init__(self, client, group: str = GROUP):
+    def __init__(self, client, group: str = GROUP, partitions: int | None = None):
+        """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
         self._client = client
-        self.stream = StreamGroup(client, keys.outbox, group)
+        self.partitions = partitions or partition_count(client)
+        self.stream = StreamGroup(client, keys.outbox, group, self.partitions)
         self._follow_poll = ClusterPoll()  # the SSE hub's reads (one hub per process follows)
-        self.retries = [TimedSet(client, keys.retries(p)) for p in range(keys.PARTITIONS)]
+        self.retries = [TimedSet(client, keys.retries(p)) for p in range(self.partitions)]
 
     def ensure_group(self) -> None:
         self.stream.ensure_group()
@@ -109,7 +112,7 @@ class Outbox:
 
     def length(self) -> int:
         """Entries in the outbox streams (acknowledged ones included, until trimmed)."""
-        return sum(self._client.xlen(keys.outbox(p)) for p in range(keys.PARTITIONS))
+        return sum(self._client.xlen(key) for key in self.stream.keys)
 
     def trim(self, now_ms: int, keep_ms: int = 300_000) -> int:
         """Drop what the senders are done with: entries older than both the oldest one still
@@ -136,7 +139,7 @@ class Outbox:
         """Put (retry, due ms) pairs, in one round trip."""
         pipe = self._client.pipeline(transaction=False)
         for r, due_ms in retries:
-            pipe.zadd(keys.retries(keys.partition(r.user_id)), {r.member(): due_ms})
+            pipe.zadd(keys.retries(keys.partition(r.user_id, self.partitions)), {r.member(): due_ms})
         pipe.execute()
 
     def bury(self, r: Retry, error: str, now_ms: int) -> None:

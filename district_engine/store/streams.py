@@ -10,7 +10,6 @@ from typing import Callable, NamedTuple
 
 import redis
 
-from district_engine.store import keys
 from district_engine.store.connection import is_cluster, routed
 
 __all__ = ["Entry", "StreamGroup", "ClusterPoll", "stream_id_key"]
@@ -50,11 +49,11 @@ class Entry(NamedTuple):
 
 
 class StreamGroup:
-    def __init__(self, client, stream_key: Callable[[int], str], group: str):
+    def __init__(self, client, stream_key: Callable[[int], str], group: str, partitions: int):
         self._client = client
         self._cluster = is_cluster(client)
         self._poll = ClusterPoll()
-        self.keys = [stream_key(p) for p in range(keys.PARTITIONS)]
+        self.keys = [stream_key(p) for p in range(partitions)]
         self._partition = {k: p for p, k in enumerate(self.keys)}
         self.group = group
         self._ready = False

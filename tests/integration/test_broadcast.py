@@ -12,6 +12,7 @@ from district_engine import load_demo_districts
 from district_engine.engine import Engine
 from district_engine.geo.reference import reference_distance_m
 from district_engine.store import keys
+from district_engine.store.layout import DEFAULT_PARTITIONS
 from helpers import offset
 
 T0 = datetime.now(timezone.utc).replace(microsecond=0)  # near real time: Redis expiries are real time
@@ -52,7 +53,7 @@ def _fan_out(engine):
 def _pushed(redis_client):
     """(user, campaign) of every outbox entry."""
     return [(e[b"user"].decode(), json.loads(e[b"payload"])["data"]["campaign_id"])
-            for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
+            for p in range(DEFAULT_PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
 
 
 def test_going_live_reaches_exactly_the_users_in_reach_once_and_a_wider_radius_only_the_new_ones(redis_client):

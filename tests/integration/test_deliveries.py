@@ -12,12 +12,14 @@ from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
-from helpers import command_calls as _calls
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
+from district_engine.store.layout import DEFAULT_PARTITIONS
 from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import TimedSet
+from helpers import command_calls as _calls
 
 GAP = 60_000
+N = DEFAULT_PARTITIONS  # a new deployment's count: the tests' Redis is flushed before each
 HOUR = 3_600_000
 
 
@@ -41,7 +43,7 @@ def _at(user, lat, lng, cell):
 
 
 def _outbox(redis_client):
-    return [e for p in range(keys.PARTITIONS) for _, e in redis_client.xrange(keys.outbox(p))]
+    return [e for p in range(N) for _, e in redis_client.xrange(keys.outbox(p))]
 
 
 def _pairs(entries):
@@ -64,9 +66,9 @@ def test_every_push_is_in_the_outbox_and_the_users_events_and_nothing_else_is(re
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 1000)
     assert codes == [Outcome.PUSHED] * 100
     assert store.deliver([_item(u, "c1") for u in users], 2000) == [0] * 50  # still inside: nothing new
-    out = {p: redis_client.xrange(keys.outbox(p)) for p in range(keys.PARTITIONS)}
+    out = {p: redis_client.xrange(keys.outbox(p)) for p in range(N)}
     assert _pairs(e for rows in out.values() for _, e in rows) == sorted((u, c) for u in users for c in ("c1", "c2"))
-    assert all(keys.partition(e[b"user"].decode()) == p for p, rows in out.items() for _, e in rows)
+    assert all(keys.partition(e[b"user"].decode(), N) == p for p, rows in out.items() for _, e in rows)
     ids = [e[b"id"].decode() for rows in out.values() for _, e in rows]
     assert len(set(ids)) == 100 and all(i.startswith(store.event_ids.prefix) for i in ids)
     for u in users[:5]:
@@ -111,10 +113,10 @@ def test_positions_by_cell_give_each_user_once_at_the_latest_and_drop_expired_on
     store.deliver([], t0 + 2000, _at("u2", 39.95, 116.47, b))
     users, lats, lngs, ms, partitions = store.positions_in_cells([a, b], t0 + 3000)
     got = {u: (la, ln, m) for u, la, ln, m in zip(users, lats, lngs, ms)}
-    assert partitions.tolist() == [keys.partition(u) for u in users]
+    assert partitions.tolist() == [keys.partition(u, N) for u in users]
     assert got == {"u1": (39.94, 116.46, t0 + 1000), "u2": (39.95, 116.47, t0 + 2000)}
     assert store.positions_in_cells([a], t0 + 3000)[0] == ["u1"]  # an old entry, still the one in cell a
-    assert redis_client.pttl(keys.user_keys("u1")[2]) > 0
+    assert redis_client.pttl(keys.user_keys("u1", N)[2]) > 0
 
 
 def test_timed_work_is_claimed_under_a_lease_and_comes_back_if_unfinished(redis_client):
@@ -134,18 +136,18 @@ def test_timed_work_is_claimed_under_a_lease_and_comes_back_if_unfinished(redis_
 
 
 def test_timed_work_of_every_partition_is_claimed_at_once_each_set_under_its_lease(redis_client):
-    sets = [TimedSet(redis_client, keys.retries(p)) for p in range(keys.PARTITIONS)]  # one slot each
+    sets = [TimedSet(redis_client, keys.retries(p)) for p in range(N)]  # one slot each
     for p, work in enumerate(sets):
         work.put(f"due-{p}", 100 + p)
         if p % 2:
             work.put(f"later-{p}", 10_000)
     claimed = TimedSet.claim_each(sets, now_ms=500, lease_ms=1000)
     assert [(s.key, members, receipt) for s, members, receipt in claimed] == \
-        [(keys.retries(p), [f"due-{p}"], 1500) for p in range(keys.PARTITIONS)]
+        [(keys.retries(p), [f"due-{p}"], 1500) for p in range(N)]
     assert TimedSet.claim_each(sets, now_ms=600, lease_ms=1000) == []  # leased, and the rest not due
     assert all(s.finish(m[0], receipt) for s, m, receipt in claimed[:3])
     back = TimedSet.claim_each(sets, now_ms=1600, lease_ms=1000)  # the unfinished ones come back
-    assert sorted(m for _, members, _ in back for m in members) == sorted(f"due-{p}" for p in range(3, keys.PARTITIONS))
+    assert sorted(m for _, members, _ in back for m in members) == sorted(f"due-{p}" for p in range(3, N))
     assert TimedSet.claim_each([], now_ms=0, lease_ms=1000) == []
 
 
@@ -213,7 +215,7 @@ def test_a_call_records_positions_with_the_deliveries_and_users_with_no_offer(re
     assert codes == [Outcome.PUSHED]
     users, lats, _, ms, _ = store.positions_in_cells([cell], t0)
     assert sorted(zip(users, lats.tolist(), ms.tolist())) == [("u1", 39.93, t0), ("u2", 39.94, t0)]
-    assert redis_client.get(keys.user_keys("u2")[2]) == f"39.9400000,116.4600000,{t0}".encode()
+    assert redis_client.get(keys.user_keys("u2", N)[2]) == f"39.9400000,116.4600000,{t0}".encode()
 
 
 def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_their_expiry(redis_client):
@@ -221,7 +223,7 @@ def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_thei
     now = int(time.time() * 1000)
     short, long_ = (_offering("short")._replace(keep_until_ms=now + HOUR),
                     _offering("long")._replace(keep_until_ms=now + 5 * HOUR))
-    offers = keys.user_keys("u")[0]
+    offers = keys.user_keys("u", N)[0]
     store.deliver([Delivery("u", short, 1.0)], now)
     assert HOUR - 60_000 < redis_client.pttl(offers) <= HOUR
     store.deliver([Delivery("u", long_, 1.0)], now + 1)  # grows
@@ -231,7 +233,7 @@ def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_thei
     cell = 0x872830828ffffff
     store.deliver([], now, _at("u", 39.93, 116.45, cell))
     store.deliver([], now + 1000, _at("u", 39.93, 116.45, cell))  # again in the same cell and bucket
-    cell_key = keys.position_cell(keys.partition("u"), cell, now // store.position_ttl_ms)
+    cell_key = keys.position_cell(keys.partition("u", N), cell, now // store.position_ttl_ms)
     assert redis_client.pttl(cell_key) > store.position_ttl_ms  # its bucket and one more
 
 
@@ -240,11 +242,11 @@ def test_state_and_counts_written_in_the_format_before_2026_11_26_are_still_hono
     server upgraded with such state must neither offer again what a user had, nor lose a count."""
     store = _store(redis_client)
     now = int(time.time() * 1000)
-    offers = keys.user_keys("u")[0]
+    offers = keys.user_keys("u", N)[0]
     redis_client.hset(offers, mapping={"n:full": 2, "s:full": now - 200_000, "n:away": 1, "s:away": now - 200_000,
                                        "n:inside": 1, "s:inside": now - 10_000, "_p": "", "_k": now + 9 * HOUR})
     redis_client.pexpireat(offers, now + 9 * HOUR)
-    p = keys.partition("u")
+    p = keys.partition("u", N)
     redis_client.hset(keys.push_stats(p), mapping={"full:d": 5, "full:c": 2, "full:r": 1})
     codes = store.deliver([_item("u", c) for c in ("full", "away", "inside", "new")], now)
     # At its max; away past the gap (a re-entry); seen 10 s ago (no); never had.
@@ -264,18 +266,18 @@ def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redi
     user's partition's outbox and is counted in that partition's stats."""
     store = _store(redis_client)
     users = [f"spread-{i}" for i in range(80)]
-    assert {keys.partition(u) for u in users} == set(range(keys.PARTITIONS))
+    assert {keys.partition(u, N) for u in users} == set(range(N))
 
     store.deliver([], 0, [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])  # the script is loaded
     scripts, hsets = _calls(redis_client, "evalsha"), _calls(redis_client, "hset")
     codes = store.deliver([_item(u, c) for u in users for c in ("c1", "c2")], 0,
                           [Position(u, 39.9, 116.4, 0x872a1072bffffff) for u in users])
     assert codes == [Outcome.PUSHED] * 160
-    assert _calls(redis_client, "evalsha") - scripts == (keys.PARTITIONS if is_cluster(redis_client) else 1)
+    assert _calls(redis_client, "evalsha") - scripts == (N if is_cluster(redis_client) else 1)
     # Per user one HSET of its state and one of its cell; per partition one of its counts.
-    assert _calls(redis_client, "hset") - hsets == 2 * 80 + keys.PARTITIONS
-    for p in range(keys.PARTITIONS):
-        mine = sorted(u for u in users if keys.partition(u) == p)
+    assert _calls(redis_client, "hset") - hsets == 2 * 80 + N
+    for p in range(N):
+        mine = sorted(u for u in users if keys.partition(u, N) == p)
         pushed = sorted(e[b"user"].decode() for _, e in redis_client.xrange(keys.outbox(p)))
         assert pushed == sorted(mine * 2)
         assert redis_client.hget(keys.push_stats(p), "c1:p") == str(len(mine)).encode()

@@ -1,0 +1,55 @@
+"""The partition count is fixed per deployment and kept in Redis; an engine laid out in more
+partitions than the default uses every one of them (deliveries, outbox, positions, counts, the bulk
+location queue), one script call per partition on a Cluster."""
+
+import logging
+import time
+
+import pytest
+
+from district_engine.engine import Engine
+from district_engine.errors import InvalidInputError
+from district_engine.store import keys
+from district_engine.store.connection import is_cluster
+from district_engine.store.deliveries import Delivery, Offering, Outcome, Position
+from district_engine.store.layout import DEFAULT_PARTITIONS, partition_count
+from helpers import command_calls
+
+
+def test_a_deployment_keeps_the_partition_count_it_first_started_with(redis_client, caplog):
+    assert partition_count(redis_client) == DEFAULT_PARTITIONS  # nothing asked: the default, recorded
+    with caplog.at_level(logging.WARNING, logger="district_engine.store.layout"):
+        assert partition_count(redis_client, 48) == DEFAULT_PARTITIONS  # too late: the data is laid out
+    assert "48 partitions asked for" in caplog.text
+    redis_client.flushall()  # a new deployment
+    assert partition_count(redis_client, 48) == 48
+    assert partition_count(redis_client) == 48 and Engine(redis_client).partitions == 48
+    for bad in (0, 1025, "16", 2.5):
+        with pytest.raises(InvalidInputError, match="partitions"):
+            partition_count(redis_client, bad)
+
+
+def test_an_engine_in_48_partitions_delivers_finds_and_counts_in_every_one(redis_client):
+    n = 48
+    engine = Engine(redis_client, partitions=n, max_pushes_per_hour=100)
+    users = [f"spread-{i}" for i in range(500)]
+    assert {keys.partition(u, n) for u in users} == set(range(n))
+    now = int(time.time() * 1000)
+    cell = 0x872830828ffffff
+    offering = Offering("c1", "op1", 1, now + 3_600_000, '{"id":\x1f,"t":\x1f,"u":\x1f,"d":\x1f}')
+    engine.deliveries.deliver([], now, [Position(users[0], 39.93, 116.45, cell)])  # the script is loaded
+    scripts = command_calls(redis_client, "evalsha")
+    codes = engine.deliveries.deliver([Delivery(u, offering, 10.0) for u in users], now,
+                                      [Position(u, 39.93, 116.45, cell) for u in users])
+    assert codes == [Outcome.PUSHED] * len(users)
+    assert command_calls(redis_client, "evalsha") - scripts == (n if is_cluster(redis_client) else 1)
+    events = engine.outbox.read("a-sender", count=1000, block_ms=100)
+    assert sorted(e.user_id for e in events) == sorted(users)
+    assert all(e.partition == keys.partition(e.user_id, n) for e in events)
+    found = engine.deliveries.positions_in_cells([cell], now)
+    assert sorted(found.users) == sorted(users)
+    assert found.partitions.tolist() == [keys.partition(u, n) for u in found.users]
+    assert engine.deliveries.counts("c1") == (500, 500, 500, 0)
+    assert engine.enqueue_locations([(u, 39.93, 116.45, "wgs84") for u in users]) == 500
+    rows = engine.locations.read("a-matcher", count=1000, block_ms=100)
+    assert sorted(r.user_id for r in rows) == sorted(users) and {r.partition for r in rows} == set(range(n))
