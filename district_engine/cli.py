@@ -229,7 +229,7 @@ def serve(
 
     from district_engine.demo import seed_demo
     from district_engine.engine import Engine
-    from district_engine.settings import Settings
+    from district_engine.settings import Settings, engine_options
     from district_engine.store import EmbeddedRedis, connect
 
     settings = Settings()
@@ -241,7 +241,7 @@ def serve(
             console.print(f"embedded redis-server on {url} (data in {settings.data_dir}/)")
         os.environ["DE_REDIS_URL"] = url  # the workers connect to the same server
         client = stack.enter_context(connect(url))
-        api_key = seed_demo(Engine(client), settings.data_dir)
+        api_key = seed_demo(Engine(client, **engine_options(settings)), settings.data_dir)
         if api_key:
             console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold] "
                           f"(also in {settings.data_dir}/demo_operator_key)")

@@ -38,8 +38,9 @@ def test_rain_audit_exits_0_when_it_reconciles_and_1_when_not(redis_url, redis_c
 
 
 @pytest.mark.slow
-def test_serve_on_its_embedded_redis_stops_it_on_sigterm(tmp_path):
-    """`make run` without DE_REDIS_URL: the engine starts a redis-server, and SIGTERM stops both."""
+def test_serve_on_its_embedded_redis_lays_it_out_as_asked_and_stops_it_on_sigterm(tmp_path):
+    """`make run` without DE_REDIS_URL: the engine starts a redis-server, records the partition
+    count asked for (the demo seeding included, which runs first), and SIGTERM stops both."""
     import os
     import signal
     import subprocess
@@ -49,14 +50,14 @@ def test_serve_on_its_embedded_redis_stops_it_on_sigterm(tmp_path):
 
     from helpers import free_port
 
-    env = {k: v for k, v in os.environ.items() if k != "DE_REDIS_URL"} | {"DE_DATA_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if k != "DE_REDIS_URL"} | {"DE_DATA_DIR": str(tmp_path), "DE_PARTITIONS": "32"}
     proc = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "serve", "--port", str(free_port())], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         if "Uvicorn running" in line:
             break
     port = int((tmp_path / "redis.port").read_text())
-    assert redis.Redis(port=port).ping()
+    assert redis.Redis(port=port).get("layout:partitions") == b"32"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0 and "Application shutdown complete" in out, out
