@@ -1,16 +1,20 @@
-"""Server-sent-event fan-out within one API process: one thread follows the outbox streams (only
-while someone listens) and hands each user's events to that user's open streams. However many
-streams are open, Redis sees one reader per process."""
+"""Server-sent-event fan-out within one API process: one thread follows the outbox streams of the
+partitions its listeners are in (none while nobody listens) and hands each user's events to that
+user's open streams. However many streams are open, Redis sees one reader per process, and it reads
+only partitions someone here listens to: with many partitions (store/layout.py), a process with a
+few listeners reads a few streams, not all of them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from contextlib import contextmanager
 
+from district_engine.store import keys
 from district_engine.store.outbox import Outbox
+from district_engine.store.streams import stream_id_key
 
 __all__ = ["Hub", "running_hub"]
 
@@ -23,8 +27,9 @@ class Hub:
     def __init__(self, outbox: Outbox):
         self.outbox = outbox
         self._subscribers: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self._listeners: Counter[int] = Counter()  # partition -> users listening in it
         self._lock = threading.Lock()
-        self._cursors: list[str] | None = None
+        self._cursors: dict[int, str] = {}  # partition -> the last id read, for the listeners' partitions
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -44,10 +49,13 @@ class Hub:
         fell too far behind and must close). Blocking (call in a thread): on return the hub's
         cursors are set, so any event not yet written will come."""
         q: asyncio.Queue = asyncio.Queue()  # bounded by _offer
+        p = keys.partition(user_id, self.outbox.partitions)
         with self._lock:
+            if user_id not in self._subscribers:
+                self._listeners[p] += 1
             self._subscribers[user_id].add(q)
-            if self._cursors is None:
-                self._cursors = self.outbox.latest_ids()
+            if p not in self._cursors:  # a partition nobody here listened to: follow it from now
+                self._cursors[p] = self.outbox.latest_ids([p])[p]
         self._wake.set()
         return q
 
@@ -58,14 +66,22 @@ class Hub:
                 subs.discard(q)
                 if not subs:
                     del self._subscribers[user_id]
+                    p = keys.partition(user_id, self.outbox.partitions)
+                    self._listeners[p] -= 1
+                    if not self._listeners[p]:  # nobody left in it: stop reading it
+                        del self._listeners[p]
+                        del self._cursors[p]
+
+    def following(self) -> set[int]:
+        """The partitions this hub reads."""
+        with self._lock:
+            return set(self._cursors)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
-                cursors = self._cursors if self._subscribers else None
-                if cursors is None:
-                    self._cursors = None  # nobody listens: stop following; a new listener starts afresh
-            if cursors is None:
+                cursors = dict(self._cursors)
+            if not cursors:  # nobody listens
                 self._wake.wait(1.0)
                 self._wake.clear()
                 continue
@@ -76,8 +92,11 @@ class Hub:
                 self._stop.wait(0.5)
                 continue
             with self._lock:
-                if self._cursors is not None:
-                    self._cursors = moved
+                for p, cursor in moved.items():
+                    # Only forward, and only where someone still listens: a partition left and
+                    # joined again during the read was followed afresh from its newest entry.
+                    if p in self._cursors and stream_id_key(cursor) > stream_id_key(self._cursors[p]):
+                        self._cursors[p] = cursor
                 targets = [(q, (e.user_stream_id, e.payload.decode())) for e in events
                            for q in self._subscribers.get(e.user_id, ())]
             for q, item in targets:

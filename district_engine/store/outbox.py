@@ -5,6 +5,7 @@ back), the webhook retries (timed sets under a lease) and the dead letters."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import redis
@@ -83,32 +84,37 @@ class Outbox:
     def ack(self, events: list[Event]) -> None:
         self.stream.ack(events)
 
-    def latest_ids(self) -> list[str]:
-        """The last entry id of every partition's stream ("0-0" when empty): where to follow from."""
+    def latest_ids(self, partitions: Iterable[int] | None = None) -> dict[int, str]:
+        """The last entry id of these partitions' streams (None: all; "0-0" when empty): where to
+        follow them from."""
+        partitions = range(self.partitions) if partitions is None else list(partitions)
         pipe = self._client.pipeline(transaction=False)
-        for key in self.stream.keys:
-            pipe.xrevrange(key, count=1)
-        return [rows[0][0].decode() if rows else "0-0" for rows in pipe.execute()]
+        for p in partitions:
+            pipe.xrevrange(self.stream.keys[p], count=1)
+        return {p: rows[0][0].decode() if rows else "0-0" for p, rows in zip(partitions, pipe.execute())}
 
-    def follow(self, cursors: list[str], count: int, block_ms: int) -> tuple[list[Event], list[str]]:
-        """Events after ``cursors`` (one id per partition), outside the group (every follower sees
-        every event); the events and the moved cursors."""
+    def follow(self, cursors: dict[int, str], count: int, block_ms: int) -> tuple[list[Event], dict[int, str]]:
+        """Events after ``cursors`` (partition -> stream id; only these partitions are read), outside
+        the group (every follower sees every event); the events and the moved cursors."""
+        streams = {self.stream.keys[p]: cursor for p, cursor in cursors.items()}
+        if not streams:
+            return [], {}
         if is_cluster(self._client):  # a slot per partition: one read each, pipelined
             pipe = self._client.pipeline(transaction=False)
-            for key, cursor in zip(self.stream.keys, cursors):
+            for key, cursor in streams.items():
                 pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
             self._follow_poll.after(bool(rows), block_ms)
         else:
-            rows = self._client.xread(dict(zip(self.stream.keys, cursors)), count=count, block=block_ms or None) or []
-        cursors = list(cursors)
+            rows = self._client.xread(streams, count=count, block=block_ms or None) or []
+        moved = dict(cursors)
         events = []
         for key, entries in rows:
-            p = self.stream.keys.index(key.decode() if isinstance(key, bytes) else key)
+            p = self.stream.partition_of(key.decode() if isinstance(key, bytes) else key)
             events += [_event(Entry(p, sid.decode(), f)) for sid, f in entries]
             if entries:
-                cursors[p] = entries[-1][0].decode()
-        return events, cursors
+                moved[p] = entries[-1][0].decode()
+        return events, moved
 
     def length(self) -> int:
         """Entries in the outbox streams (acknowledged ones included, until trimmed)."""

@@ -58,6 +58,10 @@ class StreamGroup:
         self.group = group
         self._ready = False
 
+    def partition_of(self, key: str) -> int:
+        """The partition whose stream ``key`` is."""
+        return self._partition[key]
+
     def ensure_group(self) -> None:
         """Create the group on every partition's stream (from its start), once."""
         if self._ready:

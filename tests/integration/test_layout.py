@@ -2,11 +2,14 @@
 partitions than the default uses every one of them (deliveries, outbox, positions, counts, the bulk
 location queue), one script call per partition on a Cluster."""
 
+import asyncio
+import json
 import logging
 import time
 
 import pytest
 
+from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine
 from district_engine.errors import InvalidInputError
 from district_engine.store import keys
@@ -53,3 +56,33 @@ def test_an_engine_in_48_partitions_delivers_finds_and_counts_in_every_one(redis
     assert engine.enqueue_locations([(u, 39.93, 116.45, "wgs84") for u in users]) == 500
     rows = engine.locations.read("a-matcher", count=1000, block_ms=100)
     assert sorted(r.user_id for r in rows) == sorted(users) and {r.partition for r in rows} == set(range(n))
+
+
+def test_the_sse_hub_reads_only_the_partitions_its_listeners_are_in(redis_client):
+    n = 48
+    engine = Engine(redis_client, partitions=n, max_pushes_per_hour=100)
+    alice = "alice"
+    bob = next(u for u in (f"bob-{i}" for i in range(100)) if keys.partition(u, n) != keys.partition(alice, n))
+    hub, read = Hub(engine.outbox), []
+    follow = engine.outbox.follow
+
+    def spied(cursors, count, block_ms):
+        read.append(set(cursors))
+        return follow(cursors, count, block_ms)
+
+    engine.outbox.follow = spied
+    offering = Offering("c1", "op1", 1, int(time.time() * 1000) + 3_600_000, '{"id":\x1f,"t":\x1f,"u":\x1f,"d":\x1f}')
+
+    async def listen():
+        with running_hub(hub):
+            assert hub.following() == set()
+            stream = await asyncio.to_thread(hub.subscribe, alice)
+            assert hub.following() == {keys.partition(alice, n)}
+            engine.deliveries.deliver([Delivery(u, offering, 5.0) for u in (bob, alice)], int(time.time() * 1000))
+            _, payload = await asyncio.wait_for(stream.get(), 10)
+            hub.unsubscribe(alice, stream)
+            assert hub.following() == set()
+            return json.loads(payload)
+
+    assert asyncio.run(listen())["u"] == alice
+    assert read and all(partitions == {keys.partition(alice, n)} for partitions in read)
