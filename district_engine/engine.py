@@ -157,7 +157,8 @@ class Engine:
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
-        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000, pushes_per_window=max_pushes_per_hour,
+        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
+                                        pushes_per_window=max_pushes_per_hour,
                                         position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions)
         self.schedule = Schedule(client)
         self.locations = LocationQueue(client, self.partitions)

@@ -35,8 +35,8 @@ class LocationQueue:
         """Queue (user id, lat, lng) rows, WGS-84, in one round trip."""
         pipe = self._client.pipeline(transaction=False)
         for user_id, lat, lng in rows:
-            pipe.xadd(keys.location_stream(keys.partition(user_id, self.partitions)), {"u": user_id, "lat": lat, "lng": lng},
-                      maxlen=_MAXLEN, approximate=True)
+            stream = keys.location_stream(keys.partition(user_id, self.partitions))
+            pipe.xadd(stream, {"u": user_id, "lat": lat, "lng": lng}, maxlen=_MAXLEN, approximate=True)
         pipe.execute()
 
     def read(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Located]:

@@ -28,7 +28,8 @@ class TimedSet:
         return [m.decode() for m in due], now_ms + lease_ms
 
     @staticmethod
-    def claim_each(sets: list[TimedSet], now_ms: int, lease_ms: int, n: int = 100) -> list[tuple[TimedSet, list[str], int]]:
+    def claim_each(sets: list[TimedSet], now_ms: int, lease_ms: int,
+                   n: int = 100) -> list[tuple[TimedSet, list[str], int]]:
         """``claim`` on every one of ``sets`` (of one client) in one round trip: (set, members,
         receipt) for each set that had due members."""
         if not sets:
