@@ -73,6 +73,12 @@ class Worker:
             self._loop.call_soon_threadsafe(self._async_stop.set)
         for t in self._threads:
             t.join(timeout_s)
+        # Its partitions go to the other consumers now, not once its heartbeat is stale.
+        for group in (self.engine.outbox.stream, self.engine.locations.stream, self.engine.fanout.stream):
+            try:
+                group.leave(self.consumer)
+            except UNAVAILABLE + (StoreUnavailableError,):
+                pass  # they move when the heartbeat is stale
 
     def __enter__(self) -> Worker:
         return self.start()

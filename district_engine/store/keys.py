@@ -12,7 +12,7 @@ import zlib
 
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
-    "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys",
+    "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys", "group_members",
     "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
 ]
@@ -109,6 +109,12 @@ def user_keys(user_id: str, partitions: int) -> tuple[str, str, str]:
     (WGS-84) with a TTL."""
     t = _tag(partition(user_id, partitions))
     return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
+
+
+def group_members(stream: str, group: str) -> str:
+    """Sorted set of a consumer group's live members (score: last heartbeat, ms); ``stream`` is its
+    first partition's stream key, whose hash tag it shares."""
+    return f"{stream}:members:{group}"
 
 
 def outbox(p: int) -> str:

@@ -1,18 +1,31 @@
 """Partitioned Redis Streams read through one consumer group: several processes share the
 entries, each entry is acknowledged once handled, and what a dead consumer held is claimed back
-after it has been idle a while (at-least-once processing)."""
+after it has been idle a while (at-least-once processing).
+
+The live consumers of a group split the partitions: each reads new entries only from its share, so
+a poll costs a consumer its share of the partitions, not all of them (store/layout.py lets a
+deployment have hundreds). A consumer is live while it reads: each read renews its heartbeat in the
+group's member set, at most once a ``heartbeat_s``, and a member silent for ``member_ttl_ms`` has
+left. A partition goes to the live member that ranks highest for it (rendezvous hashing), so a
+join or a departure moves only that member's share. Views of the members can differ for a moment:
+a partition may then be read by two members (the group still gives each entry to one) or by none
+until the next heartbeat (a delay). A departed member's partitions wait up to ``member_ttl_ms``
+for their new owner; what it had read and not acknowledged is claimed back by idle time, by any
+consumer (``reclaim`` looks at every partition)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import defaultdict
 from typing import Callable, NamedTuple
 
 import redis
 
+from district_engine.store import keys as key_names
 from district_engine.store.connection import is_cluster, routed
 
-__all__ = ["Entry", "StreamGroup", "ClusterPoll", "stream_id_key"]
+__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key"]
 
 
 class ClusterPoll:
@@ -48,8 +61,22 @@ class Entry(NamedTuple):
     fields: dict  # bytes -> bytes
 
 
+def _rank(member: str, partition: int) -> bytes:
+    return hashlib.blake2b(f"{member}/{partition}".encode(), digest_size=8).digest()
+
+
+def shares(members: list[str], partitions: int) -> dict[str, list[int]]:
+    """Each member's partitions: each partition goes to the member ranking highest for it."""
+    out = {m: [] for m in members}
+    if members:
+        for p in range(partitions):
+            out[max(members, key=lambda m: _rank(m, p))].append(p)
+    return out
+
+
 class StreamGroup:
-    def __init__(self, client, stream_key: Callable[[int], str], group: str, partitions: int):
+    def __init__(self, client, stream_key: Callable[[int], str], group: str, partitions: int, *,
+                 heartbeat_s: float = 1.0, member_ttl_ms: int = 10_000):
         self._client = client
         self._cluster = is_cluster(client)
         self._poll = ClusterPoll()
@@ -57,6 +84,31 @@ class StreamGroup:
         self._partition = {k: p for p, k in enumerate(self.keys)}
         self.group = group
         self._ready = False
+        self._members_key = key_names.group_members(stream_key(0), group)
+        self.heartbeat_s, self.member_ttl_ms = heartbeat_s, member_ttl_ms
+        self._share: tuple[str, tuple[str, ...], list[str]] | None = None  # (consumer, members, its keys)
+        self._beat_at = float("-inf")
+
+    def share(self, consumer: str) -> list[str]:
+        """The stream keys of ``consumer``'s partitions, among the group's live members; renews its
+        heartbeat (at most once a ``heartbeat_s``)."""
+        if self._share is None or self._share[0] != consumer or time.monotonic() - self._beat_at >= self.heartbeat_s:
+            now_ms = int(time.time() * 1000)
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zadd(self._members_key, {consumer: now_ms})
+            pipe.zremrangebyscore(self._members_key, "-inf", now_ms - self.member_ttl_ms)
+            pipe.zrange(self._members_key, 0, -1)
+            members = tuple(sorted(m.decode() for m in pipe.execute()[-1]))
+            self._beat_at = time.monotonic()
+            if self._share is None or self._share[:2] != (consumer, members):
+                mine = shares(list(members), len(self.keys))[consumer]
+                self._share = (consumer, members, [self.keys[p] for p in mine])
+        return self._share[2]
+
+    def leave(self, consumer: str) -> None:
+        """Give ``consumer``'s partitions to the others now, not after ``member_ttl_ms``."""
+        self._client.zrem(self._members_key, consumer)
+        self._share = None
 
     def partition_of(self, key: str) -> int:
         """The partition whose stream ``key`` is."""
@@ -75,17 +127,22 @@ class StreamGroup:
         self._ready = True
 
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
-        """New entries for this consumer, up to ``count`` per partition, waiting up to ``block_ms``."""
+        """New entries of this consumer's partitions (``share``), up to ``count`` per partition,
+        waiting up to ``block_ms``."""
         self.ensure_group()
+        mine = self.share(consumer)
+        if not mine:  # more consumers than partitions: nothing to read, for now
+            time.sleep((block_ms or 0) / 1000)
+            return []
         if self._cluster:  # a slot per partition: one read each, pipelined (routed node by node)
             pipe = self._client.pipeline(transaction=False)
-            for key in self.keys:
+            for key in mine:
                 pipe.execute_command("XREADGROUP", "GROUP", self.group, consumer, "COUNT", count, "STREAMS", key, ">",
                                      **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
             self._poll.after(bool(rows), block_ms)  # no BLOCK across slots: poll, gently
         else:
-            rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in self.keys}, count=count,
+            rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in mine}, count=count,
                                            block=block_ms or None) or []  # BLOCK 0 would wait for ever
         return [Entry(self._partition[key.decode() if isinstance(key, bytes) else key], sid.decode(), f)
                 for key, entries in rows for sid, f in entries if f]

@@ -16,6 +16,8 @@ from district_engine.store import keys
 from district_engine.store.connection import is_cluster
 from district_engine.store.deliveries import Delivery, Offering, Outcome, Position
 from district_engine.store.layout import DEFAULT_PARTITIONS, partition_count
+from district_engine.store.locations import LocationQueue
+from district_engine.store.streams import StreamGroup, shares
 from helpers import command_calls
 
 
@@ -86,3 +88,33 @@ def test_the_sse_hub_reads_only_the_partitions_its_listeners_are_in(redis_client
 
     assert asyncio.run(listen())["u"] == alice
     assert read and all(partitions == {keys.partition(alice, n)} for partitions in read)
+
+
+def test_the_partitions_are_split_among_a_groups_live_consumers():
+    shared = shares(["a", "b", "c"], 48)
+    assert sorted(p for ps in shared.values() for p in ps) == list(range(48))
+    assert all(8 <= len(ps) <= 24 for ps in shared.values())  # roughly a third each
+    without_c = shares(["a", "b"], 48)
+    for m in ("a", "b"):  # a departure moves only the departed member's partitions
+        assert set(shared[m]) <= set(without_c[m])
+    assert shares([], 48) == {} and shares(["solo"], 48) == {"solo": list(range(48))}
+
+
+def test_consumers_of_a_group_read_their_own_shares_and_take_over_a_silent_ones(redis_client):
+    n = 48
+    queue = LocationQueue(redis_client, n)
+    a, b = (StreamGroup(redis_client, keys.location_stream, "matchers", n, heartbeat_s=0, member_ttl_ms=300)
+            for _ in range(2))
+    a.share("a"), b.share("b")  # both have joined
+    mine_a, mine_b = set(a.share("a")), set(b.share("b"))
+    assert mine_a and mine_b and not mine_a & mine_b and mine_a | mine_b == set(a.keys)
+    users = [f"user-{i}" for i in range(300)]
+    queue.add([(u, 39.9, 116.4) for u in users])
+    got_a, got_b = a.read("a", 1000, 10), b.read("b", 1000, 10)
+    assert {a.keys[e.partition] for e in got_a} <= mine_a and {b.keys[e.partition] for e in got_b} <= mine_b
+    assert sorted(e.fields[b"u"].decode() for e in got_a + got_b) == sorted(users)  # each once
+    time.sleep(0.4)  # b is silent past the TTL: a takes every partition
+    assert set(a.share("a")) == set(a.keys)
+    b.share("b")  # b is back, then leaves for good: a has everything at once
+    b.leave("b")
+    assert set(a.share("a")) == set(a.keys)
