@@ -92,7 +92,8 @@ class StreamGroup:
     def share(self, consumer: str) -> list[str]:
         """The stream keys of ``consumer``'s partitions, among the group's live members; renews its
         heartbeat (at most once a ``heartbeat_s``)."""
-        if self._share is None or self._share[0] != consumer or time.monotonic() - self._beat_at >= self.heartbeat_s:
+        stale = time.monotonic() - self._beat_at >= self.heartbeat_s
+        if self._share is None or self._share[0] != consumer or stale:
             now_ms = int(time.time() * 1000)
             pipe = self._client.pipeline(transaction=False)
             pipe.zadd(self._members_key, {consumer: now_ms})
