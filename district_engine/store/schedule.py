@@ -24,8 +24,8 @@ class TimedSet:
 
     def claim(self, now_ms: int, lease_ms: int, n: int = 100) -> tuple[list[str], int]:
         """Due members (at most n) and the receipt to finish them with."""
-        due = self._scripts("claim_due", [self.key], [now_ms, lease_ms, n])
-        return [m.decode() for m in due], now_ms + lease_ms
+        claimed = TimedSet.claim_each([self], now_ms, lease_ms, n)
+        return (claimed[0][1] if claimed else []), now_ms + lease_ms
 
     @staticmethod
     def claim_each(sets: list[TimedSet], now_ms: int, lease_ms: int,
