@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["serving", "wrk", "wrk_script"]
+__all__ = ["serving", "start_worker", "stop_processes", "workers", "wrk", "wrk_script"]
 
 # wrk runs its script in one Lua state per thread, each seeded alike: without a seed of its own,
 # every thread sends the same "random" requests (2 threads: 44k requests, 22k distinct), so half
@@ -62,6 +62,44 @@ def serving(redis_url: str, data_dir: str | Path, workers: int = 2, env: dict | 
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def start_worker(redis_url: str, data_dir: str | Path, i: int, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """A `district-engine worker` process against ``redis_url``; it and its log, data_dir/worker<i>.log
+    (it says "running" once it is)."""
+    log_path = Path(data_dir) / f"worker{i}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "worker"],
+                                env=os.environ | {"DE_REDIS_URL": redis_url, "DE_DATA_DIR": str(data_dir)} | (env or {}),
+                                stdout=log, stderr=subprocess.STDOUT)
+    return proc, log_path
+
+
+@contextmanager
+def workers(redis_url: str, data_dir: str | Path, n: int, env: dict | None = None):
+    """``n`` worker processes (``start_worker``) until the block ends; yields them once all run."""
+    started = [start_worker(redis_url, data_dir, i, env) for i in range(n)]
+    try:
+        deadline = time.monotonic() + 120
+        while not all("running" in log.read_text() for _, log in started):
+            if any(p.poll() is not None for p, _ in started) or time.monotonic() > deadline:
+                raise RuntimeError("a worker did not start:\n" + "\n".join(log.read_text()[-2000:] for _, log in started))
+            time.sleep(0.2)
+        yield [p for p, _ in started]
+    finally:
+        stop_processes([p for p, _ in started])
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 30) -> None:
+    """SIGTERM to each, then wait for each (killed if it takes longer than ``timeout_s``)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:

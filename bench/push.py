@@ -41,7 +41,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -74,6 +73,9 @@ from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.deliveries import POSITION_RES, Delivery, Offering, Position
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store.outbox import Outbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from httpbench import start_worker, stop_processes  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 BEIJING = (39.9042, 116.4074)  # Tiananmen
@@ -332,17 +334,6 @@ async def blast(url: str, requests: list[tuple[bytes, dict]], concurrency: int) 
     return statuses
 
 
-def start_worker(redis_url: str, tmp: Path, i: int, push_timeout_s: float | None) -> tuple[subprocess.Popen, Path]:
-    log = tmp / f"worker{i}.log"
-    env = os.environ | {"DE_REDIS_URL": redis_url, "DE_DATA_DIR": str(tmp)}
-    if push_timeout_s is not None:
-        env["DE_PUSH_TIMEOUT_S"] = str(push_timeout_s)
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "worker"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
-    return proc, log
-
-
 def webhook_bench(client, srv: EmbeddedRedis, tmp: Path, n_events: int, n_workers: int,
                   push_timeout_s: float | None = None) -> dict:
     r: dict = {"events": n_events, "workers": n_workers, "push_timeout_s": push_timeout_s}
@@ -396,7 +387,8 @@ def webhook_bench(client, srv: EmbeddedRedis, tmp: Path, n_events: int, n_worker
 
         # The workers, timed from both running to every event verified at the receiver.
         spawned = time.perf_counter()
-        workers = [start_worker(srv.url, tmp, i, push_timeout_s) for i in range(n_workers)]
+        env = {"DE_PUSH_TIMEOUT_S": str(push_timeout_s)} if push_timeout_s is not None else None
+        workers = [start_worker(srv.url, tmp, i, env) for i in range(n_workers)]
         wait_until(lambda: all("running" in log.read_text() or proc.poll() is not None for proc, log in workers),
                    60, "the workers did not start")
         if any(proc.poll() is not None for proc, _ in workers):
@@ -426,14 +418,7 @@ def webhook_bench(client, srv: EmbeddedRedis, tmp: Path, n_events: int, n_worker
         if "90%" in to:  # the rate once started, before the tail: startup and retries show as the difference
             r["delivery"]["per_s_10_to_90"] = 0.8 * n_events / max(to["90%"] - to["10%"], 1e-9)
     finally:
-        for proc, _ in workers:
-            proc.send_signal(signal.SIGTERM)
-        for proc, _ in workers:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_processes([proc for proc, _ in workers])
         final = receiver_count(base) if receiver.poll() is None else None
         receiver.terminate()
         receiver.wait(10)

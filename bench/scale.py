@@ -53,7 +53,7 @@ from district_engine.store.server import EmbeddedCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_load import freshness_ms, lua_points  # noqa: E402  (the benches' shared helpers, beside this file)
-from httpbench import serving, wrk, wrk_script  # noqa: E402
+from httpbench import serving, workers, wrk, wrk_script  # noqa: E402
 
 import h3ronpy.vector as h3v  # noqa: E402
 
@@ -61,10 +61,11 @@ console = Console(width=130)
 NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng) WGS-84
 
 
-def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int) -> dict:
-    """Everything the traffic needs, written through the engine's stores; timings."""
+def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, partitions: int | None) -> dict:
+    """Everything the traffic needs, written through the engine's stores (in ``partitions``, which the
+    new deployment records: every process after takes it from Redis); timings."""
     client = connect(url)
-    engine = Engine(client)
+    engine = Engine(client, partitions=partitions)
     out = {}
     with Progress(console=console, transient=True) as progress:
         t = time.perf_counter()
@@ -98,7 +99,8 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int) -
                                   title="Double 11 rain", body="Grab!", starts_at=engine.clock() - timedelta(minutes=1),
                                   ends_at=engine.clock() + timedelta(hours=1), total_cents=grabbers * 20,
                                   packets=grabbers // 5)
-    out |= {"key": key, "rain": rain.id, "stores": stores, "ping_lat": lat[:5000], "ping_lng": lng[:5000]}
+    out |= {"partitions": engine.partitions, "key": key, "rain": rain.id, "stores": stores,
+            "ping_lat": lat[:5000], "ping_lng": lng[:5000]}
     client.close()
     return out
 
@@ -218,8 +220,8 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
     url = server.url
     console.rule(f"{name}: {url}")
     res = {"backend": name}
-    seeded = seed(url, data_dir, args.stores, args.users, args.grabbers)
-    res |= {k: v for k, v in seeded.items() if k.endswith("_s")}
+    seeded = seed(url, data_dir, args.stores, args.users, args.grabbers, args.partitions)
+    res |= {k: v for k, v in seeded.items() if k.endswith("_s") or k == "partitions"}
     console.print(f"seeded {args.stores:,} stores with campaigns in {res['seed_stores_s']:.0f} s, "
                   f"{args.users:,} positions in {res['seed_users_s']:.0f} s")
     res["index"] = index_build(url)
@@ -230,10 +232,14 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
     pings = lua_points(data_dir / "pings.lua", lat, lng, post=True, users=args.users)
     grabs = grab_script(data_dir / "grabs.lua", seeded["rain"], args.grabbers)
     env = {"DE_GRAB_LIMIT_PER_IP": "1000000000"}  # all load comes from one address here
-    with serving(url, data_dir, workers=args.workers, env=env) as base:
+    if args.worker_processes:  # the consumers in processes of their own, not in the API's
+        env["DE_WORKER"] = "false"
+    with serving(url, data_dir, workers=args.workers, env=env) as base, \
+            workers(url, data_dir, args.worker_processes) as worker_procs:
         res["freshness_ms"] = freshness_ms(base, seeded["key"])
         res["healthz"] = wrk(f"{base}/healthz", None, 5, args.connections)
-        groups = {"api": serve_processes(), **redis_processes(server)}
+        groups = {"api": serve_processes(), "workers": [psutil.Process(p.pid) for p in worker_procs],
+                  **redis_processes(server)}
         # Alone on the machine: first contacts (random users of the million), and where their CPU goes.
         res["first_pings"], res["first_cpu_us"] = cpu_per_request(
             groups, lambda: wrk(base, pings, args.seconds, args.connections))
@@ -269,6 +275,7 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
 
 def report(runs: list[dict], args) -> None:
     t = Table(title=f"{args.stores:,} stores with live campaigns, {args.users:,} users, {args.workers} API workers, "
+                    f"{args.worker_processes or 'no'} worker processes, {runs[0]['partitions']} partitions, "
                     f"{args.seconds} s of mixed traffic")
     t.add_column("measure")
     for r in runs:
@@ -290,8 +297,9 @@ def report(runs: list[dict], args) -> None:
         row(f"{label} (req/s)", lambda r, k=route: f"{r[k]['req_s']:,.0f}")
         row(f"{label} p50 / p99 (ms)", lambda r, k=route: f"{r[k]['p50_ms']:.1f} / {r[k]['p99_ms']:.1f}")
     for what in ("first", "repeat"):
-        row(f"{what} ping CPU, µs: API / primaries / replicas / machine",
-            lambda r, w=what: " / ".join(f"{r[f'{w}_cpu_us'][k]:.0f}" for k in ("api", "primaries", "replicas", "machine")))
+        row(f"{what} ping CPU, µs: API / workers / primaries / replicas / machine",
+            lambda r, w=what: " / ".join(f"{r[f'{w}_cpu_us'][k]:.0f}"
+                                         for k in ("api", "workers", "primaries", "replicas", "machine")))
     row("Redis memory (MB, all primaries)", lambda r: f"{r['redis_mb']:,.0f}")
     row("API processes' memory (MB)", lambda r: f"{r['serve_rss_mb']:,.0f}")
     row("rain won / packets; audit", lambda r: f"{r['rain']['won_packets']:,} / {r['rain']['packets']:,}; "
@@ -321,7 +329,10 @@ def main(argv=None):
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--gate-rate", type=float, default=50.0, help="gate events per second")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="API processes (`serve --workers`)")
+    ap.add_argument("--worker-processes", type=int, default=0,
+                    help="`district-engine worker` processes; with none, each API process runs the consumers")
+    ap.add_argument("--partitions", type=int, default=None, help="the deployment's partitions (default: DE_PARTITIONS, 16)")
     ap.add_argument("--backends", default="single,cluster", help=f"comma-separated, of: {', '.join(BACKENDS)}")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "scale.json")
     args = ap.parse_args(argv)

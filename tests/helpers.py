@@ -75,6 +75,23 @@ def command_calls(client, command: str) -> int:
                if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
 
 
+class RoundTrips:
+    """Counts the round trips every client of this process makes while in use (each send of one or
+    more commands to a server: a pipeline is one per node it reaches)."""
+
+    def __init__(self, monkeypatch):
+        import redis.connection
+
+        self.count = 0
+        send = redis.connection.AbstractConnection.send_packed_command
+
+        def counted(conn, command, check_health=True):
+            self.count += 1
+            return send(conn, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+
+
 def load_bench(name: str):
     """A benchmark script of bench/ (not a package) as a module, for the smoke tests."""
     import importlib.util

@@ -149,14 +149,16 @@ class StreamGroup:
                 for key, entries in rows for sid, f in entries if f]
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 500) -> list[Entry]:
-        """Entries another consumer read and never acknowledged (it died), now this consumer's."""
+        """Entries another consumer read and never acknowledged (it died), now this consumer's: up to
+        ``count`` per partition, every partition in one round trip (one per node on a Cluster), not
+        one each: with hundreds of partitions a reclaim would otherwise hold its thread for as many
+        round trips."""
         self.ensure_group()
-        out = []
-        for p, key in enumerate(self.keys):
-            _, entries, *_ = self._client.xautoclaim(key, self.group, consumer, min_idle_ms, start_id="0-0",
-                                                     count=count)
-            out += [Entry(p, sid.decode(), f) for sid, f in entries if f]
-        return out
+        pipe = self._client.pipeline(transaction=False)
+        for key in self.keys:
+            pipe.xautoclaim(key, self.group, consumer, min_idle_ms, start_id="0-0", count=count)
+        return [Entry(p, sid.decode(), f) for p, (_, entries, *_) in enumerate(pipe.execute())
+                for sid, f in entries if f]
 
     def take(self, consumer: str, count: int, block_ms: int, reclaim_idle_ms: int | None = None) -> list[Entry]:
         """New entries (``read``), or with ``reclaim_idle_ms`` those a dead consumer left (``reclaim``)."""
@@ -179,4 +181,7 @@ class StreamGroup:
 
     def pending(self) -> int:
         """Entries read and not yet acknowledged, all partitions."""
-        return sum(self._client.xpending(key, self.group)["pending"] for key in self.keys)
+        pipe = self._client.pipeline(transaction=False)
+        for key in self.keys:
+            pipe.xpending(key, self.group)
+        return sum(p["pending"] for p in pipe.execute())

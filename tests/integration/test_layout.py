@@ -18,7 +18,7 @@ from district_engine.store.deliveries import Delivery, Offering, Outcome, Positi
 from district_engine.store.layout import DEFAULT_PARTITIONS, partition_count
 from district_engine.store.locations import LocationQueue
 from district_engine.store.streams import StreamGroup, shares
-from helpers import command_calls
+from helpers import RoundTrips, command_calls
 
 
 def test_a_deployment_keeps_the_partition_count_it_first_started_with(redis_client, caplog):
@@ -118,3 +118,23 @@ def test_consumers_of_a_group_read_their_own_shares_and_take_over_a_silent_ones(
     b.share("b")  # b is back, then leaves for good: a has everything at once
     b.leave("b")
     assert set(a.share("a")) == set(a.keys)
+
+
+def test_a_consumer_reclaims_what_a_dead_one_held_in_every_partition_in_one_round_trip_per_node(
+        redis_client, monkeypatch):
+    n = 48
+    queue = LocationQueue(redis_client, n)
+    group = StreamGroup(redis_client, keys.location_stream, "matchers", n)
+    users = [f"user-{i}" for i in range(300)]
+    queue.add([(u, 39.9, 116.4) for u in users])
+    held = group.read("dead", 1000, 10)  # read, never acknowledged: its process died
+    assert len({e.partition for e in held}) == n and group.pending() == 300
+    trips = RoundTrips(monkeypatch)
+    got = group.reclaim("alive", min_idle_ms=0)
+    nodes = len(redis_client.get_primaries()) if is_cluster(redis_client) else 1
+    assert sorted(e.fields[b"u"].decode() for e in got) == sorted(users)
+    assert [(e.partition, e.stream_id) for e in sorted(got)] == [(e.partition, e.stream_id) for e in sorted(held)]
+    assert trips.count <= nodes < n  # not one per partition
+    assert group.reclaim("alive", min_idle_ms=60_000) == []  # idle for less: nobody's to take
+    group.ack(got)
+    assert group.pending() == 0

@@ -12,9 +12,10 @@ from district_engine.engine import Engine
 from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store import keys
+from district_engine.store.connection import is_cluster
 from district_engine.store.outbox import Outbox
 from district_engine.worker import Worker
-from helpers import command_calls
+from helpers import RoundTrips, command_calls
 from receiver import Receiver
 
 FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_s": 2}
@@ -113,7 +114,7 @@ def test_events_a_killed_worker_had_read_are_delivered_by_another(engine, redis_
         assert outbox.stream.pending() == 0
 
 
-def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client):
+def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client, monkeypatch):
     ids = _push(engine, 40)
     outbox = Outbox(redis_client)
     events = outbox.read("a-sender", count=100, block_ms=100)
@@ -122,7 +123,10 @@ def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client):
     outbox.ack(events[3:])
     now_ms = int(time.time() * 1000)
     assert outbox.trim(now_ms, keep_ms=60_000) == 0  # all younger than a minute: followers may still read them
+    trips = RoundTrips(monkeypatch)
     dropped = outbox.trim(now_ms + 120_000, keep_ms=60_000)
+    nodes = len(redis_client.get_primaries()) if is_cluster(redis_client) else 1
+    assert trips.count <= 2 * nodes < outbox.partitions  # where each partition stands, then the trims
     left = outbox.length()
     assert dropped + left == 40 and dropped > 0
     for e in held:  # what is pending survives, so another sender can still claim it
