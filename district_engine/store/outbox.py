@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterable
 from typing import NamedTuple
 
-
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster, routed
 from district_engine.store.layout import partition_count
@@ -103,7 +102,7 @@ class Outbox:
             for key, cursor in streams.items():
                 pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))
             rows = [row for result in pipe.execute() for row in (result or [])]
-            self._follow_poll.after(bool(rows), block_ms)
+            self._follow_poll.after(sum(len(entries) for _, entries in rows), len(streams), block_ms)
         else:
             rows = self._client.xread(streams, count=count, block=block_ms or None) or []
         moved = dict(cursors)
