@@ -31,6 +31,7 @@ log = logging.getLogger("district_engine.sender")
 
 USER_AGENT = "district-engine-webhooks/1"
 TRIM_EVERY_S = 10.0  # how often a sender drops the outbox entries every sender is done with
+RETRY_POLL_S = 0.2  # how soon a sender looks for due retries again after finding none (doubling while idle)
 
 
 def retry_delay_s(attempt: int, base_s: float = 5.0, cap_s: float = 7200.0, rng: random.Random | None = None) -> float:
@@ -85,7 +86,7 @@ class Sender:
             try:
                 if time.monotonic() >= next_trim:
                     next_trim = time.monotonic() + TRIM_EVERY_S
-                    await asyncio.to_thread(self.outbox.trim, int(self.clock() * 1000))
+                    await asyncio.to_thread(self.outbox.trim, int(self.clock() * 1000), consumer=self.consumer)
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
                     events = await asyncio.to_thread(self.outbox.reclaim, self.consumer, self.reclaim_idle_ms)
@@ -134,12 +135,16 @@ class Sender:
             self._batches.release()
 
     async def _retries(self, http, stop: asyncio.Event) -> None:
+        # While nothing is due, look less often: from every 0.2 s up to a fifth of the first retry's
+        # delay (its jitter), so a retry is at most that late, and an idle sender of a deployment
+        # with hundreds of partitions does not make a script call per partition five times a second.
+        idle_s, idle_max_s = RETRY_POLL_S, max(RETRY_POLL_S, self.retry_base_s / 5)
         while not stop.is_set():
             claimed = 0
             try:
-                # Every partition's due retries in one round trip (one thread hop), not one each.
-                sets = await asyncio.to_thread(TimedSet.claim_each, self.outbox.retries, int(self.clock() * 1000),
-                                               self.lease_ms, 200)
+                # The due retries of this sender's partitions in one round trip (one thread hop).
+                sets = await asyncio.to_thread(lambda: TimedSet.claim_each(
+                    self.outbox.retries_of(self.consumer), int(self.clock() * 1000), self.lease_ms, 200))
                 claimed = sum(len(members) for _, members, _ in sets)
                 await asyncio.gather(*(self._retry(http, due, m, receipt) for due, members, receipt in sets
                                        for m in members))
@@ -149,11 +154,14 @@ class Sender:
             except Exception:
                 log.exception("retrying failed; the lease brings the deliveries back")
                 await asyncio.sleep(1)
-            if not claimed:
+            if claimed:
+                idle_s = RETRY_POLL_S
+            else:
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=0.2)
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
                 except asyncio.TimeoutError:
                     pass
+                idle_s = min(2 * idle_s, idle_max_s)
 
     async def _retry(self, http, due, member: str, receipt: int) -> None:
         r = Retry.parse(member)

@@ -121,14 +121,15 @@ class Outbox:
             pipe.xlen(key)
         return sum(pipe.execute())
 
-    def trim(self, now_ms: int, keep_ms: int = 300_000) -> int:
+    def trim(self, now_ms: int, keep_ms: int = 300_000, consumer: str | None = None) -> int:
         """Drop what the senders are done with: entries older than both the oldest one still
         pending and the group's read position, and older than ``keep_ms`` (followers such as the
         server-sent-event hubs read a little behind). Returns the entries dropped. Without it the
         outbox would hold a day of events (the delivery script's own cap), gigabytes at thousands
         of events a second. Two round trips (one per node each on a Cluster), whatever the number
-        of partitions: where each stands, then the trims."""
-        keys = self.stream.keys
+        of partitions: where each stands, then the trims. With ``consumer``, only its share of the
+        partitions (each sender trims its own)."""
+        keys = self.stream.keys if consumer is None else self.stream.share(consumer)
         pipe = self._client.pipeline(transaction=False)
         for key in keys:
             pipe.xinfo_groups(key)
@@ -151,6 +152,12 @@ class Outbox:
         for key, floor_id in floor_ids.items():
             pipe.xtrim(key, minid=floor_id, approximate=False)
         return sum(pipe.execute())
+
+    def retries_of(self, consumer: str) -> list[TimedSet]:
+        """The retry sets of ``consumer``'s share of the partitions (``StreamGroup.share``): the
+        senders split the due retries as they split the outbox, so a poll for them costs each its
+        share (a script call per partition on a Cluster), not every partition."""
+        return [self.retries[self.stream.partition_of(key)] for key in self.stream.share(consumer)]
 
     def schedule_retries(self, retries: list[tuple[Retry, int]]) -> None:
         """Put (retry, due ms) pairs, in one round trip."""

@@ -13,7 +13,8 @@ from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
-from district_engine.store.outbox import Outbox
+from district_engine.store.outbox import Outbox, Retry
+from district_engine.store.schedule import TimedSet
 from district_engine.worker import Worker
 from helpers import RoundTrips, command_calls
 from receiver import Receiver
@@ -145,3 +146,29 @@ def test_acknowledging_a_batch_is_one_xack_per_partition_not_per_event(engine, r
     outbox.ack(events)
     assert command_calls(redis_client, "xack") - before == len({e.partition for e in events}) < 40
     assert outbox.stream.pending() == 0
+
+
+def test_senders_split_the_due_retries_and_the_trimming_by_their_shares_of_the_partitions(engine, redis_client):
+    a, b = Outbox(redis_client), Outbox(redis_client)
+    for outbox, consumer in ((a, "a"), (b, "b"), (a, "a")):  # both join; a sees b
+        outbox.stream.heartbeat_s = 0
+        outbox.stream.share(consumer)
+    mine = {"a": {s.key for s in a.retries_of("a")}, "b": {s.key for s in b.retries_of("b")}}
+    assert mine["a"] and mine["b"] and not mine["a"] & mine["b"]
+    assert mine["a"] | mine["b"] == {s.key for s in a.retries}
+    now_ms = int(time.time() * 1000)
+    retries = [Retry(f"evt-{i}", "ep", 1, now_ms, "op1", f"user-{i}", "{}") for i in range(64)]
+    a.schedule_retries([(r, now_ms) for r in retries])
+    claimed = {c: {m for _, members, _ in TimedSet.claim_each(o.retries_of(c), now_ms, 60_000) for m in members}
+               for o, c in ((a, "a"), (b, "b"))}
+    assert not claimed["a"] & claimed["b"] and claimed["a"] | claimed["b"] == {r.member() for r in retries}
+    assert all(keys.retries(keys.partition(Retry.parse(m).user_id, a.partitions)) in mine["a"] for m in claimed["a"])
+
+    _push(engine, 40)
+    events = a.read("a", count=100, block_ms=100) + b.read("b", count=100, block_ms=100)
+    assert len(events) == 40
+    a.ack(events)
+    in_b = sum(1 for e in events if a.stream.keys[e.partition] in b.stream.share("b"))
+    assert a.trim(now_ms + 120_000, keep_ms=60_000, consumer="a") == 40 - in_b  # its own partitions only
+    assert a.length() == in_b
+    assert b.trim(now_ms + 120_000, keep_ms=60_000, consumer="b") == in_b and a.length() == 0
