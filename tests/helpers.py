@@ -75,6 +75,13 @@ def command_calls(client, command: str) -> int:
                if k == f"cmdstat_{command}" or k.startswith(f"cmdstat_{command}|"))
 
 
+def primary_count(client) -> int:
+    """The primaries serving ``client``: a Cluster's, or 1."""
+    from district_engine.store.connection import is_cluster
+
+    return len(client.get_primaries()) if is_cluster(client) else 1
+
+
 class RoundTrips:
     """Counts the round trips every client of this process makes while in use (each send of one or
     more commands to a server: a pipeline is one per node it reaches). A connection's own health

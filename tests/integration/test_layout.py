@@ -18,7 +18,7 @@ from district_engine.store.deliveries import Delivery, Offering, Outcome, Positi
 from district_engine.store.layout import DEFAULT_PARTITIONS, partition_count
 from district_engine.store.locations import LocationQueue
 from district_engine.store.streams import StreamGroup, shares
-from helpers import RoundTrips, command_calls
+from helpers import RoundTrips, command_calls, primary_count
 
 
 def test_a_deployment_keeps_the_partition_count_it_first_started_with(redis_client, caplog):
@@ -131,7 +131,7 @@ def test_a_consumer_reclaims_what_a_dead_one_held_in_every_partition_in_one_roun
     assert len({e.partition for e in held}) == n and group.pending() == 300
     trips = RoundTrips(monkeypatch)
     got = group.reclaim("alive", min_idle_ms=0)
-    nodes = len(redis_client.get_primaries()) if is_cluster(redis_client) else 1
+    nodes = primary_count(redis_client)
     assert sorted(e.fields[b"u"].decode() for e in got) == sorted(users)
     assert [(e.partition, e.stream_id) for e in sorted(got)] == [(e.partition, e.stream_id) for e in sorted(held)]
     assert trips.count <= nodes < n  # not one per partition

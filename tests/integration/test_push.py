@@ -12,11 +12,10 @@ from district_engine.engine import Engine
 from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store import keys
-from district_engine.store.connection import is_cluster
 from district_engine.store.outbox import Outbox, Retry
 from district_engine.store.schedule import TimedSet
 from district_engine.worker import Worker
-from helpers import RoundTrips, command_calls
+from helpers import RoundTrips, command_calls, primary_count
 from receiver import Receiver
 
 FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_s": 2}
@@ -126,7 +125,7 @@ def test_the_outbox_keeps_only_what_a_sender_still_needs(engine, redis_client, m
     assert outbox.trim(now_ms, keep_ms=60_000) == 0  # all younger than a minute: followers may still read them
     trips = RoundTrips(monkeypatch)
     dropped = outbox.trim(now_ms + 120_000, keep_ms=60_000)
-    nodes = len(redis_client.get_primaries()) if is_cluster(redis_client) else 1
+    nodes = primary_count(redis_client)
     assert trips.count <= 2 * nodes < outbox.partitions  # where each partition stands, then the trims
     left = outbox.length()
     assert dropped + left == 40 and dropped > 0
