@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from district_engine.campaigns.offers import Offer
-from district_engine.engine import Engine
+from district_engine.engine import Engine, Ping, Placed
 
 __all__ = ["LocateBatcher"]
 
@@ -21,13 +20,13 @@ class LocateBatcher:
     def __init__(self, engine: Engine, max_batch: int = 64):
         self.engine = engine
         self.max_batch = max_batch
-        self._pending: list[tuple[tuple[str, float, float], asyncio.Future]] = []
+        self._pending: list[tuple[Ping, asyncio.Future]] = []
         self.batches = self.rows = 0
 
-    async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84",
-                     at: datetime | None = None) -> list[Offer]:
-        """``Engine.locate``, batched with the other updates of this turn of the loop."""
-        row = self.engine.check_location(user_id, lat, lng, coord, at)
+    async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
+                     accuracy_m: float | None = None, mocked: bool = False) -> Placed:
+        """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
+        row = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._pending:
@@ -52,6 +51,6 @@ class LocateBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), offers in zip(batch, results):
+        for (_, future), placed in zip(batch, results):
             if not future.done():  # its client went away
-                future.set_result(offers)
+                future.set_result(placed)

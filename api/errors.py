@@ -52,7 +52,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, RateLimitedError):
             headers = {"Retry-After": str(exc.retry_after_s)}
         body = error_body(exc.code, exc.message, exc.field)
-        if exc.code == "out_of_range":  # the grab contract also says {status: out_of_range}
+        if exc.code in ("out_of_range", "untrusted_location"):  # the grab contract also says {status: ...}
             body["status"] = exc.code
         return JSONResponse(body, status_code=status, headers=headers)
 

@@ -12,12 +12,14 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from api import errors
+from api.auth import install_openapi, trusted_networks
 from api.logs import configure
 from api.batching import LocateBatcher
 from api.middleware import RequestMiddleware, direct_routes
 from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
+from district_engine.identity.service import Identity
 from district_engine.worker import Worker
 from district_engine.settings import Settings, engine_options, worker_options
 from district_engine.store import open_redis
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine = Engine(redis_client, **engine_options(settings))
             engine.load()
             app.state.engine = engine
+            app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s)
             app.state.locate_batcher = LocateBatcher(engine)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
                   description="Geospatial smart-district broadcast engine. Coordinates are (lat, lng) with "
                               "`coord` = wgs84 | gcj02 | bd09; GeoJSON keeps [lng, lat].")
     app.state.settings = settings
+    app.state.trusted_proxies = trusted_networks(settings.trusted_proxies)
     registry = CollectorRegistry()
     app.state.registry = registry
     latency = Histogram("http_request_duration_seconds", "Request latency by route", ["method", "route", "status"],
@@ -70,7 +74,9 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
                push.router, parking.router)
     for r in routers:
         app.include_router(r)  # no prefix added: their routes' paths are the app's
-    direct.update(direct_routes(route for r in routers for route in r.routes))
+    app.state.api_routes = [route for r in routers for route in r.routes]
+    direct.update(direct_routes(app.state.api_routes))
+    install_openapi(app, app.state.api_routes)
     # The operator console: static files, no build step; it drives the API above with an operator's key.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

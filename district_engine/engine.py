@@ -32,6 +32,8 @@ from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
 from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
+from district_engine.identity.principals import channel_of, check_scoped_user
+from district_engine.identity.trust import Fix, distrust
 from district_engine.matching.layered import LayeredIndex
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
@@ -51,11 +53,10 @@ from district_engine.store.parking import ParkingStore
 from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.store.schedule import Schedule
 
-__all__ = ["Engine", "Broadcast", "follow_changes", "utcnow"]
+__all__ = ["Engine", "Broadcast", "Ping", "Placed", "follow_changes", "utcnow"]
 
 log = logging.getLogger("district_engine.engine")
 
-MAX_USER_ID_LEN = 128
 MAX_LOCATION_BATCH = 10_000
 DENSITY_RES = 8  # ~0.7 km² cells for the console's density layer
 
@@ -68,10 +69,22 @@ def _ms(t: datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
-def check_user_id(user_id) -> str:
-    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LEN:
-        raise InvalidInputError(f"must be a non-empty string of at most {MAX_USER_ID_LEN} characters", field="user_id")
-    return user_id
+class Ping(NamedTuple):
+    """One location update, checked: the (scoped) user, WGS-84, and what the device says of it."""
+
+    user_id: str
+    lat: float
+    lng: float
+    accuracy_m: float | None = None
+    mocked: bool = False
+
+
+class Placed(NamedTuple):
+    """What one location update did: the new offers, or why the position was not trusted (then
+    it counted as no presence: no offers, no recorded position)."""
+
+    offers: list[Offer]
+    untrusted: str | None = None
 
 
 class _View:
@@ -146,7 +159,7 @@ class Broadcast(NamedTuple):
 
 class Engine:
     def __init__(self, client, position_ttl_s: int = 1800, reentry_gap_s: int = 900,
-                 grab_limits: tuple[int, int] = (5, 200), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
+                 grab_limits: tuple[int, int, int] = (5, 200, 50_000), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
                  max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
                  clock: Callable[[], datetime] = utcnow, partitions: int | None = None):
@@ -369,30 +382,41 @@ class Engine:
 
     # ------------------------------------------------------------ red-envelope rains
     def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
-             client_ip: str | None = None) -> tuple[Grab, str]:
-        """Grab a packet of a live rain for a user in its reach: (Grab, grab id).
+             address: str | None = None, accuracy_m: float | None = None, mocked: bool = False) -> tuple[Grab, str]:
+        """Grab a packet of a live rain for a (scoped) user in its reach: (Grab, grab id).
 
-        RateLimitedError past the per-user or per-address sliding window; ForbiddenError
-        ``out_of_range`` beyond the campaign's radius; the window, the per-user rule and the pool
-        are decided atomically in Redis (``RainStore.grab``).
+        RateLimitedError past the sliding window of the user, of its channel or (for a call from
+        a device) of its ``address``; ForbiddenError ``untrusted_location`` on a position the
+        trust rule refuses (identity/trust.py), ``out_of_range`` beyond the campaign's radius; the
+        window, the per-user rule and the pool are decided atomically in Redis (``RainStore.grab``).
         """
-        check_user_id(user_id)
+        check_scoped_user(user_id)
         grab_id = f"grb_{uuid.uuid4().hex[:20]}"
-        subjects, limits = [f"grab:user:{user_id}"], [self.grab_limits[0]]
-        if client_ip:
-            subjects.append(f"grab:ip:{client_ip}")
-            limits.append(self.grab_limits[1])
-        wait_ms = self.rains.admit(subjects, _ms(self.clock()), int(self.grab_window_s * 1000), limits, grab_id)
+        per_user, per_address, per_channel = self.grab_limits
+        subjects, limits = [f"grab:user:{user_id}"], [per_user]
+        if channel := channel_of(user_id):
+            subjects.append(f"grab:channel:{channel}")
+            limits.append(per_channel)
+        if address:
+            subjects.append(f"grab:ip:{address}")
+            limits.append(per_address)
+        now_ms = _ms(self.clock())
+        wait_ms = self.rains.admit(subjects, now_ms, int(self.grab_window_s * 1000), limits, grab_id)
         if wait_ms:
             raise RateLimitedError("too many grab attempts; slow down", retry_after_s=max(1, -(-wait_ms // 1000)))
         view = self.view
         c = view.campaigns.get(campaign_id)
         if c is None or not c.rain:
             raise NotFoundError(f"no red-envelope rain {campaign_id!r}", field="campaign_id")
-        distance = next((m.distance_m for m in view.index.match(lat, lng, coord) if m.district_id == c.district_id), None)
+        wlat, wlng = to_wgs84(lat, lng, coord)
+        last = self.deliveries.last_fixes([user_id]).get(user_id)
+        reason = distrust(Fix(*last) if last else None, Fix(float(wlat), float(wlng), now_ms, accuracy_m, mocked))
+        if reason is not None:
+            raise ForbiddenError(f"untrusted location: {reason}", code="untrusted_location")
+        distance = next((m.distance_m for m in view.index.match(wlat, wlng) if m.district_id == c.district_id), None)
         if distance is None or distance > c.radius_m:
             raise ForbiddenError(f"more than {c.radius_m:g} m from {c.district_id}", code="out_of_range")
-        return self.rains.grab(c.id, user_id, _ms(self.clock()), grab_id), grab_id
+        return self.rains.grab(c.id, user_id, now_ms, grab_id), grab_id
 
     def rain_figures(self, campaign_id: str, owner: str) -> tuple[RainFigures, CampaignState]:
         """The rain's figures for its owner; past the window, what is left is refunded first (once)."""
@@ -412,57 +436,73 @@ class Engine:
         return rank_offers(view.index.match(lat, lng, coord), view.by_district, self.clock(), limit)
 
     def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84",
-               at: datetime | None = None) -> list[Offer]:
-        """Record a user's position; return the offers in reach this user had not been given.
+               at: datetime | None = None, accuracy_m: float | None = None, mocked: bool = False) -> list[Offer]:
+        """Record a (scoped) user's position; return the offers in reach this user had not been given.
 
         An offer is new when the user enters its reach: the first time, and again after being out
         of it (not seen in it) for ``reentry_gap_s``, up to ``max_pushes_per_user``. The check and
         the count are atomic in Redis, so they hold across workers; position and deliveries go
-        in one round trip.
+        in one round trip. An untrusted position (identity/trust.py) gives nothing.
         """
-        return self.locate_many([self.check_location(user_id, lat, lng, coord, at)])[0]
+        return self.locate_many([self.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)])[0].offers
 
     @staticmethod
-    def check_location(user_id: str, lat: float, lng: float, coord: str = "wgs84",
-                       at: datetime | None = None) -> tuple[str, float, float]:
-        """The (user id, lat, lng) row of ``locate_many`` (WGS-84) for one update, checked."""
-        check_user_id(user_id)
+    def check_location(user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
+                       accuracy_m: float | None = None, mocked: bool = False) -> Ping:
+        """The ``Ping`` of ``locate_many`` (WGS-84) for one update, checked."""
+        check_scoped_user(user_id)
         if at is not None and at.tzinfo is None:
             raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
+        if accuracy_m is not None and not (isinstance(accuracy_m, (int, float)) and 0 <= accuracy_m < 1e7):
+            raise InvalidInputError("must be a radius in metres, >= 0", field="accuracy_m")
         lat, lng = to_wgs84(lat, lng, coord)
-        return user_id, lat, lng
+        return Ping(user_id, float(lat), float(lng), accuracy_m, bool(mocked))
 
-    def enqueue_locations(self, rows: list[tuple[str, float, float, str]]) -> int:
-        """Check and queue (user id, lat, lng, coord) rows for the matchers (``locate_many`` in a
-        worker); all or nothing: a bad row is an InvalidInputError naming ``locations.<i>.<field>`` (as the API names fields)."""
+    def enqueue_locations(self, rows: list[tuple]) -> int:
+        """Check and queue (user id, lat, lng, coord[, accuracy_m, mocked]) rows for the matchers
+        (``locate_many`` in a worker); all or nothing: a bad row is an InvalidInputError naming
+        ``locations.<i>.<field>`` (as the API names fields). A mocked or inaccurate position is
+        accepted but not queued: it cannot count as presence."""
         if len(rows) > MAX_LOCATION_BATCH:
             raise InvalidInputError(f"at most {MAX_LOCATION_BATCH} per request, got {len(rows)}", field="locations")
         checked = []
-        for i, (user_id, lat, lng, coord) in enumerate(rows):
+        for i, row in enumerate(rows):
             try:
-                check_user_id(user_id)
-                wlat, wlng = to_wgs84(lat, lng, coord)
+                ping = self.check_location(*row[:4], None, *row[4:])
             except InvalidInputError as e:
                 raise InvalidInputError(e.message, field=f"locations.{i}.{e.field}") from None
-            checked.append((user_id, float(wlat), float(wlng)))
+            if distrust(None, Fix(ping.lat, ping.lng, 0, ping.accuracy_m, ping.mocked)) is None:
+                checked.append((ping.user_id, ping.lat, ping.lng))
         self.locations.add(checked)
         return len(checked)
 
-    def locate_many(self, rows: list[tuple[str, float, float]]) -> list[list[Offer]]:
-        """``locate`` for many (user id, lat, lng) rows, WGS-84 and already checked (the queued
-        bulk updates): every position and every delivery in one round trip. The new offers per row."""
+    def locate_many(self, rows: list[Ping]) -> list[Placed]:
+        """``locate`` for many checked pings (WGS-84; the queued bulk updates too): the users'
+        last positions in one round trip (the trust rule needs them), then every position and
+        every delivery in one more."""
         view = self.view
         now = self.clock()
         now_ms = _ms(now)
         gap_ms = self.deliveries.reentry_gap_ms
-        per_row, items, positions = [], [], []
-        for user_id, lat, lng in rows:
-            offers = rank_offers(view.index.match(lat, lng), view.by_district, now)
+        last = {u: Fix(*f) for u, f in self.deliveries.last_fixes(list({r[0] for r in rows})).items()}
+        per_row, items, positions, untrusted = [], [], [], {}
+        for i, row in enumerate(rows):
+            ping = Ping(*row)
+            fix = Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked)
+            reason = distrust(last.get(ping.user_id), fix)
+            if reason is not None:
+                untrusted[i] = reason
+                per_row.append([])
+                continue
+            last[ping.user_id] = fix  # a later ping of this user in the batch is judged from this one
+            offers = rank_offers(view.index.match(ping.lat, ping.lng), view.by_district, now)
             per_row.append(offers)
-            items += [Delivery(user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m) for o in offers]
-            positions.append(Position(user_id, lat, lng, h3i.latlng_to_cell(lat, lng, POSITION_RES)))
+            items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m) for o in offers]
+            positions.append(Position(ping.user_id, ping.lat, ping.lng,
+                                      h3i.latlng_to_cell(ping.lat, ping.lng, POSITION_RES)))
         codes = iter(self.deliveries.deliver(items, now_ms, positions))
-        return [[o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)] for offers in per_row]
+        return [Placed([o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)],
+                       untrusted.get(i)) for i, offers in enumerate(per_row)]
 
     # ------------------------------------------------------------ broadcast on go-live
     def broadcast(self, campaign_id: str) -> Broadcast:

@@ -26,12 +26,19 @@ class Settings(BaseSettings):
     redis_appendfsync: Literal["always", "everysec", "no"] = Field(
         default="everysec", description="AOF fsync policy of the embedded server"
     )
-    admin_token: str | None = Field(default=None, description="bearer token that may create operators")
+    admin_token: str | None = Field(default=None, description="bearer token that may create operators and channels")
+    auth_cache_s: float = Field(default=2.0, ge=0, le=60, description=(
+        "how long a process trusts a key lookup; a key revoked elsewhere stops working within this"))
+    trusted_proxies: str = Field(default="", description=(
+        "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed "
+        "(a client address counts only in user-token calls' rate limits)"))
     position_ttl_s: int = Field(default=1800, ge=60, le=86_400, description="how long a last position is kept")
     reentry_gap_s: int = Field(default=900, ge=0, description="out of reach this long, a user entering again is re-offered")
     resync_s: float = Field(default=300, gt=0, description="full reload of districts and campaigns, a backstop")
     grab_limit_per_user: int = Field(default=5, ge=1, description="grab attempts per user per window")
-    grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per client address per window")
+    grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per device address per window "
+                                   "(user-token calls only: a channel's backend is one address for many users)")
+    grab_limit_per_channel: int = Field(default=50_000, ge=1, description="grab attempts per channel per window")
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
     wait_replicas: int = Field(default=0, ge=0, le=5, description="money answers (grabs, gate decisions) are given once "
                                "this many replicas have them (WAIT): 1 on replicated Redis, so that a failover loses none")
@@ -63,7 +70,8 @@ def engine_options(settings: Settings) -> dict:
             raise ValueError("DE_PAYMENT_SECRET (whsec_...) is required with DE_PAYMENT_URL")
         gateway = HttpGateway(settings.payment_url, settings.payment_secret)
     return dict(position_ttl_s=settings.position_ttl_s, reentry_gap_s=settings.reentry_gap_s,
-                grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip),
+                grab_limits=(settings.grab_limit_per_user, settings.grab_limit_per_ip,
+                             settings.grab_limit_per_channel),
                 grab_window_s=settings.grab_window_s, wait=(settings.wait_replicas, settings.wait_ms),
                 max_pushes_per_hour=settings.max_pushes_per_hour,
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,

@@ -1,6 +1,7 @@
 from fastapi import APIRouter, Query, Response
 
-from api.deps import EngineDep, OperatorDep
+from api.auth import OperatorDep
+from api.deps import EngineDep
 from api.schemas.core import (
     CampaignCreate,
     CampaignList,
@@ -12,7 +13,7 @@ from api.schemas.core import (
 )
 from district_engine.campaigns.model import Campaign
 
-router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=error_responses(401, 404, 413, 422, 503))
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"], responses=error_responses(401, 403, 404, 413, 422, 503))
 
 
 def public(c: Campaign, engine) -> CampaignPublic:

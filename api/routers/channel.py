@@ -1,5 +1,6 @@
-"""The city channel's routes: the feed of offers near a point, user locations (one, or many
-queued for the matchers), and a user's pushed offers as server-sent events."""
+"""The channels' routes: the feed of offers near a point (public), user locations (one, or many
+queued for the matchers), and a user's pushed offers as server-sent events. A channel key acts for
+any of its users (named by ``user_id``), a user token for its own user only."""
 
 import asyncio
 import re
@@ -8,16 +9,17 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
+from api.auth import ChannelDep, ChannelUserDep, PublicDep, principal_of
 from api.deps import EngineDep
 from api.middleware import direct
 from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses, json_body, parse_json
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
+from district_engine.identity import Kind
 from district_engine.store.streams import stream_id_key
-from district_engine.engine import check_user_id
 from district_engine.errors import InvalidInputError
 
-router = APIRouter(prefix="/v1", tags=["city channel"], responses=error_responses(413, 422, 503))
+router = APIRouter(prefix="/v1", tags=["channels"], responses=error_responses(401, 403, 413, 422, 503))
 
 
 def offer_public(o: Offer, engine) -> OfferPublic:
@@ -33,7 +35,7 @@ def offer_public(o: Offer, engine) -> OfferPublic:
 
 # async: the feed is answered from memory in microseconds, a thread hop would cost more than that.
 @router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)")
-async def feed(request: Request, engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
+async def feed(request: Request, engine: EngineDep, _: PublicDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
          coord: Coord = "wgs84",
                user_id: str | None = Query(default=None, description="accepted per the v1 contract; the feed is not personalised and records nothing"),
                limit: int = Query(default=20, ge=1, le=200)) -> Feed:
@@ -70,21 +72,26 @@ def offer_public_json(o: Offer, engine) -> str:
 # Served direct by the middleware (api/middleware.py): it reads its own body.
 @router.post("/locations", response_model=LocationOut, openapi_extra=json_body(LocationIn),
              summary="A user's position: returns offers in reach this user had not been given")
-@direct
+@direct(Kind.CHANNEL, Kind.USER)
 async def locations(request: Request) -> Response:
+    caller = principal_of(request, locations.principals)
     body = parse_json(LocationIn, await request.body())
     state = request.app.state
-    offers = await state.locate_batcher.locate(body.user_id, body.lat, body.lng, body.coord, body.at)
-    state.offers_counter.labels("locations").inc(len(offers))
+    placed = await state.locate_batcher.locate(caller.user(body.user_id), body.lat, body.lng, body.coord, body.at,
+                                               body.accuracy_m, body.mocked)
+    state.offers_counter.labels("locations").inc(len(placed.offers))
     # Serialized here, as LocationOut would be: FastAPI would validate and serialize it again.
-    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine) for o in offers) + "]}",
+    tail = "]}" if placed.untrusted is None else f'],"untrusted":{to_json(placed.untrusted).decode()}}}'
+    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine) for o in placed.offers) + tail,
                     media_type="application/json")
 
 
 @router.post("/locations:batch", status_code=202, response_model=LocationBatchAccepted,
              summary="Many positions at once (up to 10,000), queued for the matchers; offers go out as pushes")
-def locations_batch(body: LocationBatchIn, engine: EngineDep) -> LocationBatchAccepted:
-    n = engine.enqueue_locations([(x.user_id, x.lat, x.lng, x.coord) for x in body.locations])
+def locations_batch(body: LocationBatchIn, engine: EngineDep, channel: ChannelDep) -> LocationBatchAccepted:
+    """A channel's backend only: each row names its user."""
+    n = engine.enqueue_locations([(channel.user(x.user_id) if x.user_id is not None else None, x.lat, x.lng, x.coord,
+                                   x.accuracy_m, x.mocked) for x in body.locations])
     return LocationBatchAccepted(accepted=n)
 
 
@@ -95,9 +102,9 @@ _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 @router.get("/users/{user_id}/stream", response_class=StreamingResponse,
             summary="The user's pushed offers as server-sent events; resume with Last-Event-ID (15 minutes kept)",
             responses={200: {"content": {"text/event-stream": {}}}})
-async def user_stream(user_id: str, request: Request, engine: EngineDep,
+async def user_stream(user_id: str, request: Request, engine: EngineDep, caller: ChannelUserDep,
                       last_event_id: str | None = Header(default=None, alias="Last-Event-ID")) -> StreamingResponse:
-    check_user_id(user_id)
+    user_id = caller.user(user_id)
     if last_event_id is not None and not _STREAM_ID.match(last_event_id):
         raise InvalidInputError("must be an id this stream sent", field="Last-Event-ID")
     hub = request.app.state.hub

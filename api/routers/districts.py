@@ -1,11 +1,13 @@
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
-from api.deps import Credentials, EngineDep, OperatorDep, get_operator
+from api.auth import OperatorDep, PublicDep, PublicOrOperatorDep, principal_of
+from api.deps import EngineDep
+from district_engine.identity import Kind
 from api.schemas.core import DistrictSummary, error_responses
 from district_engine.districts.model import District
 from district_engine.errors import NotFoundError
 
-router = APIRouter(prefix="/v1/districts", tags=["districts"], responses=error_responses(401, 404, 409, 413, 422, 503))
+router = APIRouter(prefix="/v1/districts", tags=["districts"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
 
 FEATURE_EXAMPLE = {
     "type": "Feature",
@@ -31,16 +33,16 @@ def create_district(engine: EngineDep, operator: OperatorDep, response: Response
 
 
 @router.get("", summary="All districts (public, for the city channel); mine=true: only yours (API key)")
-def list_districts(engine: EngineDep, credentials: Credentials, mine: bool = False) -> dict:
+def list_districts(request: Request, engine: EngineDep, _: PublicOrOperatorDep, mine: bool = False) -> dict:
     stored = engine.view.stored.values()
     if mine:
-        operator = get_operator(engine, credentials)
+        operator = principal_of(request, (Kind.OPERATOR,)).id
         stored = [s for s in stored if s.owner == operator]
     return {"districts": [_summary(s.district).model_dump() for s in stored]}
 
 
 @router.get("/{district_id}", summary="One district as a GeoJSON Feature")
-def get_district(district_id: str, engine: EngineDep) -> dict:
+def get_district(district_id: str, engine: EngineDep, _: PublicDep) -> dict:
     stored = engine.view.stored.get(district_id)
     if stored is None:
         raise NotFoundError(f"no district {district_id!r}", field="district_id")
@@ -51,7 +53,7 @@ def get_district(district_id: str, engine: EngineDep) -> dict:
             description="A FeatureCollection ([lng, lat]): `interior` cells (every point in reach; compacted "
                         "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
                         "there) and the `outline`, the points `radius_m` from the footprint on WGS-84.")
-def district_cells(district_id: str, engine: EngineDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
+def district_cells(district_id: str, engine: EngineDep, _: PublicDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
     return engine.reach_map(district_id, radius_m)
 
 

@@ -8,15 +8,17 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.deps import AdminDep, EngineDep, OperatorDep
+from api.auth import ChannelDep, GateDep, OperatorDep
+from api.deps import EngineDep
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  SecretRotated, SessionPublic, SettleIn, ValidationIn, ValidationOut)
+from district_engine.identity import unscoped_user
 from district_engine.parking.plates import check_plate
 from district_engine.parking.service import PENDING_WAIT_S, GateEvent, lot_of_session, pending_too_long
 from district_engine.store.parking import LotRecord
 
-router = APIRouter(prefix="/v1/parking", tags=["parking"], responses=error_responses(401, 404, 422, 503))
+router = APIRouter(prefix="/v1/parking", tags=["parking"], responses=error_responses(401, 403, 404, 422, 503))
 
 
 def _lot(lot: LotRecord) -> dict:
@@ -60,7 +62,7 @@ def reviews(lot_id: str, engine: EngineDep, operator: OperatorDep) -> list[dict]
 @router.post("/lots/{lot_id}/gate-events", response_model=GateDecision,
              summary="A gate's plate event, signed with the lot's secret (Standard Webhooks): open, pay or full",
              responses=error_responses(401, 404, 422, 503))
-async def gate_event(lot_id: str, request: Request, engine: EngineDep,
+async def gate_event(lot_id: str, request: Request, engine: EngineDep, _: GateDep,
                      webhook_id: str | None = Header(default=None), webhook_timestamp: str | None = Header(default=None),
                      webhook_signature: str | None = Header(default=None)) -> Response:
     body = await request.body()
@@ -113,12 +115,12 @@ def paid_at_gate(session_id: str, body: SettleIn, engine: EngineDep, operator: O
 
 
 @router.post("/plates", status_code=201, response_model=PlateBound,
-             summary="Bind a plate to a user's payment agreement (the app backend, admin token)")
-def bind_plate(body: PlateBind, engine: EngineDep, _: AdminDep) -> PlateBound:
-    b = engine.parking.bind_plate(body.user_id, body.plate, body.payment_token)
-    return PlateBound(plate=b.plate, user_id=b.user_id, bound_at=b.bound_at)
+             summary="Bind a plate to one of the channel's users' payment agreements (channel key)")
+def bind_plate(body: PlateBind, engine: EngineDep, channel: ChannelDep) -> PlateBound:
+    b = engine.parking.bind_plate(channel.user(body.user_id), body.plate, body.payment_token)
+    return PlateBound(plate=b.plate, user_id=unscoped_user(b.user_id), bound_at=b.bound_at)
 
 
-@router.delete("/plates/{plate}", status_code=204, summary="Unbind a plate (admin token)")
-def unbind_plate(plate: str, user_id: str, engine: EngineDep, _: AdminDep) -> None:
-    engine.parking.unbind_plate(plate, user_id)
+@router.delete("/plates/{plate}", status_code=204, summary="Unbind one of the channel's users' plates (channel key)")
+def unbind_plate(plate: str, user_id: str, engine: EngineDep, channel: ChannelDep) -> None:
+    engine.parking.unbind_plate(plate, channel.user(user_id))

@@ -1,25 +1,28 @@
-"""Red-envelope rains: grabs by the city channel's users, figures for the owner."""
+"""Red-envelope rains: grabs by a channel's users, figures for the owner."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, OperatorDep
+from api.auth import ChannelUserDep, OperatorDep
+from api.deps import EngineDep
 from api.errors import error_body
 from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, error_responses
 
-router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 404, 413, 422, 503))
+router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 403, 404, 413, 422, 503))
 
 _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain is not running now"}
 
 
 @router.post("/{campaign_id}/grab", response_model=GrabOut,
-             responses={403: {"description": "out_of_range: the user is beyond the campaign's radius"},
+             responses={403: {"description": "out_of_range: the user is beyond the campaign's radius; "
+                                             "untrusted_location: the position is mocked, inaccurate or an "
+                                             "impossible jump (the message says which); wrong_user"},
                         409: {"description": "sold_out or not_active"},
                         429: {"description": "rate_limited: too many attempts; see Retry-After"}},
              summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
-def grab(campaign_id: str, body: GrabIn, engine: EngineDep, request: Request):
-    client_ip = request.client.host if request.client else None
-    result, grab_id = engine.grab(campaign_id, body.user_id, body.lat, body.lng, body.coord, client_ip)
+def grab(campaign_id: str, body: GrabIn, engine: EngineDep, caller: ChannelUserDep):
+    result, grab_id = engine.grab(campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord,
+                                  address=caller.address, accuracy_m=body.accuracy_m, mocked=body.mocked)
     if result.status in _MISSED:
         return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
                             status_code=409)

@@ -34,6 +34,38 @@ class OperatorCreated(OperatorPublic):
     api_key: str = Field(description="shown once; the engine keeps only its hash")
 
 
+class ChannelPublic(BaseModel):
+    id: str
+    name: str
+
+
+class ChannelCreated(ChannelPublic):
+    api_key: str = Field(description="de_chan_...: shown once; the engine keeps only its hash")
+    token_secret: str = Field(description="signs the channel's user tokens (HS256); shown once")
+
+
+MAX_GRACE_S = 30 * 86_400
+
+
+class KeyRotate(Strict):
+    grace_s: StrictInt = Field(default=86_400, ge=0, le=MAX_GRACE_S,
+                               description="how long the old keys keep working (0: revoked now), at most 30 days")
+
+
+class ChannelRotate(KeyRotate):
+    token_secret: bool = Field(default=False, description="also a new token secret; the old one verifies for grace_s")
+
+
+class KeyRotated(BaseModel):
+    id: str
+    api_key: str = Field(description="the new key; shown once")
+    grace_s: int
+
+
+class ChannelKeysRotated(KeyRotated):
+    token_secret: str | None = Field(default=None, description="the new token secret, when one was asked for")
+
+
 class DistrictSummary(BaseModel):
     id: str
     name: str
@@ -120,12 +152,17 @@ class Feed(BaseModel):
 
 
 class UserPoint(Strict):
-    """A user at a point: (lat, lng) in ``coord``."""
+    """A user at a point: (lat, lng) in ``coord``, with what the device says of the fix."""
 
-    user_id: str = Field(examples=["u-10086"])
+    user_id: str | None = Field(default=None, min_length=1, max_length=128, examples=["u-10086"], description=(
+        "the channel's user id: required with a channel key; with a user token it may be left out "
+        "(the token's sub), and naming another user is a 403"))
     lat: float = Field(examples=[39.9310])
     lng: float = Field(examples=[116.4600])
     coord: Coord = "wgs84"
+    accuracy_m: float | None = Field(default=None, ge=0, description=(
+        "the device's accuracy radius (m); a fix worse than 200 m is not trusted"))
+    mocked: bool = Field(default=False, description="the device OS's mock-location flag; a mocked fix is not trusted")
 
 
 class LocationIn(UserPoint):
@@ -134,6 +171,9 @@ class LocationIn(UserPoint):
 
 class LocationOut(BaseModel):
     new_offers: list[OfferPublic]
+    untrusted: str | None = Field(default=None, description=(
+        "set when the position was not trusted (mocked, inaccurate, or an impossible jump): it then counts "
+        "as no presence, and no offer is given"))
 
 
 class ErrorDetail(BaseModel):
@@ -148,7 +188,8 @@ class ErrorBody(BaseModel):
 
 def error_responses(*statuses: int) -> dict:
     """OpenAPI entries for the error answers a router can give, all in the one error shape."""
-    described = {401: "no or unknown API key", 404: "not found (or another operator's)", 409: "conflict",
+    described = {401: "no credential, or one that names nobody (unknown, revoked, expired, bad signature)",
+                 403: "the credential may not do this (another kind of caller, or another user)", 404: "not found (or another operator's)", 409: "conflict",
                  413: "body over the limit", 422: "invalid input: `field` names it",
                  503: "the state store is unreachable; see Retry-After"}
     return {s: {"model": ErrorBody, "description": described[s]} for s in statuses}

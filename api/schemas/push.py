@@ -15,7 +15,7 @@ class PushEndpointCreate(Strict):
 class PushEndpointPublic(BaseModel):
     id: str
     url: str
-    scope: str = Field(description='"all" (an admin\'s endpoint) or "operator" (its own campaigns\' events)')
+    scope: str = Field(description='"operator" (its campaigns\' events) or "channel" (its users\' events)')
     state: str = Field(description="active | disabled (the receiver answered 410 Gone)")
     disabled_reason: str | None = None
     created_at: str

@@ -4,8 +4,8 @@ user. Pure: values in, a JSON string out. The shape follows Standard Webhooks' r
 the engine).
 
 A campaign's events differ only in four values, so each campaign's event is serialized once as a
-template: its JSON in five pieces around the event id, the timestamp, the user id (JSON strings)
-and the distance (a JSON number), joined by ``TEMPLATE_SEP`` (a control character, which JSON text
+template: its JSON in five pieces around the event id, the timestamp, the user (``user_json``: the
+channel's user id, then ``channel_id``) and the distance (a JSON number), joined by ``TEMPLATE_SEP`` (a control character, which JSON text
 never holds raw). ``render`` fills one in; the delivery script (``store/lua/deliver_offers.lua``)
 takes the template as it is and does the same in Redis, only for the offers it pushes.
 """
@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Callable
 
 from district_engine.campaigns.model import Campaign
+from district_engine.identity.principals import channel_of, unscoped_user
 
-__all__ = ["EVENT_TYPE", "TEMPLATE_SEP", "EventIds", "offer_template", "render", "offer_events", "distance_json"]
+__all__ = ["EVENT_TYPE", "TEMPLATE_SEP", "EventIds", "offer_template", "render", "offer_events", "distance_json",
+           "user_json"]
 
 EVENT_TYPE = "offer.delivered"
 TEMPLATE_SEP = "\x1f"
@@ -67,6 +69,14 @@ def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
             return TEMPLATE_SEP.join(parts)
 
 
+def user_json(user_id: str) -> str:
+    """What fills an event's user hole for a (scoped) user: its id as its channel knows it, then
+    the channel's id: ``"u-1","channel_id":"ch_..."`` (a user without a channel: its id alone)."""
+    channel = channel_of(user_id)
+    user = json.dumps(unscoped_user(user_id), ensure_ascii=False)
+    return f'{user},"channel_id":{json.dumps(channel)}' if channel else user
+
+
 def distance_json(distance_m: float) -> str:
     """An event's distance as its JSON number: metres, to 0.1 m."""
     return repr(round(float(distance_m), 1))
@@ -75,7 +85,7 @@ def distance_json(distance_m: float) -> str:
 def render(template: str, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:
     """One event as compact JSON; ``timestamp`` is RFC 3339."""
     a, b, c, d, e = template.split(TEMPLATE_SEP)
-    return (f"{a}{json.dumps(event_id)}{b}{json.dumps(timestamp)}{c}{json.dumps(user_id, ensure_ascii=False)}{d}"
+    return (f"{a}{json.dumps(event_id)}{b}{json.dumps(timestamp)}{c}{user_json(user_id)}{d}"
             f"{distance_json(distance_m)}{e}")
 
 

@@ -117,7 +117,7 @@ class Sender:
     async def _send_events(self, http, events: list[Event]) -> None:
         try:
             endpoints = await self._endpoints()
-            jobs = [(e, ep) for e in events for ep in endpoints.values() if ep.wants(e.owner)]
+            jobs = [(e, ep) for e in events for ep in endpoints.values() if ep.wants(e.owner, e.user_id)]
             results = await asyncio.gather(*(self._post(http, ep, e.event_id, e.payload) for e, ep in jobs))
             now_ms = int(self.clock() * 1000)
             retries = []

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from district_engine.delivery.events import EventIds, distance_json
+from district_engine.delivery.events import EventIds, distance_json, user_json
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
 from district_engine.store.layout import partition_count
@@ -162,7 +162,7 @@ class DeliveryStore:
                 user_keys.append(keys.position_cell(p, pos.cell, bucket))
                 position = f"{pos.lat:.7f},{pos.lng:.7f},{now_ms}"
                 expire = (bucket + 2) * self.position_ttl_ms  # outlives its bucket by one TTL: readers look one back
-            user_args += [len(idx), n_p, user, json.dumps(user, ensure_ascii=False) if idx else "", position, expire]
+            user_args += [len(idx), n_p, user, user_json(user) if idx else "", position, expire]
             for i in idx:
                 d = items[i]
                 o = d.offering
@@ -205,6 +205,25 @@ class DeliveryStore:
         first[1:] = ids[1:] != ids[:-1]
         keep = first & (ms >= now_ms - self.position_ttl_ms)
         return Positions([u.decode() for u in ids[keep].tolist()], flat[keep, 0], flat[keep, 1], ms[keep], part[keep])
+
+    def last_fixes(self, users: list[str]) -> dict[str, tuple[float, float, int]]:
+        """The users' last recorded positions within the TTL: user -> (lat, lng, ms), in one round trip."""
+        if not users:
+            return {}
+        pos_keys = [keys.user_keys(u, self.partitions)[2] for u in users]
+        if self._per_slot:
+            pipe = self._client.pipeline(transaction=False)
+            for k in pos_keys:
+                pipe.get(k)
+            values = pipe.execute()
+        else:
+            values = self._client.mget(pos_keys)
+        found = {}
+        for u, v in zip(users, values):
+            if v:
+                lat, lng, ms = v.split(b",")
+                found[u] = (float(lat), float(lng), int(ms))
+        return found
 
     # ------------------------------------------------------------ counts and events
     def counts(self, campaign_id: str) -> CampaignCounts:

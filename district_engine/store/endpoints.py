@@ -1,6 +1,7 @@
 """Push endpoints in Redis: the webhook URLs that receive pushed offers, each with its signing
-secret. One registered by the admin gets every event; one registered by an operator gets the
-events of that operator's campaigns."""
+secret. One registered by an operator gets the events of that operator's campaigns; one
+registered by a channel gets the events of that channel's users (and nothing else: a user's
+pushes are where that user is)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
 from district_engine.errors import NotFoundError
+from district_engine.identity.principals import channel_of
 from district_engine.signing import new_secret
 from district_engine.store import keys
 
-__all__ = ["Endpoint", "EndpointStore", "ADMIN"]
-
-ADMIN = ""  # the owner of an admin's endpoint: every event goes to it
+__all__ = ["Endpoint", "EndpointStore"]
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,17 @@ class Endpoint:
     state: str = "active"  # active | disabled (the receiver answered 410 Gone)
     disabled_reason: str | None = None
 
-    def wants(self, event_owner: str) -> bool:
-        return self.state == "active" and self.owner in (ADMIN, event_owner)
+    def wants(self, campaign_owner: str, user_id: str) -> bool:
+        """Whether an event of ``campaign_owner``'s campaign for (scoped) ``user_id`` goes here."""
+        return self.state == "active" and self.owner in (campaign_owner, channel_of(user_id))
 
 
 class EndpointStore:
     def __init__(self, client):
         self._client = client
 
-    def create(self, url: str, owner: str = ADMIN) -> Endpoint:
+    def create(self, url: str, owner: str) -> Endpoint:
+        """An endpoint of ``owner``, an operator or a channel id."""
         e = Endpoint(id=f"ep_{uuid.uuid4().hex[:16]}", url=url, owner=owner, secret=new_secret(),
                      created_at=datetime.now(timezone.utc).isoformat())
         self._put(e)
@@ -47,17 +49,18 @@ class EndpointStore:
                       key=lambda e: (e.created_at, e.id))
 
     def of(self, owner: str) -> list[Endpoint]:
-        """The endpoints an owner sees: the admin (ADMIN) sees all."""
-        return [e for e in self.all() if owner == ADMIN or e.owner == owner]
+        """The owner's endpoints."""
+        return [e for e in self.all() if e.owner == owner]
 
-    def get(self, endpoint_id: str, owner: str = ADMIN) -> Endpoint:
+    def get(self, endpoint_id: str, owner: str | None = None) -> Endpoint:
+        """An endpoint; with ``owner``, only that owner's (another's is absent)."""
         raw = self._client.hget(keys.push_endpoints(), endpoint_id)
         e = Endpoint(**json.loads(raw)) if raw else None
-        if e is None or owner not in (ADMIN, e.owner):
+        if e is None or owner not in (None, e.owner):
             raise NotFoundError(f"no push endpoint {endpoint_id!r}", field="endpoint_id")
         return e
 
-    def delete(self, endpoint_id: str, owner: str = ADMIN) -> None:
+    def delete(self, endpoint_id: str, owner: str) -> None:
         self.get(endpoint_id, owner)
         self._client.hdel(keys.push_endpoints(), endpoint_id)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 
 __all__ = [
-    "district", "districts", "changes", "operator", "operators", "api_key", "campaign", "campaigns",
+    "district", "districts", "changes", "operator", "operators", "api_key", "holder_keys", "channel", "channels", "campaign", "campaigns",
     "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys", "group_members",
     "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
@@ -44,8 +44,24 @@ def operators() -> str:
 
 
 def api_key(key_sha256: str) -> str:
-    """String: the operator id an API key (by its SHA-256, never the key itself) belongs to."""
+    """String: the operator or channel id an API key (by its SHA-256, never the key itself)
+    belongs to; with a TTL once the key has been rotated out (its grace period)."""
     return f"apikey:{{{key_sha256}}}"
+
+
+def holder_keys(holder_id: str) -> str:
+    """Set: the SHA-256 digests of an operator's or a channel's keys (some perhaps expired)."""
+    return f"keys:{{{holder_id}}}"
+
+
+def channel(channel_id: str) -> str:
+    """Hash: name, created_at, token_secrets (JSON [[secret, valid until ms or 0]]) of one channel."""
+    return f"channel:{{{channel_id}}}"
+
+
+def channels() -> str:
+    """Set of all channel ids."""
+    return "channels"
 
 
 def campaign(campaign_id: str) -> str:

@@ -42,6 +42,36 @@ def make_operator(client, name="Swire") -> str:
     return r.json()["api_key"]
 
 
+def make_channel(client, name="City channel") -> dict:
+    """A channel: {id, name, api_key, token_secret}."""
+    r = client.post("/v1/channels", json={"name": name}, headers=bearer(ADMIN))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def user_token(channel: dict, user_id: str, ttl_s: int = 3600, **claims) -> str:
+    """A user token the channel signs for one of its users (claims override the standard ones)."""
+    import jwt
+
+    t = int(now().timestamp())
+    body = {"iss": channel["id"], "sub": user_id, "aud": "district-engine", "iat": t, "exp": t + ttl_s} | claims
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, channel["token_secret"], algorithm="HS256")
+
+
+@pytest.fixture
+def city(app_client):
+    """The city channel: {id, name, api_key, token_secret}."""
+    return make_channel(app_client)
+
+
+@pytest.fixture
+def as_city(app_client, city):
+    """The test client calls as the city channel (its key) unless a request sends its own
+    Authorization: for tests about what a channel's calls do, not about who may make them."""
+    app_client.headers["Authorization"] = f"Bearer {city['api_key']}"
+    return city
+
+
 @pytest.fixture
 def sanlitun(app_client):
     """An operator that owns Sanlitun: its API key."""

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from district_engine.geo import from_wgs84
 from district_engine.settings import Settings
-from conftest import ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator, now as _now
+from conftest import ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_channel, make_operator, now as _now
 
 def test_health_ready_metrics_and_docs(app_client):
     assert app_client.get("/healthz").json() == {"status": "ok"}
@@ -53,7 +53,7 @@ def test_feed_is_live_campaigns_in_reach_nearest_first(app_client, sanlitun):
     assert app_client.get("/v1/feed", params={"lat": FAR[0], "lng": FAR[1]}).json() == {"offers": []}
 
 
-def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
+def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun, as_city):
     c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
     body = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     first = app_client.post("/v1/locations", json=body).json()["new_offers"]
@@ -64,7 +64,7 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun):
     assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2, "pushed": 2, "capped": 0}
 
 
-def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
+def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun, as_city):
     app_client.post("/v1/campaigns", json=campaign_body(max_pushes_per_user=2), headers=bearer(sanlitun))
     near = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     away = {"user_id": "u1", "lat": FAR[0], "lng": FAR[1]}
@@ -72,7 +72,7 @@ def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun):
     assert got == [1, 0, 0, 0]  # back within the 15-minute re-entry gap: not a new entry
 
 
-def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, sanlitun):
+def test_at_most_once_under_50_concurrent_locations_for_one_user(app_client, sanlitun, as_city):
     app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun))
     body = {"user_id": "racer", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
     with ThreadPoolExecutor(16) as pool:
@@ -142,7 +142,7 @@ def test_bad_feed_queries_are_422_with_the_field(app_client, params, field):
     assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
 
 
-def test_bad_locations_and_districts_and_bodies(app_client, sanlitun):
+def test_bad_locations_and_districts_and_bodies(app_client, sanlitun, as_city):
     r = app_client.post("/v1/locations", json={"user_id": "", "lat": 39.9, "lng": 116.4})
     assert r.status_code == 422 and r.json()["error"]["field"] == "user_id"
     r = app_client.post("/v1/locations", json={"user_id": "x" * 129, "lat": 39.9, "lng": 116.4})
@@ -173,8 +173,10 @@ def test_redis_down_is_503_with_retry_after_and_the_app_recovers(tmp_path):
         app = create_app(Settings(admin_token=ADMIN), client=connect(server.url))
         with TestClient(app) as client:
             key = make_operator(client)
+            client.headers["Authorization"] = f"Bearer {make_channel(client)['api_key']}"
             client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
             client.post("/v1/campaigns", json=campaign_body(), headers=bearer(key))
+            client.app.state.identity.forget()  # the key is looked up while Redis is away
             server.stop()
             # The feed is served from memory: it keeps working while Redis is away.
             assert client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).status_code == 200
@@ -230,7 +232,7 @@ def test_a_streamed_body_without_length_is_cut_at_the_limit(app_client, sanlitun
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 
 
-def test_metrics_count_offers_per_route(app_client, sanlitun):
+def test_metrics_count_offers_per_route(app_client, sanlitun, as_city):
     app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun))
     app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
     app_client.post("/v1/locations", json={"user_id": "m1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
@@ -261,7 +263,7 @@ def test_a_change_whose_signal_was_lost_arrives_with_the_full_resync(redis_clien
         assert title == "Edited"
 
 
-def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_the_template(app_client, sanlitun):
+def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_the_template(app_client, sanlitun, as_city):
     tricky = 'Sale ,"distance_m":1234567.5, "quoted" \u2028 三里屯 \\ end'
     r = app_client.post("/v1/campaigns", json=campaign_body(title=tricky, body="b\"ody"), headers=bearer(sanlitun))
     assert r.status_code == 201, r.text
@@ -283,7 +285,7 @@ def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_th
     (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "coord": "utm"}', 422, "coord", "wgs84"),
     (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "at": "2026-11-11T12:00:00"}', 422, "at", "offset"),
 ])
-def test_locations_served_direct_answer_bad_bodies_in_the_error_shape(app_client, body, status, field, message):
+def test_locations_served_direct_answer_bad_bodies_in_the_error_shape(app_client, body, status, field, message, as_city):
     r = app_client.post("/v1/locations", content=body, headers={"content-type": "application/json", "x-request-id": "req-7"})
     assert r.status_code == status, r.text
     err = r.json()["error"]
@@ -291,14 +293,16 @@ def test_locations_served_direct_answer_bad_bodies_in_the_error_shape(app_client
     assert r.headers["x-request-id"] == "req-7"
 
 
-def test_locations_served_direct_keep_metrics_and_the_openapi_body(app_client):
+def test_locations_served_direct_keep_metrics_and_the_openapi_body(app_client, as_city):
     ok = app_client.post("/v1/locations", json={"user_id": "u1", "lat": 39.9, "lng": 116.4})
     assert ok.status_code == 200 and ok.json() == {"new_offers": []} and ok.headers["x-request-id"]
     metrics = app_client.get("/metrics").text
     assert 'http_request_duration_seconds_count{method="POST",route="/v1/locations",status="200"} 1.0' in metrics
     spec = app_client.get("/openapi.json").json()["paths"]["/v1/locations"]["post"]
     schema = spec["requestBody"]["content"]["application/json"]["schema"]
-    assert {"user_id", "lat", "lng", "coord", "at"} <= set(schema["properties"]) and "user_id" in schema["required"]
+    assert {"user_id", "lat", "lng", "coord", "at", "accuracy_m", "mocked"} <= set(schema["properties"])
+    assert {"lat", "lng"} <= set(schema["required"])  # user_id: required with a channel key, implied by a user token
+    assert spec["security"] == [{"channelKey": []}, {"userToken": []}]
 
 
 def test_the_apps_direct_routes_are_the_location_updates(app_client):
@@ -311,7 +315,7 @@ def test_the_apps_direct_routes_are_the_location_updates(app_client):
     assert mw is not None and sorted(mw.direct) == [("POST", "/v1/locations")]
 
 
-def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_client, sanlitun):
+def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_client, sanlitun, as_city):
     """Each campaign's event template is kept across changes to others; a changed campaign, or a
     renamed district, gets its events made again."""
     import json as _json
@@ -322,7 +326,7 @@ def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_clie
 
     def pushed(user):
         app_client.post("/v1/locations", json={"user_id": user, "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
-        events = [_json.loads(p)["data"] for _, p in engine.deliveries.events_after(user, None)]
+        events = [_json.loads(p)["data"] for _, p in engine.deliveries.events_after(f"{as_city['id']}:{user}", None)]
         return {e["campaign_id"]: (e["title"], e["district_name"]) for e in events}
 
     assert pushed("u1") == {c["id"]: ("Before", "Sanlitun Taikoo Li"), other["id"]: ("Other", "Sanlitun Taikoo Li")}

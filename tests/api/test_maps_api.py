@@ -55,7 +55,7 @@ def test_cells_are_the_matchers_cover_and_the_outline_is_3_km_out(app_client, sa
     assert app_client.get("/v1/districts/nowhere/cells").status_code == 404
 
 
-def test_density_counts_users_in_reach_per_cell_and_hides_fewer_than_five(app_client, sanlitun):
+def test_density_counts_users_in_reach_per_cell_and_hides_fewer_than_five(app_client, sanlitun, as_city):
     spot = h3.cell_to_latlng(h3.latlng_to_cell(*NEAR_SANLITUN, 8))  # a cell's centre, ~300 m from Sanlitun
     busy = [offset(*spot, azimuth, 15) for azimuth in range(0, 360, 45)]  # 8 users in that cell
     quiet = [offset(*NEAR_SANLITUN, 90 + azimuth, 2000) for azimuth in (0, 1, 2)]  # 3 users elsewhere
@@ -70,7 +70,8 @@ def test_density_counts_users_in_reach_per_cell_and_hides_fewer_than_five(app_cl
     assert cells == {h3.latlng_to_cell(*spot, 8): 8}  # the 3 together elsewhere and the 6 far away never show
     other = make_operator(app_client, "Other")
     assert app_client.get(f"/v1/districts/{SANLITUN.id}/density", headers=bearer(other)).status_code == 404
-    assert app_client.get(f"/v1/districts/{SANLITUN.id}/density").status_code == 401
+    assert app_client.get(f"/v1/districts/{SANLITUN.id}/density", headers={"Authorization": ""}).status_code == 401
+    assert app_client.get(f"/v1/districts/{SANLITUN.id}/density").status_code == 403  # the channel's key
 
 
 def test_cells_at_a_campaigns_radius_and_a_bad_radius(app_client, sanlitun):

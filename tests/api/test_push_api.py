@@ -10,14 +10,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from conftest import ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator
+from conftest import ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_channel, make_operator, user_token
 from district_engine.settings import Settings
 from receiver import Receiver
 
 
 def test_endpoints_are_scoped_to_who_registered_them(app_client):
-    admin = app_client.post("/v1/push-endpoints", json={"url": "http://127.0.0.1:9/hook"}, headers=bearer(ADMIN))
-    assert admin.status_code == 201 and admin.json()["scope"] == "all" and admin.json()["secret"].startswith("whsec_")
+    admin = app_client.post("/v1/push-endpoints", json={"url": "https://push.example.com/all"}, headers=bearer(ADMIN))
+    assert admin.status_code == 403  # no endpoint receives every event any more
+    channel = make_channel(app_client)["api_key"]
+    theirs = app_client.post("/v1/push-endpoints", json={"url": "https://push.example.com/c"}, headers=bearer(channel))
+    assert theirs.status_code == 201 and theirs.json()["scope"] == "channel"
+    assert theirs.json()["secret"].startswith("whsec_")
     a, b = make_operator(app_client, "A"), make_operator(app_client, "B")
     mine = app_client.post("/v1/push-endpoints", json={"url": "https://push.example.com/a"}, headers=bearer(a)).json()
     assert mine["scope"] == "operator" and "secret" in mine
@@ -25,7 +29,8 @@ def test_endpoints_are_scoped_to_who_registered_them(app_client):
     assert "secret" not in app_client.get(f"/v1/push-endpoints/{mine['id']}", headers=bearer(a)).json()
     assert app_client.get(f"/v1/push-endpoints/{mine['id']}", headers=bearer(b)).status_code == 404
     assert app_client.delete(f"/v1/push-endpoints/{mine['id']}", headers=bearer(b)).status_code == 404
-    assert len(app_client.get("/v1/push-endpoints", headers=bearer(ADMIN)).json()) == 2
+    assert [e["id"] for e in app_client.get("/v1/push-endpoints", headers=bearer(channel)).json()] == [theirs.json()["id"]]
+    assert app_client.get(f"/v1/push-endpoints/{mine['id']}", headers=bearer(channel)).status_code == 404
     assert app_client.get("/v1/push-endpoints").status_code == 401
     assert app_client.delete(f"/v1/push-endpoints/{mine['id']}", headers=bearer(a)).status_code == 204
     assert app_client.get(f"/v1/push-endpoints/{mine['id']}/dead-letters", headers=bearer(a)).status_code == 404
@@ -40,7 +45,7 @@ def test_an_operator_cannot_push_to_a_bad_or_private_url(app_client, url):
     assert r.status_code == 422 and r.json()["error"]["field"] == "url", r.text
 
 
-def test_a_bad_row_in_a_batch_is_named_and_nothing_is_queued(app_client, redis_client):
+def test_a_bad_row_in_a_batch_is_named_and_nothing_is_queued(app_client, redis_client, as_city):
     rows = [{"user_id": f"u{i}", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]} for i in range(5)]
     rows[3]["lat"] = 91
     r = app_client.post("/v1/locations:batch", json={"locations": rows})
@@ -54,14 +59,20 @@ def test_a_bad_row_in_a_batch_is_named_and_nothing_is_queued(app_client, redis_c
 
 @pytest.fixture
 def worker_client(redis_client):
-    """The app with its in-process worker, as ``district-engine serve`` runs it."""
-    with TestClient(create_app(Settings(admin_token=ADMIN), client=redis_client)) as client:
+    """The app with its in-process worker, as ``district-engine serve`` runs it (the test receivers
+    are on loopback)."""
+    with TestClient(create_app(Settings(admin_token=ADMIN, push_allow_private_urls=True), client=redis_client)) as client:
         yield client
 
 
 def test_bulk_locations_become_signed_webhooks_on_entry_only(worker_client):
     with Receiver() as r:
-        ep = worker_client.post("/v1/push-endpoints", json={"url": r.url}, headers=bearer(ADMIN)).json()
+        channel = make_channel(worker_client)
+        worker_client.headers["Authorization"] = f"Bearer {channel['api_key']}"
+        other = make_channel(worker_client, "Another channel")
+        with Receiver() as elsewhere:  # another channel's endpoint: none of these users' events
+            worker_client.post("/v1/push-endpoints", json={"url": elsewhere.url}, headers=bearer(other["api_key"]))
+        ep = worker_client.post("/v1/push-endpoints", json={"url": r.url}).json()
         r.secrets = [ep["secret"]]
         key = make_operator(worker_client)
         assert worker_client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key)).status_code == 201
@@ -73,6 +84,7 @@ def test_bulk_locations_become_signed_webhooks_on_entry_only(worker_client):
         assert r1.status_code == 202 and r1.json() == {"accepted": 300}
         got = r.wait_for(200)
         assert sorted(x["payload"]["data"]["user_id"] for x in got) == sorted(u["user_id"] for u in near)
+        assert {x["payload"]["data"]["channel_id"] for x in got} == {channel["id"]}
         assert {x["payload"]["data"]["campaign_id"] for x in got} == {c["id"]}
         assert all(x["payload"]["data"]["reason"] == "entered" for x in got)
         worker_client.post("/v1/locations:batch", json={"locations": near})  # still inside: not an entry
@@ -105,6 +117,8 @@ def _read_events(response, n):
 def test_server_sent_events_live_and_resumed_with_last_event_id(live_server):
     with httpx.Client(base_url=live_server, timeout=10) as http:
         key = http.post("/v1/operators", json={"name": "Swire"}, headers=bearer(ADMIN)).json()["api_key"]
+        channel = http.post("/v1/channels", json={"name": "City"}, headers=bearer(ADMIN)).json()
+        http.headers["Authorization"] = f"Bearer {channel['api_key']}"
         assert http.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key)).status_code == 201
         first = http.post("/v1/campaigns", json=campaign_body(title="first"), headers=bearer(key)).json()
         here = {"user_id": "fan", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
@@ -116,7 +130,12 @@ def test_server_sent_events_live_and_resumed_with_last_event_id(live_server):
         # Disconnected: a second offer is pushed meanwhile; resuming from the last id gets it, and only it.
         second = http.post("/v1/campaigns", json=campaign_body(title="second"), headers=bearer(key)).json()
         http.post("/v1/locations", json=here)
-        with http.stream("GET", "/v1/users/fan/stream", headers={"Last-Event-ID": first_id}) as stream:
+        device = bearer(user_token(channel, "fan"))  # the user's own device resumes, with its token
+        with http.stream("GET", "/v1/users/fan/stream", headers={"Last-Event-ID": first_id} | device) as stream:
             ((second_id, event),) = _read_events(stream, 1)
         assert event["data"]["campaign_id"] == second["id"] and second_id > first_id
+        assert event["data"]["user_id"] == "fan" and event["data"]["channel_id"] == channel["id"]
+        spy = bearer(user_token(channel, "someone-else"))
+        assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "0-0"} | spy).status_code == 403
+        assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "0-0", "Authorization": ""}).status_code == 401
         assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "yesterday"}).status_code == 422

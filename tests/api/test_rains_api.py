@@ -23,7 +23,7 @@ def owner(sanlitun):
     return sanlitun
 
 
-def test_grab_win_idempotent_and_figures_reconcile(app_client, owner):
+def test_grab_win_idempotent_and_figures_reconcile(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
     assert rain["rain"] == {"total_cents": 100_000, "packets": 100, "min_cents": 10, "split": "double_mean",
                             "per_user_limit": 1}
@@ -36,7 +36,7 @@ def test_grab_win_idempotent_and_figures_reconcile(app_client, owner):
     assert f["won_cents"] + f["remaining_cents"] + f["refunded_cents"] == f["total_cents"] == 100_000
 
 
-def test_out_of_range_sold_out_and_not_active(app_client, owner):
+def test_out_of_range_sold_out_and_not_active(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(packets=2, total_cents=100), headers=bearer(owner)).json()
     url = f"/v1/red-envelopes/{rain['id']}/grab"
     far = app_client.post(url, json={"user_id": "x"} | FAR)
@@ -51,7 +51,7 @@ def test_out_of_range_sold_out_and_not_active(app_client, owner):
     assert early.status_code == 409 and early.json()["status"] == "not_active"
 
 
-def test_ending_a_rain_refunds_the_rest_once(app_client, owner):
+def test_ending_a_rain_refunds_the_rest_once(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
     won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()["amount_cents"]
     assert app_client.delete(f"/v1/campaigns/{rain['id']}", headers=bearer(owner)).status_code == 204
@@ -61,7 +61,7 @@ def test_ending_a_rain_refunds_the_rest_once(app_client, owner):
     assert engine.rains.audit(rain["id"]) == []
 
 
-def test_many_grabbers_at_once_never_overdraw(app_client, owner):
+def test_many_grabbers_at_once_never_overdraw(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(packets=30, total_cents=3000, min_cents=1), headers=bearer(owner)).json()
     url = f"/v1/red-envelopes/{rain['id']}/grab"
     with ThreadPoolExecutor(16) as pool:
@@ -88,7 +88,7 @@ def test_bad_rains_are_422_with_the_field_and_create_nothing(app_client, owner, 
     assert app_client.get("/v1/campaigns", headers=bearer(owner)).json() == {"campaigns": []}
 
 
-def test_a_rains_window_cannot_move_and_only_the_owner_sees_figures(app_client, owner):
+def test_a_rains_window_cannot_move_and_only_the_owner_sees_figures(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
     r = app_client.patch(f"/v1/campaigns/{rain['id']}", json={"ends_at": _now().isoformat()}, headers=bearer(owner))
     assert r.status_code == 422 and r.json()["error"]["field"] == "ends_at"
@@ -97,30 +97,38 @@ def test_a_rains_window_cannot_move_and_only_the_owner_sees_figures(app_client, 
     assert app_client.post("/v1/red-envelopes/nope/grab", json={"user_id": "u"} | NEAR).status_code == 404
 
 
-def test_grab_attempts_are_rate_limited_per_user_and_per_address(redis_client):
+def test_grab_attempts_are_rate_limited_per_user_and_per_address_of_devices_only(redis_client):
+    """A user is limited wherever it calls from; a channel's backend is one address for a crowd of
+    users and is never limited as one client; devices (user tokens) are also limited per address."""
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from conftest import ADMIN
+    from conftest import ADMIN, make_channel, user_token
     from district_engine.settings import Settings
 
     app = create_app(Settings(admin_token=ADMIN, grab_limit_per_user=3, grab_limit_per_ip=5, grab_window_s=30),
                      client=redis_client)
     with TestClient(app) as client:
         key = make_operator(client)
+        channel = make_channel(client)
         client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(key))
         rain = client.post("/v1/campaigns", json=_rain(), headers=bearer(key)).json()
         url = f"/v1/red-envelopes/{rain['id']}/grab"
-        codes = [client.post(url, json={"user_id": "greedy"} | NEAR).status_code for _ in range(4)]
+        as_channel = bearer(channel["api_key"])
+        codes = [client.post(url, json={"user_id": "greedy"} | NEAR, headers=as_channel).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]  # won, already_grabbed, already_grabbed, then the limit
-        limited = client.post(url, json={"user_id": "greedy"} | NEAR)
+        limited = client.post(url, json={"user_id": "greedy"} | NEAR, headers=as_channel)
         assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 30
-        # The same address (the test client's) with other users: 5 attempts per window in all.
-        others = [client.post(url, json={"user_id": f"u{i}"} | NEAR).status_code for i in range(3)]
-        assert others.count(429) >= 1
+        # The channel's backend, one address, for 20 users: none is limited (5 per address would be).
+        crowd = [client.post(url, json={"user_id": f"c{i}"} | NEAR, headers=as_channel).status_code for i in range(20)]
+        assert crowd == [200] * 20
+        # Devices at one address (the test client's), each with its own token: 5 attempts in all.
+        devices = [client.post(url, json=NEAR, headers=bearer(user_token(channel, f"d{i}"))).status_code
+                   for i in range(7)]
+        assert devices[:5] == [200] * 5 and devices[5:] == [429, 429]
 
 
-def test_ending_a_rain_now_refunds_the_rest_once_and_keeps_its_figures(app_client, owner):
+def test_ending_a_rain_now_refunds_the_rest_once_and_keeps_its_figures(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(), headers=bearer(owner)).json()
     won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()["amount_cents"]
     other = make_operator(app_client, "Other")

@@ -96,7 +96,7 @@ def test_a_scheduled_campaign_broadcasts_when_it_starts_and_a_moved_user_is_skip
                                starts_at=T0 + timedelta(minutes=20), ends_at=T0 + timedelta(hours=4))
     assert engine.run_due_jobs() == 0  # not yet
     clock.t = T0 + timedelta(minutes=10)
-    engine.locate("leaves", 31.2304, 121.4737)  # now in Shanghai
+    engine.locate("leaves", 40.0799, 116.6031)  # now at the airport, 20 km away
     clock.t = T0 + timedelta(minutes=20, seconds=1)  # within the positions' 30 min TTL
     assert engine.run_due_jobs() == 1
     _fan_out(engine)

@@ -1,5 +1,5 @@
 """Webhook push against a real Redis and a real local receiver that verifies every signature:
-fan-out by owner, retries with the same webhook-id, 410 disables, dead letters after the retry
+fan-out by owner (an operator's campaigns, a channel's users), retries with the same webhook-id, 410 disables, dead letters after the retry
 period, and events a killed worker held are delivered by another."""
 
 import json
@@ -21,8 +21,9 @@ from receiver import Receiver
 FAST = {"retry_base_s": 0.05, "retry_cap_s": 0.2, "reclaim_idle_s": 0.5, "lease_s": 2}
 
 
-def _push(engine, n, owner="op1", prefix="u"):
-    """n pushed events (one per user) through the real delivery script; their event ids."""
+def _push(engine, n, owner="op1", prefix="ch_a:u"):
+    """n pushed events (one per user, of channel ch_a by default) through the real delivery script;
+    their event ids."""
     keep = int(time.time() * 1000) + 3_600_000
     template = TEMPLATE_SEP.join(('{"id":', ',"type":"offer.delivered","timestamp":', ',"user_id":', ',"distance_m":', "}"))
     items = [Delivery(f"{prefix}{i}", Offering(f"c-{owner}", owner, 1, keep, template), 10.0) for i in range(n)]
@@ -35,27 +36,29 @@ def engine(redis_client):
     return Engine(redis_client, max_pushes_per_hour=100)
 
 
-def test_each_event_reaches_the_admins_endpoint_and_its_owners_only_signed(engine, redis_client):
+def test_each_event_reaches_its_users_channel_and_its_campaigns_operator_only_signed(engine, redis_client):
     endpoints = EndpointStore(redis_client)
-    with Receiver() as all_events, Receiver() as op1_events:
-        admin_ep = endpoints.create(all_events.url)
+    with Receiver() as channel_events, Receiver() as op1_events:
+        channel_ep = endpoints.create(channel_events.url, owner="ch_a")
         op1_ep = endpoints.create(op1_events.url, owner="op1")
-        all_events.secrets, op1_events.secrets = [admin_ep.secret], [op1_ep.secret]
-        mine, theirs = _push(engine, 20, "op1"), _push(engine, 15, "op2")
+        channel_events.secrets, op1_events.secrets = [channel_ep.secret], [op1_ep.secret]
+        mine, theirs = _push(engine, 20, "op1"), _push(engine, 15, "op2", prefix="ch_a:w")
+        elsewhere = _push(engine, 10, "op2", prefix="ch_b:u")  # op2's campaign, another channel's users
         with Worker(engine, sender_options=FAST):
-            got_all = all_events.wait_for(35)
+            got_channel = channel_events.wait_for(35)
             got_op1 = op1_events.wait_for(20)
             time.sleep(0.3)
-        assert sorted(r["webhook_id"] for r in got_all) == sorted(mine + theirs)
+        assert sorted(r["webhook_id"] for r in channel_events.delivered()) == sorted(mine + theirs)
         assert sorted(r["webhook_id"] for r in op1_events.delivered()) == mine  # nothing of op2's
-        assert all(r["webhook_id"] == r["payload"]["id"] for r in got_all + got_op1)
-        assert all_events.bad_signatures == op1_events.bad_signatures == 0
+        assert not set(elsewhere) & {r["webhook_id"] for r in channel_events.delivered() + op1_events.delivered()}
+        assert all(r["webhook_id"] == r["payload"]["id"] for r in got_channel + got_op1)
+        assert channel_events.bad_signatures == op1_events.bad_signatures == 0
     assert Outbox(redis_client).stream.pending() == 0
 
 
 def test_a_failing_receiver_gets_the_same_webhook_id_again_until_it_accepts(engine, redis_client):
     with Receiver() as r:
-        ep = EndpointStore(redis_client).create(r.url)
+        ep = EndpointStore(redis_client).create(r.url, owner="ch_a")
         r.secrets = [ep.secret]
         r.answers = [500, 503, 200]  # the first event fails twice (one attempt at a time: there is one event)
         (event_id,) = _push(engine, 1)
@@ -68,7 +71,7 @@ def test_a_failing_receiver_gets_the_same_webhook_id_again_until_it_accepts(engi
 def test_410_gone_disables_the_endpoint_and_stops_its_deliveries(engine, redis_client):
     endpoints = EndpointStore(redis_client)
     with Receiver() as r:
-        ep = endpoints.create(r.url)
+        ep = endpoints.create(r.url, owner="ch_a")
         r.secrets = [ep.secret]
         r.answers = [410]
         _push(engine, 1)
@@ -84,7 +87,7 @@ def test_410_gone_disables_the_endpoint_and_stops_its_deliveries(engine, redis_c
 
 def test_what_fails_for_the_whole_retry_period_goes_to_the_dead_letters(engine, redis_client):
     with Receiver() as r:
-        ep = EndpointStore(redis_client).create(r.url)
+        ep = EndpointStore(redis_client).create(r.url, owner="ch_a")
         r.secrets = [ep.secret]
         r.answers = [500] * 1000
         (event_id,) = _push(engine, 1)
@@ -101,7 +104,7 @@ def test_what_fails_for_the_whole_retry_period_goes_to_the_dead_letters(engine, 
 
 def test_events_a_killed_worker_had_read_are_delivered_by_another(engine, redis_client):
     with Receiver() as r:
-        ep = EndpointStore(redis_client).create(r.url)
+        ep = EndpointStore(redis_client).create(r.url, owner="ch_a")
         r.secrets = [ep.secret]
         ids = _push(engine, 30)
         outbox = Outbox(redis_client)

@@ -20,7 +20,7 @@ class FakeEngine:
         self.calls.append(rows)
         if self.fail:
             raise self.fail
-        return [[f"offer-for-{user}"] for user, _, _ in rows]
+        return [[f"offer-for-{user}"] for user, *_ in rows]
 
 
 def test_updates_of_one_turn_share_one_call_and_each_gets_its_own_answer():

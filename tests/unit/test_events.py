@@ -7,19 +7,22 @@ from hypothesis import given, strategies as st
 
 from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import EVENT_TYPE, EventIds, offer_events
+from district_engine.identity import channel_of, unscoped_user
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
 text = st.text(min_size=1, max_size=40).filter(str.strip)
 
 
-@given(title=text, user_id=text, district_name=st.text(max_size=30), distance_m=st.floats(0, 3000))
+@given(title=text, user_id=text | st.builds(lambda c, u: f"ch_{c}:{u}", st.text(max_size=8).filter(lambda c: ":" not in c), text),
+       district_name=st.text(max_size=30), distance_m=st.floats(0, 3000))
 def test_each_event_is_the_json_of_its_fields(title, user_id, district_name, distance_m):
     c = Campaign(id="cmp_1", owner="op", district_id="d1", kind="campaign", title=title, body="body \u2028 \"x\"",
                  starts_at=T0, ends_at=T0 + timedelta(hours=2))
     now = T0 + timedelta(minutes=5)
     got = json.loads(offer_events(c, district_name, "entered")("evt_9", user_id, distance_m, now))
+    channel = {"channel_id": channel_of(user_id)} if channel_of(user_id) else {}
     assert got == {"id": "evt_9", "type": EVENT_TYPE, "timestamp": now.isoformat(),
-                   "data": {"user_id": user_id, "reason": "entered", "campaign_id": "cmp_1", "district_id": "d1",
+                   "data": channel | {"user_id": unscoped_user(user_id), "reason": "entered", "campaign_id": "cmp_1", "district_id": "d1",
                             "district_name": district_name, "kind": "campaign", "title": title,
                             "body": "body \u2028 \"x\"", "distance_m": round(distance_m, 1),
                             "starts_at": T0.isoformat(), "ends_at": (T0 + timedelta(hours=2)).isoformat()}}

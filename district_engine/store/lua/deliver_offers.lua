@@ -16,7 +16,7 @@
 --   template: five pieces around its id, timestamp, user id and distance, joined by \x1f
 --   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
 -- then the user sections, each: item count, partition (its number in this call, 1-based), user
--- id, user id as a JSON string, position ("lat,lng,ms", "" for none), the cell hash's expiry
+-- id, what fills the event's user hole (events.user_json), position ("lat,lng,ms", "" for none), the cell hash's expiry
 -- (ms); then 3 per item: offering number (1-based), distance (a JSON number), broadcast
 -- position ms ("" for an entry).
 -- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).

@@ -1,0 +1,53 @@
+"""Trusted positions: money moves only on a fix the engine can believe. Pure: two fixes in, a
+reason (or None) out. docs/identity.md explains the thresholds.
+
+A fix is untrusted when the device says it is mocked, when its accuracy is worse than
+``MAX_ACCURACY_M``, or when it "jumped": reaching it from the user's previous trusted fix of the
+last ``JUMP_WINDOW_MS`` would take more than ``MAX_SPEED_KMH``. GPS jitter must not trip the jump
+rule, so only the distance beyond both fixes' accuracy counts, and at least ``MIN_SLACK_M``: two
+honest fixes a second apart are never a jump.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from district_engine.geo.geodesy import WGS84
+
+__all__ = ["Fix", "distrust", "MAX_ACCURACY_M", "MAX_SPEED_KMH", "JUMP_WINDOW_MS", "MIN_SLACK_M"]
+
+MAX_ACCURACY_M = 200.0
+MAX_SPEED_KMH = 300.0
+JUMP_WINDOW_MS = 30 * 60 * 1000
+MIN_SLACK_M = 500.0
+
+
+class Fix(NamedTuple):
+    """A position (WGS-84) at a time (ms, the server's clock: a client's is not believed), with the
+    device's accuracy radius (m, None when not given) and mock-location flag."""
+
+    lat: float
+    lng: float
+    at_ms: int
+    accuracy_m: float | None = None
+    mocked: bool = False
+
+
+def distrust(previous: Fix | None, fix: Fix) -> str | None:
+    """Why ``fix`` cannot be trusted after the user's previous trusted fix ``previous``, or None."""
+    if fix.mocked:
+        return "the device reports a mocked location"
+    if fix.accuracy_m is not None and fix.accuracy_m > MAX_ACCURACY_M:
+        return f"accuracy {fix.accuracy_m:g} m is worse than {MAX_ACCURACY_M:g} m"
+    if previous is None or fix.at_ms - previous.at_ms > JUMP_WINDOW_MS:
+        return None
+    slack = max(MIN_SLACK_M, (previous.accuracy_m or 0.0) + (fix.accuracy_m or 0.0))
+    _, _, distance = WGS84.inv(previous.lng, previous.lat, fix.lng, fix.lat)
+    beyond = distance - slack
+    if beyond <= 0:
+        return None
+    elapsed_s = max(0, fix.at_ms - previous.at_ms) / 1000
+    if beyond > MAX_SPEED_KMH / 3.6 * elapsed_s:
+        return (f"jumped {distance / 1000:,.1f} km in {elapsed_s:,.0f} s from the previous position "
+                f"(faster than {MAX_SPEED_KMH:g} km/h)")
+    return None
