@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from district_engine.districts.geodata import load_demo_districts, load_districts
-from district_engine.errors import DistrictEngineError
+from district_engine.errors import DistrictEngineError, InvalidInputError
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.index import ReachIndex
 
@@ -116,7 +116,76 @@ def operator_create(name: Annotated[str, typer.Argument(help="The operator's dis
 
     op, api_key = _in_store(lambda client: OperatorStore(client).create(name))
     console.print(f"operator [bold]{op.id}[/bold] ({op.name})")
-    console.print(f"API key (shown once): [bold]{api_key}[/bold]")
+    console.print(f"API key (shown once): [bold]{api_key}[/bold]", soft_wrap=True)
+
+
+@operator_app.command("rotate-key")
+def operator_rotate_key(
+    operator_id: Annotated[str, typer.Argument(help="The operator's id (op_...).")],
+    grace_s: Annotated[int, typer.Option(help="How long the old keys keep working; 0 revokes them now.")] = 86_400,
+) -> None:
+    """Give an operator a new API key (printed once); the old ones work for --grace-s more."""
+    from district_engine.identity.service import Identity
+
+    api_key = _in_store(lambda client: Identity(client).rotate_operator_key(operator_id, _grace(grace_s)))
+    console.print(f"new API key of {operator_id} (shown once): [bold]{api_key}[/bold]; old keys work {grace_s} s more", soft_wrap=True)
+
+
+channel_app = typer.Typer(help="Manage channels: the app backends that serve end users.", no_args_is_help=True)
+app.add_typer(channel_app, name="channel")
+
+
+def _grace(grace_s: int) -> int:
+    if not 0 <= grace_s <= 30 * 86_400:
+        _fail(InvalidInputError("must be within [0, 2592000] seconds", field="grace_s"))
+    return grace_s
+
+
+@channel_app.command("create")
+def channel_create(name: Annotated[str, typer.Argument(help="The channel's display name.")]) -> None:
+    """Create a channel and print its API key and token secret (shown only this once)."""
+    from district_engine.identity.service import Identity
+
+    ch, api_key, token_secret = _in_store(lambda client: Identity(client).create_channel(name))
+    console.print(f"channel [bold]{ch.id}[/bold] ({ch.name})")
+    console.print(f"API key (shown once): [bold]{api_key}[/bold]", soft_wrap=True)
+    console.print(f"token secret (shown once; signs user tokens, HS256): [bold]{token_secret}[/bold]", soft_wrap=True)
+
+
+@channel_app.command("rotate-key")
+def channel_rotate_key(
+    channel_id: Annotated[str, typer.Argument(help="The channel's id (ch_...).")],
+    grace_s: Annotated[int, typer.Option(help="How long the old key (and secret) keep working; 0 revokes now.")] = 86_400,
+    token_secret: Annotated[bool, typer.Option(help="Also a new token secret.")] = False,
+) -> None:
+    """Give a channel a new API key (and with --token-secret a new token secret), printed once."""
+    from district_engine.identity.service import Identity
+
+    api_key, secret = _in_store(lambda client: Identity(client).rotate_channel_key(channel_id, _grace(grace_s),
+                                                                                  token_secret))
+    console.print(f"new API key of {channel_id} (shown once): [bold]{api_key}[/bold]", soft_wrap=True)
+    if secret:
+        console.print(f"new token secret (shown once): [bold]{secret}[/bold]", soft_wrap=True)
+
+
+@channel_app.command("token")
+def channel_token(
+    channel_id: Annotated[str, typer.Argument(help="The channel's id (ch_...).")],
+    user_id: Annotated[str, typer.Argument(help="The channel's user the token is for.")],
+    ttl_s: Annotated[int, typer.Option(help="Seconds until it expires (at most 86400).")] = 3600,
+) -> None:
+    """Print a user token (a JWT signed with the channel's token secret), for trying things out."""
+    from district_engine.identity.principals import check_user_id
+    from district_engine.identity.service import Identity
+    from district_engine.identity.tokens import MAX_TTL_S
+
+    try:
+        check_user_id(user_id)
+        if not 0 < ttl_s <= MAX_TTL_S:
+            raise InvalidInputError(f"must be within (0, {MAX_TTL_S}]", field="ttl_s")
+    except InvalidInputError as err:
+        _fail(err)
+    print(_in_store(lambda client: Identity(client).user_token(channel_id, user_id, ttl_s)))
 
 
 rain_app = typer.Typer(help="Red-envelope rains.", no_args_is_help=True)
@@ -227,7 +296,7 @@ def serve(
 
     import uvicorn
 
-    from district_engine.demo import seed_demo
+    from district_engine.demo import DEMO_CHANNEL_KEY, DEMO_OPERATOR_KEY, seed_demo
     from district_engine.engine import Engine
     from district_engine.settings import Settings, engine_options
     from district_engine.store import EmbeddedRedis, connect
@@ -242,9 +311,13 @@ def serve(
         os.environ["DE_REDIS_URL"] = url  # the workers connect to the same server
         client = stack.enter_context(connect(url))
         api_key = seed_demo(Engine(client, **engine_options(settings)), settings.data_dir)
+        keys_dir = settings.data_dir
         if api_key:
-            console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold] "
-                          f"(also in {settings.data_dir}/demo_operator_key)")
+            channel_key = (keys_dir / DEMO_CHANNEL_KEY).read_text().strip()
+            console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold], "
+                          f"demo channel key: [bold]{channel_key}[/bold]")
+        console.print(f"demo keys: {keys_dir}/{DEMO_OPERATOR_KEY} (operator), {keys_dir}/{DEMO_CHANNEL_KEY} (channel), "
+                      f"{keys_dir}/demo_channel.json (its token secret)")
         console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)")
         console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
         # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it found:
