@@ -34,7 +34,7 @@ def test_the_same_user_id_in_two_channels_is_two_users(app_client, sanlitun):
                               headers=bearer(ch["api_key"])).json()
         assert won["status"] == "won"
     stats = app_client.get(f"/v1/campaigns/{campaign}/stats", headers=bearer(sanlitun)).json()
-    assert stats["delivered"] == 2 and stats["users"] == 2
+    assert stats["offers_delivered"] == 2 and stats["unique_users"] == 2
     figures = app_client.get(f"/v1/red-envelopes/{rain}", headers=bearer(sanlitun)).json()
     assert figures["won_packets"] == 2
     # A's u-1 again: already delivered, already grabbed; B is not affected by A's history.
