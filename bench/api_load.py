@@ -30,6 +30,7 @@ from district_engine.engine import Engine
 from district_engine.geo import from_wgs84
 from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.campaigns import CampaignStore
+from district_engine.store.channels import ChannelStore
 from district_engine.store.districts import DistrictStore
 from district_engine.campaigns.model import Campaign
 
@@ -40,11 +41,13 @@ console = Console(width=120)
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
+def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str, str]:
+    """(stores, an operator's key, a channel's key)."""
     client = connect(url)
     engine = Engine(client)
     seed_demo(engine, Path(tempfile.mkdtemp()))
     operator, key = engine.operators.create("bench operator")
+    _, channel_key, _ = ChannelStore(client).create("bench channel")
     stores = synthetic_stores(n_stores, n_cities=max(1, n_stores // 500))
     districts = DistrictStore(client)
     campaigns = CampaignStore(client)
@@ -56,18 +59,21 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str]:
             campaigns.put(Campaign(id=f"bench-{i}", owner=operator.id, district_id=s.id, kind="campaign",
                                    title=f"Offer {i}", body="bench", starts_at=now - timedelta(minutes=1),
                                    ends_at=now + timedelta(days=1)))
-    return stores, key
+    return stores, key, channel_key
 
 
-def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, delay_ms: float | None = None) -> str:
+def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, delay_ms: float | None = None,
+               channel_key: str | None = None) -> str:
     """A wrk script: GET /v1/feed at, or POST /v1/locations from, random ones of these points (GCJ-02);
     locations from random user ids 1..``users``, or with ``users=None`` each point always from its
-    own user (after the first round, every ping is a repeat: the same user at the same place).
+    own user (after the first round, every ping is a repeat: the same user at the same place), sent
+    by one channel's backend (``channel_key``), as the city channel sends them.
     ``delay_ms``: each connection waits that long before each request (a paced load, not flat out)."""
     pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
     if post:
         user = "i" if users is None else f"math.random(1, {users})"
         body = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f'wrk.headers["Authorization"] = "Bearer {channel_key}"\n'
                 f"local pts = {{{pts}}}\n"
                 "request = function()\n  local i = math.random(#pts)\n  local p = pts[i]\n"
                 f'  local b = string.format(\'{{"user_id":"u%d","lat":%f,"lng":%f}}\', {user}, p[1], p[2])\n'
@@ -121,12 +127,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     results = {"stores": args.stores, "campaigns": args.campaigns, "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="de-bench-http-") as tmp, EmbeddedRedis(tmp) as redis_server:
-        stores, key = seed(redis_server.url, args.stores, args.campaigns)
+        stores, key, channel_key = seed(redis_server.url, args.stores, args.campaigns)
         with serving(redis_server.url, tmp, args.workers) as base:
             lat, lng = synthetic_pings(stores, 2000, seed=9)
             lat, lng = from_wgs84(lat, lng, "gcj02")  # as the city channel's map SDK sends them
             feed_lua = lua_points(Path(tmp) / "feed.lua", lat, lng, post=False)
-            loc_lua = lua_points(Path(tmp) / "loc.lua", lat, lng, post=True)
+            loc_lua = lua_points(Path(tmp) / "loc.lua", lat, lng, post=True, channel_key=channel_key)
             results["healthz"] = wrk(f"{base}/healthz", None, args.seconds, args.connections)
             results["feed"] = wrk(base, feed_lua, args.seconds, args.connections)
             results["locations"] = wrk(base, loc_lua, args.seconds, args.connections)
@@ -135,8 +141,8 @@ def main(argv=None):
             # (the latency and wrk's own turn), which grows with the load: two calibration runs,
             # each correcting the wait by how far its cycle was from the period.
             period_ms = 1000 * args.connections / (0.4 * results["healthz"]["req_s"])
-            paced = lambda wait_ms: wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms),
-                                        args.seconds, args.connections)
+            paced = lambda wait_ms: wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms,
+                                                         channel_key=channel_key), args.seconds, args.connections)
             wait_ms = period_ms
             for _ in range(2):
                 cycle_ms = 1000 * args.connections / paced(wait_ms)["req_s"]

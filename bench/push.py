@@ -339,7 +339,7 @@ def webhook_bench(client, srv: EmbeddedRedis, tmp: Path, n_events: int, n_worker
     r: dict = {"events": n_events, "workers": n_workers, "push_timeout_s": push_timeout_s}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    endpoint = EndpointStore(client).create(f"{base}/hook")
+    endpoint = EndpointStore(client).create(f"{base}/hook", owner="op_bench")  # the events' campaign's owner
     with open(tmp / "receiver.log", "w") as log:
         receiver = subprocess.Popen([sys.executable, str(RECEIVER), "--port", str(port)],
                                     env=os.environ | {"DE_BENCH_WEBHOOK_SECRET": endpoint.secret},

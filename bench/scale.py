@@ -44,6 +44,7 @@ from district_engine.demo import seed_demo
 from district_engine.districts.synthetic import synthetic_pings, synthetic_stores
 from district_engine.engine import Engine
 from district_engine.geo import from_wgs84
+from district_engine.identity import scoped_user
 from district_engine.parking.gate_client import gate_event_request
 from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.campaigns import CampaignStore
@@ -70,6 +71,7 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
     with Progress(console=console, transient=True) as progress:
         t = time.perf_counter()
         key = seed_demo(engine, data_dir)
+        channel = json.loads((data_dir / "demo_channel.json").read_text())  # the city channel's users ping
         operator, _ = engine.operators.create("national chain")
         stores = synthetic_stores(n_stores, n_cities=min(400, max(1, n_stores // 500)))
         task = progress.add_task("stores and campaigns", total=n_stores)
@@ -90,7 +92,8 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
         now_ms = int(time.time() * 1000)
         task = progress.add_task("user positions", total=n_users)
         for start in range(0, n_users, 5_000):
-            engine.deliveries.deliver([], now_ms, [Position(f"u{i}", float(lat[i]), float(lng[i]), int(cells[i]))
+            engine.deliveries.deliver([], now_ms, [Position(scoped_user(channel["id"], f"u{i}"), float(lat[i]),
+                                                            float(lng[i]), int(cells[i]))
                                                    for i in range(start, min(start + 5_000, n_users))])
             progress.advance(task, min(5_000, n_users - start))
         out["seed_users_s"] = time.perf_counter() - t
@@ -99,7 +102,8 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
                                   title="Double 11 rain", body="Grab!", starts_at=engine.clock() - timedelta(minutes=1),
                                   ends_at=engine.clock() + timedelta(hours=1), total_cents=grabbers * 20,
                                   packets=grabbers // 5)
-    out |= {"partitions": engine.partitions, "key": key, "rain": rain.id, "stores": stores,
+    out |= {"partitions": engine.partitions, "key": key, "channel_key": channel["api_key"], "rain": rain.id,
+            "stores": stores,
             "ping_lat": lat[:5000], "ping_lng": lng[:5000]}
     client.close()
     return out
@@ -137,9 +141,11 @@ def index_build(url: str) -> dict:
             "locate_us": locate_us, "matcher_share": match_us / locate_us, "change_ms": change_ms}
 
 
-def grab_script(path: Path, rain_id: str, grabbers: int) -> str:
+def grab_script(path: Path, rain_id: str, grabbers: int, channel_key: str) -> str:
+    """Grabs by the channel's users g1..g``grabbers``, sent by its backend (one key, one address)."""
     lat, lng = NEAR_SANLITUN
     return wrk_script(path, 'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                            f'wrk.headers["Authorization"] = "Bearer {channel_key}"\n'
                             "request = function()\n"
                             f'  local b = string.format(\'{{"user_id":"g%d","lat":{lat},"lng":{lng}}}\', '
                             f"math.random(1, {grabbers}))\n"
@@ -229,9 +235,9 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
                   f"+{res['index']['rss_mb']:,.0f} MB; match {res['index']['match_us']:.0f} µs of a "
                   f"{res['index']['locate_us']:.0f} µs update ({res['index']['matcher_share']:.0%})")
     lat, lng = from_wgs84(seeded["ping_lat"], seeded["ping_lng"], "gcj02")
-    pings = lua_points(data_dir / "pings.lua", lat, lng, post=True, users=args.users)
-    grabs = grab_script(data_dir / "grabs.lua", seeded["rain"], args.grabbers)
-    env = {"DE_GRAB_LIMIT_PER_IP": "1000000000"}  # all load comes from one address here
+    pings = lua_points(data_dir / "pings.lua", lat, lng, post=True, users=args.users, channel_key=seeded["channel_key"])
+    grabs = grab_script(data_dir / "grabs.lua", seeded["rain"], args.grabbers, seeded["channel_key"])
+    env = {}  # the grabs come from one address, the channel's backend: no per-address limit applies to it
     if args.worker_processes:  # the consumers in processes of their own, not in the API's
         env["DE_WORKER"] = "false"
     with serving(url, data_dir, workers=args.workers, env=env) as base, \
@@ -258,7 +264,8 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
         res |= results | {"gates": gates}
         # Repeat pings: 2,000 users, each always at its own place. After the first round nothing is
         # new, as for most pings of a real evening (the offers in reach were delivered already).
-        repeat = lua_points(data_dir / "repeat.lua", lat[:2000], lng[:2000], post=True, users=None)
+        repeat = lua_points(data_dir / "repeat.lua", lat[:2000], lng[:2000], post=True, users=None,
+                            channel_key=seeded["channel_key"])
         wrk(base, repeat, 3, args.connections)  # the first contacts
         # Alone on the machine: where a repeat ping's CPU goes, by process group.
         res["repeat_pings"], res["repeat_cpu_us"] = cpu_per_request(

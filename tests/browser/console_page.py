@@ -47,6 +47,8 @@ class Console:
         self.url = url
         self.key = key
         self.api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        channel_key = (data_dir / "demo_channel_key").read_text().strip()
+        self.channel = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {channel_key}"}, timeout=10)
         self.lot_secrets = json.loads((data_dir / "demo_lot_secrets.json").read_text())
 
     def gate(self, lot_id: str, event: str, plate: str) -> dict:
@@ -66,6 +68,7 @@ def console(single_redis_url, tmp_path):
         c = Console(url, key, tmp_path)
         yield c
         c.api.close()
+        c.channel.close()
     client.close()
 
 
@@ -77,7 +80,7 @@ def page(browser, console):  # after the server starts, closed before it stops
     page.on("pageerror", lambda e: errors.append(str(e)))
     # The API refusing a wrong key (401) or a bad field (422) is what some tests do; anything else is a bug.
     page.on("console", lambda m: m.type == "error" and not EXPECTED_REFUSAL.search(m.text) and errors.append(m.text))
-    page.set_default_timeout(8000)
+    page.set_default_timeout(30_000)  # an upper bound on waits for conditions, not a pace: a busy machine is slow
     yield page
     context.close()
     assert not errors, f"the page reported errors: {errors}"

@@ -46,10 +46,10 @@ def test_sign_in_draws_the_operators_districts_reach_lots_and_density(page, cons
     spot = h3.cell_to_latlng(h3.latlng_to_cell(*NEAR_SANLITUN, 8))
     for i in range(24):
         lat, lng = offset(*spot, i * 15, 20 + i)
-        assert console.api.post("/v1/locations", json={"user_id": f"u{i}", "lat": lat, "lng": lng}).status_code == 200
+        assert console.channel.post("/v1/locations", json={"user_id": f"u{i}", "lat": lat, "lng": lng}).status_code == 200
     for i in range(3):
         lat, lng = offset(*NEAR_SANLITUN, 90, 1800 + i)
-        assert console.api.post("/v1/locations", json={"user_id": f"q{i}", "lat": lat, "lng": lng}).status_code == 200
+        assert console.channel.post("/v1/locations", json={"user_id": f"q{i}", "lat": lat, "lng": lng}).status_code == 200
 
     sign_in(page, console)
     expect(page.locator("#operator-name")).to_have_text("Demo operator (Swire Properties)")
@@ -136,7 +136,7 @@ def test_a_rains_counters_move_after_grabs_made_through_the_api(page, console):
     lat, lng = NEAR_SANLITUN
     won = 0
     for i in range(7):
-        r = console.api.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": f"g{i}", "lat": lat, "lng": lng})
+        r = console.channel.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": f"g{i}", "lat": lat, "lng": lng})
         assert r.json()["status"] == "won", r.text
         won += r.json()["amount_cents"]
     expect(block.locator(".won-packets")).to_have_text("7")  # polled every second
@@ -226,7 +226,7 @@ def test_ending_a_rain_early_refunds_what_is_left(page, console):
         "starts_at": (_now() - timedelta(minutes=1)).isoformat(), "ends_at": (_now() + timedelta(hours=1)).isoformat(),
         "total_cents": 10_000, "packets": 10, "min_cents": 10}).json()
     lat, lng = NEAR_SANLITUN
-    won = console.api.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "g1", "lat": lat, "lng": lng}).json()
+    won = console.channel.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "g1", "lat": lat, "lng": lng}).json()
     sign_in(page, console)
     _select(page, SANLITUN)
     page.on("dialog", lambda d: d.accept())

@@ -65,10 +65,10 @@ def test_two_api_processes_and_two_workers_offer_once_charge_once_and_push_every
         apis = [httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=10) for p in ports]
         key = (tmp_path / "demo_operator_key").read_text().strip()
         secret = json.loads((tmp_path / "demo_lot_secrets.json").read_text())[LOT]
-        admin = {"Authorization": f"Bearer {ADMIN}"}
+        channel = {"Authorization": f"Bearer {(tmp_path / 'demo_channel_key').read_text().strip()}"}
 
         with Receiver() as receiver:
-            r = apis[0].post("/v1/push-endpoints", json={"url": receiver.url}, headers=admin)
+            r = apis[0].post("/v1/push-endpoints", json={"url": receiver.url}, headers=channel)
             assert r.status_code == 201, r.text
             receiver.secrets = [r.json()["secret"]]
             for _ in range(2):
@@ -79,7 +79,7 @@ def test_two_api_processes_and_two_workers_offer_once_charge_once_and_push_every
             pings = [(f"user-{u}", apis[(u + i) % 2]) for u in range(USERS) for i in range(3)]
             with ThreadPoolExecutor(24) as pool:
                 answers = list(pool.map(lambda p: (p[0], p[1].post(
-                    "/v1/locations", json={"user_id": p[0], "lat": lat, "lng": lng})), pings))
+                    "/v1/locations", json={"user_id": p[0], "lat": lat, "lng": lng}, headers=channel)), pings))
             offered: dict[str, list[str]] = {}
             for user, answer in answers:
                 assert answer.status_code == 200, answer.text
@@ -105,7 +105,7 @@ def test_two_api_processes_and_two_workers_offer_once_charge_once_and_push_every
         plates = [f"京A{10000 + i}" for i in range(PLATES)]
         for i, plate in enumerate(plates):
             r = apis[0].post("/v1/parking/plates", json={"user_id": f"user-{i}", "plate": plate,
-                                                         "payment_token": f"agr_{i}"}, headers=admin)
+                                                         "payment_token": f"agr_{i}"}, headers=channel)
             assert r.status_code == 201, r.text
             body, h = gate_event_request(secret, "entry", plate, t0, confidence=0.98)
             assert apis[0].post(f"/v1/parking/lots/{LOT}/gate-events", content=body, headers=h).json()["decision"] == "open"

@@ -32,7 +32,7 @@ def _worker(redis_url, tmp_path):
 def test_a_killed_worker_loses_nothing_and_sigterm_stops_cleanly(redis_url, redis_client, tmp_path):
     engine = Engine(redis_client, max_pushes_per_hour=100)
     with Receiver() as r:
-        ep = EndpointStore(redis_client).create(r.url)
+        ep = EndpointStore(redis_client).create(r.url, owner="ch_a")  # _push's users are channel ch_a's
         r.secrets = [ep.secret]
         r.delay_s = 0.01  # slow enough that the kill lands in the middle
         ids = _push(engine, 400)
