@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine = Engine(redis_client, **engine_options(settings))
             engine.load()
             app.state.engine = engine
-            app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s)
+            app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
+                                          operator_calls_per_minute=settings.operator_calls_per_minute)
             app.state.locate_batcher = LocateBatcher(engine)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,

@@ -23,14 +23,11 @@ from api.logs import access_log
 __all__ = ["RequestMiddleware", "direct", "direct_routes"]
 
 
-def direct(*principals):
-    """Mark an endpoint ``async def f(request) -> Response`` to be served by the middleware; it
-    declares the kinds of principal it accepts (api/auth.py) and checks them itself."""
-    def mark(endpoint):
-        endpoint.direct = True
-        endpoint.principals = principals
-        return endpoint
-    return mark
+def direct(endpoint):
+    """Mark an endpoint ``async def f(request) -> Response`` to be served by the middleware (it
+    checks its caller itself: api/auth.py ``declare`` and ``principal_of``)."""
+    endpoint.direct = True
+    return endpoint
 
 
 def direct_routes(routes) -> dict:

@@ -65,13 +65,16 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str, str]:
 def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, delay_ms: float | None = None,
                channel_key: str | None = None) -> str:
     """A wrk script: GET /v1/feed at, or POST /v1/locations from, random ones of these points (GCJ-02);
-    locations from random user ids 1..``users``, or with ``users=None`` each point always from its
-    own user (after the first round, every ping is a repeat: the same user at the same place), sent
+    locations from random user ids 1..``users``, each always at the same point, or with
+    ``users=None`` each point always from its own user (after the first round, every ping is a repeat: the same user at the same place), sent
     by one channel's backend (``channel_key``), as the city channel sends them.
     ``delay_ms``: each connection waits that long before each request (a paced load, not flat out)."""
     pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
     if post:
-        user = "i" if users is None else f"math.random(1, {users})"
+        # Each user pings from one point only (``users // points`` users per point): a user
+        # hopping between cities would be an impossible jump, and untrusted (docs/identity.md).
+        per_point = max(1, (users or 0) // len(lat))
+        user = "i" if users is None else f"i + {len(lat)} * math.random(0, {per_point - 1})"
         body = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                 f'wrk.headers["Authorization"] = "Bearer {channel_key}"\n'
                 f"local pts = {{{pts}}}\n"

@@ -51,6 +51,7 @@ from district_engine.store.operators import OperatorStore
 from district_engine.store.outbox import Outbox
 from district_engine.store.parking import ParkingStore
 from district_engine.store.rains import Grab, RainFigures, RainStore
+from district_engine.store.ratelimits import RateLimits
 from district_engine.store.schedule import Schedule
 
 __all__ = ["Engine", "Broadcast", "Ping", "Placed", "follow_changes", "utcnow"]
@@ -182,6 +183,7 @@ class Engine:
                                retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes,
                                wait=wait)
         self.rains = RainStore(client, wait_replicas=wait[0], wait_ms=wait[1])
+        self.limits = RateLimits(client)
         self.reentry_gap_s = reentry_gap_s
         self.grab_limits = grab_limits
         self.grab_window_s = grab_window_s
@@ -401,7 +403,7 @@ class Engine:
             subjects.append(f"grab:ip:{address}")
             limits.append(per_address)
         now_ms = _ms(self.clock())
-        wait_ms = self.rains.admit(subjects, now_ms, int(self.grab_window_s * 1000), limits, grab_id)
+        wait_ms = self.limits.admit(subjects, now_ms, int(self.grab_window_s * 1000), limits, grab_id)
         if wait_ms:
             raise RateLimitedError("too many grab attempts; slow down", retry_after_s=max(1, -(-wait_ms // 1000)))
         view = self.view

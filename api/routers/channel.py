@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
-from api.auth import ChannelDep, ChannelUserDep, PublicDep, principal_of
+from api.auth import ChannelDep, ChannelUserDep, declare, principal_of
 from api.deps import EngineDep
 from api.middleware import direct
 from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses, json_body, parse_json
@@ -35,7 +35,8 @@ def offer_public(o: Offer, engine) -> OfferPublic:
 
 # async: the feed is answered from memory in microseconds, a thread hop would cost more than that.
 @router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)")
-async def feed(request: Request, engine: EngineDep, _: PublicDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
+@declare()
+async def feed(request: Request, engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
          coord: Coord = "wgs84",
                user_id: str | None = Query(default=None, description="accepted per the v1 contract; the feed is not personalised and records nothing"),
                limit: int = Query(default=20, ge=1, le=200)) -> Feed:
@@ -72,7 +73,8 @@ def offer_public_json(o: Offer, engine) -> str:
 # Served direct by the middleware (api/middleware.py): it reads its own body.
 @router.post("/locations", response_model=LocationOut, openapi_extra=json_body(LocationIn),
              summary="A user's position: returns offers in reach this user had not been given")
-@direct(Kind.CHANNEL, Kind.USER)
+@direct
+@declare(Kind.CHANNEL, Kind.USER)
 async def locations(request: Request) -> Response:
     caller = principal_of(request, locations.principals)
     body = parse_json(LocationIn, await request.body())

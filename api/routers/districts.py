@@ -1,6 +1,6 @@
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api.auth import OperatorDep, PublicDep, PublicOrOperatorDep, principal_of
+from api.auth import OperatorDep, declare, principal_of
 from api.deps import EngineDep
 from district_engine.identity import Kind
 from api.schemas.core import DistrictSummary, error_responses
@@ -33,7 +33,8 @@ def create_district(engine: EngineDep, operator: OperatorDep, response: Response
 
 
 @router.get("", summary="All districts (public, for the city channel); mine=true: only yours (API key)")
-def list_districts(request: Request, engine: EngineDep, _: PublicOrOperatorDep, mine: bool = False) -> dict:
+@declare(optional=(Kind.OPERATOR,))
+def list_districts(request: Request, engine: EngineDep, mine: bool = False) -> dict:
     stored = engine.view.stored.values()
     if mine:
         operator = principal_of(request, (Kind.OPERATOR,)).id
@@ -42,7 +43,8 @@ def list_districts(request: Request, engine: EngineDep, _: PublicOrOperatorDep, 
 
 
 @router.get("/{district_id}", summary="One district as a GeoJSON Feature")
-def get_district(district_id: str, engine: EngineDep, _: PublicDep) -> dict:
+@declare()
+def get_district(district_id: str, engine: EngineDep) -> dict:
     stored = engine.view.stored.get(district_id)
     if stored is None:
         raise NotFoundError(f"no district {district_id!r}", field="district_id")
@@ -53,7 +55,8 @@ def get_district(district_id: str, engine: EngineDep, _: PublicDep) -> dict:
             description="A FeatureCollection ([lng, lat]): `interior` cells (every point in reach; compacted "
                         "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
                         "there) and the `outline`, the points `radius_m` from the footprint on WGS-84.")
-def district_cells(district_id: str, engine: EngineDep, _: PublicDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
+@declare()
+def district_cells(district_id: str, engine: EngineDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
     return engine.reach_map(district_id, radius_m)
 
 

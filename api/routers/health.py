@@ -2,19 +2,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.auth import PublicDep
+from api.auth import declare
 from api.deps import EngineDep
 
 router = APIRouter(tags=["ops"])
 
 
 @router.get("/healthz", summary="The process is up")
-async def healthz(_: PublicDep) -> dict:
+@declare()
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="Redis is reachable and the index is loaded")
-def readyz(engine: EngineDep, _: PublicDep) -> JSONResponse:
+@declare()
+def readyz(engine: EngineDep) -> JSONResponse:
     try:
         engine.client.ping()
         districts = len(engine.view.index)
@@ -25,5 +27,6 @@ def readyz(engine: EngineDep, _: PublicDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics")
-def metrics(request: Request, _: PublicDep) -> Response:
+@declare()
+def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.auth import ChannelDep, GateDep, OperatorDep
+from api.auth import ChannelDep, OperatorDep, declare
 from api.deps import EngineDep
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  SecretRotated, SessionPublic, SettleIn, ValidationIn, ValidationOut)
-from district_engine.identity import unscoped_user
+from district_engine.identity import Kind, unscoped_user
 from district_engine.parking.plates import check_plate
 from district_engine.parking.service import PENDING_WAIT_S, GateEvent, lot_of_session, pending_too_long
 from district_engine.store.parking import LotRecord
@@ -62,7 +62,8 @@ def reviews(lot_id: str, engine: EngineDep, operator: OperatorDep) -> list[dict]
 @router.post("/lots/{lot_id}/gate-events", response_model=GateDecision,
              summary="A gate's plate event, signed with the lot's secret (Standard Webhooks): open, pay or full",
              responses=error_responses(401, 404, 422, 503))
-async def gate_event(lot_id: str, request: Request, engine: EngineDep, _: GateDep,
+@declare(Kind.GATE)
+async def gate_event(lot_id: str, request: Request, engine: EngineDep,
                      webhook_id: str | None = Header(default=None), webhook_timestamp: str | None = Header(default=None),
                      webhook_signature: str | None = Header(default=None)) -> Response:
     body = await request.body()

@@ -20,7 +20,9 @@ _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain 
                         409: {"description": "sold_out or not_active"},
                         429: {"description": "rate_limited: too many attempts; see Retry-After"}},
              summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
-def grab(campaign_id: str, body: GrabIn, engine: EngineDep, caller: ChannelUserDep):
+# async, inline on the event loop as locations are: its three short Redis round trips (limits, the
+# user's last position, the grab script) cost less than a thread hop (docs/api.md).
+async def grab(campaign_id: str, body: GrabIn, engine: EngineDep, caller: ChannelUserDep):
     result, grab_id = engine.grab(campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord,
                                   address=caller.address, accuracy_m=body.accuracy_m, mocked=body.mocked)
     if result.status in _MISSED:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hmac
 import time
+import uuid
 from typing import Callable
 
-from district_engine.errors import UnauthorizedError
+from district_engine.errors import RateLimitedError, UnauthorizedError
 from district_engine.identity.principals import Kind, Principal
 from district_engine.identity.tokens import issue_user_token, looks_like_token, verify_user_token
 from district_engine.store.channels import Channel, ChannelStore
 from district_engine.store.credentials import digest
 from district_engine.store.operators import Operator, OperatorStore
+from district_engine.store.ratelimits import RateLimits
 
 __all__ = ["Identity"]
 
@@ -25,8 +27,11 @@ _CACHE_MAX = 100_000
 
 class Identity:
     def __init__(self, client, admin_token: str | None = None, cache_s: float = 2.0,
-                 clock: Callable[[], float] = time.time):
+                 operator_calls_per_minute: int = 1200, clock: Callable[[], float] = time.time):
+        """``operator_calls_per_minute``: each operator's requests, over every process (0: no limit)."""
         self.operators = OperatorStore(client)
+        self.limits = RateLimits(client)
+        self.operator_calls_per_minute = operator_calls_per_minute
         self.channels = ChannelStore(client)
         self._admin = admin_token.encode() if admin_token else None
         self.cache_s = cache_s
@@ -78,6 +83,17 @@ class Identity:
                 self._secrets.clear()
             self._secrets[channel_id] = (secrets, now + self.cache_s)
         return secrets
+
+    def admit(self, principal: Principal) -> None:
+        """Count an operator's call against its limit; RateLimitedError past it. (A channel's and
+        its users' calls are limited where they move money: grabs, ``Engine.grab``.)"""
+        if principal.kind is not Kind.OPERATOR or not self.operator_calls_per_minute:
+            return
+        wait_ms = self.limits.admit([f"operator:{principal.id}"], int(self._clock() * 1000), 60_000,
+                                    [self.operator_calls_per_minute], uuid.uuid4().hex)
+        if wait_ms:
+            raise RateLimitedError(f"more than {self.operator_calls_per_minute} calls a minute from this operator",
+                                   retry_after_s=max(1, -(-wait_ms // 1000)))
 
     def forget(self) -> None:
         """Drop cached lookups (after a rotation in this process)."""

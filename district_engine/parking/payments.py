@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol
 
 import httpx
 
+from district_engine.identity.principals import channel_of, unscoped_user
 from district_engine.signing import headers as signed_headers
 
 __all__ = ["Charge", "PaymentGateway", "LedgerGateway", "HttpGateway"]
@@ -43,7 +44,7 @@ class LedgerGateway:
 
 class HttpGateway:
     """A payment service over HTTP: ``POST url`` with JSON ``{session_id, amount_cents, currency,
-    payment_token, user_id}``, signed per Standard Webhooks with ``secret``; 2xx is charged."""
+    payment_token, user_id, channel_id}`` (the user as its channel knows it), signed per Standard Webhooks with ``secret``; 2xx is charged."""
 
     name = "http"
 
@@ -54,7 +55,8 @@ class HttpGateway:
 
     def charge(self, session_id: str, amount_cents: int, payment_token: str, user_id: str) -> Charge:
         body = json.dumps({"session_id": session_id, "amount_cents": amount_cents, "currency": "CNY",
-                           "payment_token": payment_token, "user_id": user_id}, separators=(",", ":")).encode()
+                           "payment_token": payment_token, "user_id": unscoped_user(user_id),
+                           "channel_id": channel_of(user_id) or None}, separators=(",", ":")).encode()
         headers = signed_headers(self.secret, f"chg_{session_id}", int(time.time()), body)
         headers |= {"Idempotency-Key": session_id, "Content-Type": "application/json"}
         try:

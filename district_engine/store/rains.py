@@ -64,14 +64,6 @@ class RainStore:
             "won_cents": 0, "won_packets": 0, "remaining_cents": total, "refunded_cents": 0, "state": "open",
             "per_user_limit": per_user_limit})
 
-    def admit(self, subjects: list[str], now_ms: int, window_ms: int, limits: list[int], event_id: str) -> int:
-        """Count one grab attempt against each subject's sliding window (one round trip); 0 if
-        all allow it, else the ms to wait. An attempt refused by one subject is still counted by
-        the others before it, which only makes a flood wait longer."""
-        calls = [("rate_limit", [keys.rate_limit(s)], [now_ms, window_ms, limit, event_id])
-                 for s, limit in zip(subjects, limits)]
-        return max((int(x) for x in self._scripts.pipeline(calls)), default=0)
-
     def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
         k = keys.rain_keys(rain_id)
         keys_ = [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]]

@@ -135,3 +135,15 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy():
     # The client's own say-so (leftmost) is skipped: the nearest untrusted hop counts.
     assert client_address(_request("10.0.0.2", "1.2.3.4, 198.51.100.1, 10.0.0.3", "10.0.0.0/8")) == "198.51.100.1"
     assert client_address(_request("10.0.0.2", None, "10.0.0.0/8")) == "10.0.0.2"
+
+
+def test_an_operators_calls_are_limited_per_operator_in_every_process(redis_client):
+    settings = Settings(admin_token=ADMIN, worker=False, operator_calls_per_minute=3)
+    with TestClient(create_app(settings, client=redis_client)) as one, \
+            TestClient(create_app(settings, client=redis_client)) as two:
+        busy, calm = make_operator(one, "Busy"), make_operator(one, "Calm")
+        codes = [c.get("/v1/operators/me", headers=bearer(busy)).status_code for c in (one, two, one, two)]
+        assert codes == [200, 200, 200, 429]
+        limited = one.get("/v1/campaigns", headers=bearer(busy))
+        assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 60
+        assert two.get("/v1/operators/me", headers=bearer(calm)).status_code == 200  # another operator's own limit

@@ -26,7 +26,7 @@ def _app():
         return JSONResponse({"field": exc.field}, status_code=422)
 
     @app.post("/fast")
-    @direct()
+    @direct
     async def fast(request):
         body = await request.body()
         if body == b"bad":
