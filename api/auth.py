@@ -110,8 +110,7 @@ def declared_kinds(route) -> tuple[Kind, ...] | None:
         kinds = getattr(dep.call, "principals", None)
         if kinds is not None:
             return kinds
-    direct = getattr(route.endpoint, "principals", None)
-    return direct
+    return getattr(route.endpoint, "principals", None)  # declared on the endpoint (``declare``)
 
 
 def _optional(route) -> tuple[Kind, ...]:

@@ -181,8 +181,13 @@ def test_a_primary_killed_during_gate_events(tmp_path, wait):
         print(f"gates, wait={wait}: {timing}, {len(entered)} entries and {len(left)} exits announced, "
               f"{len(lost_sessions)} sessions and {len(lost_charges)} charges lost, errors {dict(errors)}")
         assert store.audit(lot.id) == []  # occupancy, sessions and ledger agree
-        assert all(d["decision"] == "open" and d["charged_cents"] == 2000 for d in left.values())
+        charged = [d for d in left.values() if d["decision"] == "open" and d["charged_cents"] == 2000]
+        # Without WAIT a binding or an entry written just before the kill can be lost with the old
+        # primary: that car is asked to pay (charged nothing), never charged twice or wrongly.
+        asked = [d for d in left.values() if d["decision"] == "pay" and d["charged_cents"] == 0]
         assert sum(errors.values()) > 0
         if wait[0]:
-            assert lost_sessions == [] and lost_charges == []
+            assert len(charged) == len(left) and lost_sessions == [] and lost_charges == []
+        else:
+            assert len(charged) + len(asked) == len(left) and len(asked) <= sum(errors.values())
         client.close()
