@@ -315,9 +315,9 @@ def serve(
         if api_key:
             channel_key = (keys_dir / DEMO_CHANNEL_KEY).read_text().strip()
             console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold], "
-                          f"demo channel key: [bold]{channel_key}[/bold]")
+                          f"demo channel key: [bold]{channel_key}[/bold]", soft_wrap=True)  # keys whole, to copy
         console.print(f"demo keys: {keys_dir}/{DEMO_OPERATOR_KEY} (operator), {keys_dir}/{DEMO_CHANNEL_KEY} (channel), "
-                      f"{keys_dir}/demo_channel.json (its token secret)")
+                      f"{keys_dir}/demo_channel.json (its token secret)", soft_wrap=True)
         console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)")
         console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
         # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it found:
