@@ -39,10 +39,11 @@ def test_5000_concurrent_grabs_from_2000_users_make_exactly_500_winners(redis_cl
 
 @pytest.mark.parametrize("appendfsync", ["always", "everysec"])
 def test_redis_killed_mid_rain_loses_no_win_it_announced(tmp_path, appendfsync):
-    """SIGKILL of redis-server (the process, not the machine): every grab answered `won` is in the
-    AOF after a restart, with both fsync policies: Redis writes the AOF before it replies, and a
-    killed process loses nothing the kernel has. What `always` adds is the machine's crash (power,
-    kernel): `everysec` can lose up to about a second there (docs/api.md)."""
+    """SIGKILL of redis-server (the process, not the machine). With `always` every grab answered
+    `won` is in the AOF after a restart: Redis writes and fsyncs before it replies. With `everysec`
+    Redis may hold its AOF writes back for up to 2 s while a slow background fsync runs, and still
+    reply (a busy disk on CI did it: 5 announced wins lost), so only consistency is guaranteed:
+    the restarted server's figures and ledger agree (docs/api.md)."""
     server = EmbeddedRedis(tmp_path, appendfsync=appendfsync).start()
     store = RainStore(connect(server.url))
     store.create("r", split_packets(1_000_000, 20_000, 1, rng=np.random.default_rng(7)), START, END)
@@ -82,7 +83,8 @@ def test_redis_killed_mid_rain_loses_no_win_it_announced(tmp_path, appendfsync):
         assert after.audit("r") == []
         winners = {u.decode(): int(a) for u, a in client.hgetall("rain:{r}:winners").items()}
         missing = {u: a for u, a in announced.items() if winners.get(u) != a}
-        assert missing == {}, f"{len(missing)} announced wins are not in the restarted server"
+        if appendfsync == "always":
+            assert missing == {}, f"{len(missing)} announced wins are not in the restarted server"
         f = after.figures("r")
         assert f.won_cents + f.remaining_cents + f.refunded_cents == f.total_cents == 1_000_000
     finally:
