@@ -1,37 +1,42 @@
-"""Location updates that arrive together share one Redis round trip.
+"""Location updates, and grabs, that arrive together share their Redis round trips.
 
 The handlers of the requests that become ready in one turn of the event loop each queue their
-update here; the first schedules a flush for the end of that turn, which runs them all through
-``Engine.locate_many`` (every position and delivery in one pipeline) and answers each. Under load a
-worker takes fewer, larger round trips; alone, a request waits for nothing but its own.
+item here; the first schedules a flush for the end of that turn, which runs them all through one
+call of the engine (``Engine.locate_many``: every position and delivery in one pipeline;
+``Engine.grab_many``: every rate limit, last position and grab in one pipeline each) and answers
+each. Under load a worker takes fewer, larger round trips; alone, a request waits for nothing but
+its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Callable
 
-from district_engine.engine import Engine, Ping, Placed
+from district_engine.engine import Engine, GrabAttempt, Ping, Placed
+from district_engine.store.rains import Grab
 
-__all__ = ["LocateBatcher"]
+__all__ = ["TurnBatcher", "LocateBatcher", "GrabBatcher"]
 
 
-class LocateBatcher:
-    def __init__(self, engine: Engine, max_batch: int = 64):
-        self.engine = engine
+class TurnBatcher:
+    """Items submitted in one turn of the event loop go to one call of ``run`` (items -> one
+    result per item, in order; a result that is an exception is raised to that item's caller
+    alone; an exception raised by ``run`` goes to every caller of the batch)."""
+
+    def __init__(self, run: Callable[[list], list], max_batch: int = 64):
+        self.run = run
         self.max_batch = max_batch
-        self._pending: list[tuple[Ping, asyncio.Future]] = []
+        self._pending: list[tuple[object, asyncio.Future]] = []
         self.batches = self.rows = 0
 
-    async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
-                     accuracy_m: float | None = None, mocked: bool = False) -> Placed:
-        """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
-        row = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)
+    async def submit(self, item):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._pending:
             loop.call_soon(self._flush)
-        self._pending.append((row, future))
+        self._pending.append((item, future))
         if len(self._pending) >= self.max_batch:
             self._flush()
         return await future
@@ -43,7 +48,7 @@ class LocateBatcher:
         self.batches += 1
         self.rows += len(batch)
         try:
-            results = self.engine.locate_many([row for row, _ in batch])
+            results = self.run([item for item, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - each waiting request gets the error (a 503 for a lost store)
             for _, future in batch:
                 if not future.done():
@@ -51,6 +56,36 @@ class LocateBatcher:
             if not isinstance(exc, Exception):
                 raise
             return
-        for (_, future), placed in zip(batch, results):
-            if not future.done():  # its client went away
-                future.set_result(placed)
+        for (_, future), result in zip(batch, results):
+            if future.done():  # its client went away
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class LocateBatcher(TurnBatcher):
+    def __init__(self, engine: Engine, max_batch: int = 64):
+        super().__init__(lambda rows: engine.locate_many(rows), max_batch)
+        self.engine = engine
+
+    async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
+                     accuracy_m: float | None = None, mocked: bool = False) -> Placed:
+        """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
+        row: Ping = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)
+        return await self.submit(row)
+
+
+class GrabBatcher(TurnBatcher):
+    def __init__(self, engine: Engine, max_batch: int = 64):
+        super().__init__(lambda attempts: engine.grab_many(attempts), max_batch)
+        self.engine = engine
+
+    async def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
+                   address: str | None = None, accuracy_m: float | None = None,
+                   mocked: bool = False) -> tuple[Grab, str]:
+        """``Engine.grab_many`` of one grab, batched with the other grabs of this turn of the loop."""
+        attempt: GrabAttempt = self.engine.check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m,
+                                                      mocked)
+        return await self.submit(attempt)

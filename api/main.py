@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors
 from api.auth import install_openapi, trusted_networks
 from api.logs import configure
-from api.batching import LocateBatcher
+from api.batching import GrabBatcher, LocateBatcher
 from api.middleware import RequestMiddleware, direct_routes
 from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute)
             app.state.locate_batcher = LocateBatcher(engine)
+            app.state.grab_batcher = GrabBatcher(engine)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")

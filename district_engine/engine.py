@@ -24,8 +24,8 @@ from district_engine.campaigns.model import Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, rank_offers
 from district_engine.districts.model import District
 from district_engine.delivery.events import offer_template
-from district_engine.errors import (ForbiddenError, InvalidInputError, NotFoundError, RateLimitedError,
-                                    StoreUnavailableError)
+from district_engine.errors import (DistrictEngineError, ForbiddenError, InvalidInputError, NotFoundError,
+                                    RateLimitedError, StoreUnavailableError)
 from district_engine.geo.coords import to_wgs84
 from district_engine.geo.cover import REACH_RES, reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
@@ -54,7 +54,7 @@ from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.store.ratelimits import RateLimits
 from district_engine.store.schedule import Schedule
 
-__all__ = ["Engine", "Broadcast", "Ping", "Placed", "follow_changes", "utcnow"]
+__all__ = ["Engine", "Broadcast", "Ping", "Placed", "GrabAttempt", "follow_changes", "utcnow"]
 
 log = logging.getLogger("district_engine.engine")
 
@@ -86,6 +86,15 @@ class Placed(NamedTuple):
 
     offers: list[Offer]
     untrusted: str | None = None
+
+
+class GrabAttempt(NamedTuple):
+    """One grab, checked: the rain, the (scoped) user at a position, and the device's address when
+    the call came from a device (a user token), which its own rate limit counts."""
+
+    campaign_id: str
+    ping: Ping
+    address: str | None = None
 
 
 class _View:
@@ -385,40 +394,71 @@ class Engine:
     # ------------------------------------------------------------ red-envelope rains
     def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
              address: str | None = None, accuracy_m: float | None = None, mocked: bool = False) -> tuple[Grab, str]:
-        """Grab a packet of a live rain for a (scoped) user in its reach: (Grab, grab id).
+        """Grab a packet of a live rain for a (scoped) user in its reach: (Grab, grab id). The
+        errors are ``grab_many``'s, raised."""
+        result = self.grab_many([self.check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m, mocked)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
-        RateLimitedError past the sliding window of the user, of its channel or (for a call from
-        a device) of its ``address``; ForbiddenError ``untrusted_location`` on a position the
-        trust rule refuses (identity/trust.py), ``out_of_range`` beyond the campaign's radius; the
-        window, the per-user rule and the pool are decided atomically in Redis (``RainStore.grab``).
-        """
-        check_scoped_user(user_id)
-        grab_id = f"grb_{uuid.uuid4().hex[:20]}"
-        per_user, per_address, per_channel = self.grab_limits
-        subjects, limits = [f"grab:user:{user_id}"], [per_user]
-        if channel := channel_of(user_id):
-            subjects.append(f"grab:channel:{channel}")
-            limits.append(per_channel)
-        if address:
-            subjects.append(f"grab:ip:{address}")
-            limits.append(per_address)
+    @staticmethod
+    def check_grab(campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
+                   address: str | None = None, accuracy_m: float | None = None, mocked: bool = False) -> GrabAttempt:
+        """The ``GrabAttempt`` of ``grab_many`` for one grab, checked (WGS-84)."""
+        ping = Engine.check_location(user_id, lat, lng, coord, None, accuracy_m, mocked)
+        return GrabAttempt(campaign_id, ping, address)
+
+    def grab_many(self, attempts: list[GrabAttempt]) -> list[tuple[Grab, str] | DistrictEngineError]:
+        """Grabs, each (Grab, grab id) or its error: RateLimitedError past the sliding window of
+        the user, of its channel or (for a call from a device) of its address; NotFoundError for
+        no such rain; ForbiddenError ``untrusted_location`` on a position the trust rule refuses
+        (identity/trust.py), ``out_of_range`` beyond the campaign's radius. The window, the
+        per-user rule and the pool are decided atomically in Redis (``RainStore.grab_many``).
+        Three round trips for all of them: the limits, the users' last positions, the grabs."""
         now_ms = _ms(self.clock())
-        wait_ms = self.limits.admit(subjects, now_ms, int(self.grab_window_s * 1000), limits, grab_id)
-        if wait_ms:
-            raise RateLimitedError("too many grab attempts; slow down", retry_after_s=max(1, -(-wait_ms // 1000)))
+        per_user, per_address, per_channel = self.grab_limits
+        grab_ids = [f"grb_{uuid.uuid4().hex[:20]}" for _ in attempts]
+        events = []
+        for a, grab_id in zip(attempts, grab_ids):
+            subjects, limits = [f"grab:user:{a.ping.user_id}"], [per_user]
+            if channel := channel_of(a.ping.user_id):
+                subjects.append(f"grab:channel:{channel}")
+                limits.append(per_channel)
+            if a.address:
+                subjects.append(f"grab:ip:{a.address}")
+                limits.append(per_address)
+            events.append((subjects, limits, grab_id))
+        waits = self.limits.admit_many(events, now_ms, int(self.grab_window_s * 1000))
+        last = self.deliveries.last_fixes([a.ping.user_id for a, w in zip(attempts, waits) if not w])
         view = self.view
-        c = view.campaigns.get(campaign_id)
+        out: list = [None] * len(attempts)
+        going = []
+        for i, (a, grab_id, wait_ms) in enumerate(zip(attempts, grab_ids, waits)):
+            out[i] = self._refusal(view, a, wait_ms, last.get(a.ping.user_id), now_ms)
+            if out[i] is None:
+                going.append(i)
+        grabs = self.rains.grab_many([(attempts[i].campaign_id, attempts[i].ping.user_id, now_ms, grab_ids[i])
+                                      for i in going])
+        for i, g in zip(going, grabs):
+            out[i] = g if isinstance(g, Exception) else (g, grab_ids[i])
+        return out
+
+    @staticmethod
+    def _refusal(view: _View, a: GrabAttempt, wait_ms: int, last: tuple | None, now_ms: int) -> DistrictEngineError | None:
+        """Why a grab goes no further than its checks, or None."""
+        if wait_ms:
+            return RateLimitedError("too many grab attempts; slow down", retry_after_s=max(1, -(-wait_ms // 1000)))
+        c = view.campaigns.get(a.campaign_id)
         if c is None or not c.rain:
-            raise NotFoundError(f"no red-envelope rain {campaign_id!r}", field="campaign_id")
-        wlat, wlng = to_wgs84(lat, lng, coord)
-        last = self.deliveries.last_fixes([user_id]).get(user_id)
-        reason = distrust(Fix(*last) if last else None, Fix(float(wlat), float(wlng), now_ms, accuracy_m, mocked))
+            return NotFoundError(f"no red-envelope rain {a.campaign_id!r}", field="campaign_id")
+        p = a.ping
+        reason = distrust(Fix(*last) if last else None, Fix(p.lat, p.lng, now_ms, p.accuracy_m, p.mocked))
         if reason is not None:
-            raise ForbiddenError(f"untrusted location: {reason}", code="untrusted_location")
-        distance = next((m.distance_m for m in view.index.match(wlat, wlng) if m.district_id == c.district_id), None)
+            return ForbiddenError(f"untrusted location: {reason}", code="untrusted_location")
+        distance = next((m.distance_m for m in view.index.match(p.lat, p.lng) if m.district_id == c.district_id), None)
         if distance is None or distance > c.radius_m:
-            raise ForbiddenError(f"more than {c.radius_m:g} m from {c.district_id}", code="out_of_range")
-        return self.rains.grab(c.id, user_id, now_ms, grab_id), grab_id
+            return ForbiddenError(f"more than {c.radius_m:g} m from {c.district_id}", code="out_of_range")
+        return None
 
     def rain_figures(self, campaign_id: str, owner: str) -> tuple[RainFigures, CampaignState]:
         """The rain's figures for its owner; past the window, what is left is refunded first (once)."""

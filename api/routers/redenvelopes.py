@@ -1,6 +1,6 @@
 """Red-envelope rains: grabs by a channel's users, figures for the owner."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import ChannelUserDep, OperatorDep
@@ -20,11 +20,13 @@ _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain 
                         409: {"description": "sold_out or not_active"},
                         429: {"description": "rate_limited: too many attempts; see Retry-After"}},
              summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
-# async, inline on the event loop as locations are: its three short Redis round trips (limits, the
-# user's last position, the grab script) cost less than a thread hop (docs/api.md).
-async def grab(campaign_id: str, body: GrabIn, engine: EngineDep, caller: ChannelUserDep):
-    result, grab_id = engine.grab(campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord,
-                                  address=caller.address, accuracy_m=body.accuracy_m, mocked=body.mocked)
+# async, inline on the event loop as locations are, and batched with the other grabs of the same
+# turn of the loop (api/batching.py): three short Redis round trips for all of them (limits, the
+# users' last positions, the grab scripts) cost less than a thread hop each (docs/api.md).
+async def grab(campaign_id: str, body: GrabIn, request: Request, caller: ChannelUserDep):
+    result, grab_id = await request.app.state.grab_batcher.grab(
+        campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord, address=caller.address,
+        accuracy_m=body.accuracy_m, mocked=body.mocked)
     if result.status in _MISSED:
         return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
                             status_code=409)

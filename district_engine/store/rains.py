@@ -35,6 +35,18 @@ class RainFigures(NamedTuple):
     state: str  # live (or scheduled: the caller knows the window) | ended
 
 
+def _grab_keys(rain_id: str) -> list[str]:
+    k = keys.rain_keys(rain_id)
+    return [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]]
+
+
+def _grab(rain_id: str, status, amount) -> Grab | NotFoundError:
+    status = status.decode() if isinstance(status, bytes) else status
+    if status == "no_rain":
+        return NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
+    return Grab(status, int(amount))
+
+
 class RainStore:
     """Rains in Redis. With ``wait_replicas`` > 0, a grab answers only once that many replicas have
     it (WAIT, at most ``wait_ms``): a win announced is then never lost to a failover; one not
@@ -65,19 +77,28 @@ class RainStore:
             "per_user_limit": per_user_limit})
 
     def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
-        k = keys.rain_keys(rain_id)
-        keys_ = [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]]
-        if self.wait_replicas:
-            (status, amount), acked = self._scripts.replicated("grab_packet", keys_, [user_id, now_ms, grab_id],
-                                                              self.wait_replicas, self.wait_ms)
-        else:
-            status, amount = self._scripts("grab_packet", keys_, [user_id, now_ms, grab_id])
-        status = status.decode() if isinstance(status, bytes) else status
-        if status == "no_rain":
-            raise NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
-        if self.wait_replicas and status in ("won", "already_grabbed") and acked < self.wait_replicas:
-            raise StoreUnavailableError(f"the grab is on {acked} of {self.wait_replicas} replicas so far; retry")
-        return Grab(status, int(amount))
+        result = self.grab_many([(rain_id, user_id, now_ms, grab_id)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def grab_many(self, grabs: list[tuple[str, str, int, str]]) -> list[Grab | NotFoundError | StoreUnavailableError]:
+        """(rain id, user id, now ms, grab id) grabs: a Grab, or the error, for each. Without
+        replicas to wait for, all in one round trip (each one script call, atomic on its rain);
+        with them, one at a time, each answered once its replicas have it."""
+        calls = [("grab_packet", _grab_keys(rain_id), [user_id, now_ms, grab_id])
+                 for rain_id, user_id, now_ms, grab_id in grabs]
+        if not self.wait_replicas:
+            return [_grab(rain_id, status, amount) for (rain_id, *_), (status, amount)
+                    in zip(grabs, self._scripts.pipeline(calls))]
+        out = []
+        for (rain_id, *_), (name, keys_, args) in zip(grabs, calls):
+            (status, amount), acked = self._scripts.replicated(name, keys_, args, self.wait_replicas, self.wait_ms)
+            result = _grab(rain_id, status, amount)
+            if isinstance(result, Grab) and acked < self.wait_replicas:
+                result = StoreUnavailableError(f"the grab is on {acked} of {self.wait_replicas} replicas so far; retry")
+            out.append(result)
+        return out
 
     def end(self, rain_id: str, now_ms: int, early: bool = False) -> int:
         """Refund what is left once the window is over (or now, ``early``); cents refunded by this call."""

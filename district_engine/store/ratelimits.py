@@ -17,6 +17,11 @@ class RateLimits:
         """Count one event against each subject's window (one round trip); 0 if all allow it, else
         the ms to wait. An event refused by one subject is still counted by the others, which
         only makes a flood wait longer."""
+        return self.admit_many([(subjects, limits, event_id)], now_ms, window_ms)[0]
+
+    def admit_many(self, events: list[tuple[list[str], list[int], str]], now_ms: int, window_ms: int) -> list[int]:
+        """``admit`` for many (subjects, limits, event id) events, in one round trip."""
         calls = [("rate_limit", [keys.rate_limit(s)], [now_ms, window_ms, limit, event_id])
-                 for s, limit in zip(subjects, limits)]
-        return max((int(x) for x in self._scripts.pipeline(calls)), default=0)
+                 for subjects, limits, event_id in events for s, limit in zip(subjects, limits)]
+        waits = iter(self._scripts.pipeline(calls))
+        return [max((int(next(waits)) for _ in subjects), default=0) for subjects, _, _ in events]

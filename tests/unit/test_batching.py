@@ -59,3 +59,24 @@ def test_a_bad_update_is_refused_before_it_joins_a_batch():
     with pytest.raises(InvalidInputError):
         asyncio.run(LocateBatcher(engine).locate("", 39.9, 116.4))
     assert engine.calls == []
+
+
+def test_an_items_own_error_goes_to_its_caller_alone():
+    """A grab refused (say, rate limited) fails only its own request; the others of its turn
+    get their answers, from one call."""
+    from api.batching import TurnBatcher
+
+    calls = []
+
+    def run(items):
+        calls.append(items)
+        return [InvalidInputError("odd", field="n") if i % 2 else i * 10 for i in items]
+
+    batcher = TurnBatcher(run)
+
+    async def main():
+        return await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
+
+    got = asyncio.run(main())
+    assert got[0] == 0 and got[2] == 20 and all(isinstance(got[i], InvalidInputError) for i in (1, 3))
+    assert calls == [[0, 1, 2, 3]]
