@@ -33,7 +33,7 @@ from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
 from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
 from district_engine.identity.principals import channel_of, check_scoped_user
-from district_engine.identity.trust import Fix, distrust
+from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust
 from district_engine.matching.layered import LayeredIndex
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
@@ -78,6 +78,10 @@ class Ping(NamedTuple):
     lng: float
     accuracy_m: float | None = None
     mocked: bool = False
+
+
+JUMPED = (f"jumped: reaching it from the previous position would take more than {MAX_SPEED_KMH:g} km/h "
+          f"(distance beyond {MIN_SLACK_M:g} m)")
 
 
 class Placed(NamedTuple):
@@ -182,7 +186,8 @@ class Engine:
         self.operators = OperatorStore(client)
         self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
                                         pushes_per_window=max_pushes_per_hour,
-                                        position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions)
+                                        position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions,
+                                        jump=(JUMP_WINDOW_MS, MIN_SLACK_M, MAX_SPEED_KMH / 3600))
         self.schedule = Schedule(client)
         self.locations = LocationQueue(client, self.partitions)
         self.fanout = FanoutQueue(client, self.partitions)
@@ -519,32 +524,36 @@ class Engine:
         return len(checked)
 
     def locate_many(self, rows: list[Ping]) -> list[Placed]:
-        """``locate`` for many checked pings (WGS-84; the queued bulk updates too): the users'
-        last positions in one round trip (the trust rule needs them), then every position and
-        every delivery in one more."""
+        """``locate`` for many checked pings (WGS-84; the queued bulk updates too): every position
+        and every delivery in one round trip. A mocked or inaccurate fix is refused here; the jump
+        rule, which needs the user's last position, is applied by the delivery script in the same
+        round trip (``DeliveryStore.deliver_placed``; identity/trust.py is its reference)."""
         view = self.view
         now = self.clock()
         now_ms = _ms(now)
         gap_ms = self.deliveries.reentry_gap_ms
-        last = {u: Fix(*f) for u, f in self.deliveries.last_fixes(list({r[0] for r in rows})).items()}
         per_row, items, positions, untrusted = [], [], [], {}
         for i, row in enumerate(rows):
             ping = Ping(*row)
-            fix = Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked)
-            reason = distrust(last.get(ping.user_id), fix)
+            reason = distrust(None, Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked))
             if reason is not None:
                 untrusted[i] = reason
                 per_row.append([])
                 continue
-            last[ping.user_id] = fix  # a later ping of this user in the batch is judged from this one
             offers = rank_offers(view.index.match(ping.lat, ping.lng), view.by_district, now)
             per_row.append(offers)
             items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m) for o in offers]
             positions.append(Position(ping.user_id, ping.lat, ping.lng,
                                       h3i.latlng_to_cell(ping.lat, ping.lng, POSITION_RES)))
-        codes = iter(self.deliveries.deliver(items, now_ms, positions))
-        return [Placed([o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)],
-                       untrusted.get(i)) for i, offers in enumerate(per_row)]
+        codes, jumped = self.deliveries.deliver_placed(items, now_ms, positions)
+        codes = iter(codes)
+        placed = []
+        for i, (row, offers) in enumerate(zip(rows, per_row)):
+            got = [o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)]
+            if i not in untrusted and row[0] in jumped:
+                untrusted[i] = JUMPED
+            placed.append(Placed(got, untrusted.get(i)))
+        return placed
 
     # ------------------------------------------------------------ broadcast on go-live
     def broadcast(self, campaign_id: str) -> Broadcast:

@@ -84,8 +84,12 @@ class CampaignCounts(NamedTuple):
 class DeliveryStore:
     def __init__(self, client, *, reentry_gap_ms: int, pushes_per_window: int, cap_window_ms: int = 3_600_000,
                  history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000,
-                 event_ids: EventIds | None = None, partitions: int | None = None):
-        """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
+                 event_ids: EventIds | None = None, partitions: int | None = None,
+                 jump: tuple[int, float, float] = (0, 0.0, 0.0)):
+        """``partitions``: the deployment's count (``layout.partition_count``), read when None.
+        ``jump``: the trusted-position rule's (window ms, slack m, speed m per ms); a recorded
+        position that implies a faster move from the user's last one is refused (a window of 0:
+        never)."""
         self._client = client
         self.partitions = partitions or partition_count(client)
         self._scripts = Scripts(client)
@@ -99,12 +103,19 @@ class DeliveryStore:
         self.outbox_keep_ms = outbox_keep_ms
         self.position_ttl_ms = position_ttl_ms
         self.event_ids = event_ids or EventIds()
+        self.jump = jump
 
     def deliver(self, items: list[Delivery], now_ms: int, positions: list[Position] = ()) -> list[int]:
         """Deliver ``items`` and record ``positions`` (a user's last one wins); an ``Outcome`` code
         per item, in order. All in one round trip: one script call per chunk of items on a single
         server, per partition (one slot) and chunk on a Cluster. Each pushed event is rendered by
         the script from its offering's template, stamped ``now_ms``."""
+        return self.deliver_placed(items, now_ms, positions)[0]
+
+    def deliver_placed(self, items: list[Delivery], now_ms: int,
+                       positions: list[Position] = ()) -> tuple[list[int], set[str]]:
+        """``deliver``, and the users whose position jumped from their last one (the jump rule of
+        ``jump``): their positions are not recorded and their items not delivered."""
         groups: dict[int, dict[str, list[int]]] = defaultdict(dict)  # call group -> user -> its items
         partition_of: dict[str, int] = {}
 
@@ -121,8 +132,10 @@ class DeliveryStore:
             where[pos.user_id] = pos
             section(pos.user_id)
         stamp = json.dumps(datetime.fromtimestamp(now_ms / 1000, timezone.utc).isoformat(timespec="milliseconds"))
+        window_ms, slack_m, speed_m_per_ms = self.jump
         head = [now_ms, self.reentry_gap_ms, self.pushes_per_window, self.cap_window_ms, self.history_ms,
-                self.outbox_keep_ms, self.position_ttl_ms, stamp, self.event_ids.prefix]
+                self.outbox_keep_ms, self.position_ttl_ms, stamp, self.event_ids.prefix, window_ms, repr(slack_m),
+                repr(speed_m_per_ms)]
         calls, order = [], []
         for users in groups.values():
             batch, size = [], 0
@@ -136,16 +149,17 @@ class DeliveryStore:
                     size += len(piece)
             calls.append(self._call(batch, partition_of, items, where, now_ms, head, order))
         if not calls:
-            return []
-        out = [0] * len(items)
-        for chunk, codes in zip(order, self._scripts.pipeline(calls)):
+            return [], set()
+        out, refused = [0] * len(items), set()
+        for (chunk, users), (codes, jumped) in zip(order, self._scripts.pipeline(calls)):
             for i, code in zip(chunk, codes):
                 out[i] = int(code)
-        return out
+            refused.update(users[int(n) - 1] for n in jumped)
+        return out, refused
 
     def _call(self, sections, partition_of, items, where, now_ms, head, order: list) -> tuple:
         """One script call for these (user, item indices) sections; appends to ``order`` the item
-        indices in the order of its answer."""
+        indices in the order of its answer, and the sections' users."""
         numbers: dict[int, int] = {}  # id(offering) -> its 1-based number in this call
         partitions: dict[int, int] = {}  # partition -> its 1-based number in this call
         offer_args, user_args, user_keys, chunk = [], [], [], []
@@ -172,7 +186,7 @@ class DeliveryStore:
                     offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, o.template]
                 user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms]
                 chunk.append(i)
-        order.append(chunk)
+        order.append((chunk, [user for user, _ in sections]))
         first = self.event_ids.reserve(len(chunk))
         ks = [k for p in partitions for k in (keys.outbox(p), keys.push_stats(p))] + user_keys
         return "deliver_offers", ks, [*head, first, len(partitions), len(numbers), *offer_args, *user_args]

@@ -10,8 +10,8 @@
 -- offers hash, events stream, position, and the position's cell hash when one is recorded.
 -- ARGV: now (ms), re-entry gap (ms), pushes allowed per cap window, cap window (ms), event history
 -- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
--- event id prefix, the number of this call's first event id, the number of partitions, then the
--- offerings:
+-- event id prefix, the jump rule's window (ms), slack (m) and speed (m per ms), the number of this
+-- call's first event id, the number of partitions, then the offerings:
 --   a count, then 5 each: campaign id, owner, max per user, keep state until (ms), and the event's
 --   template: five pieces around its id, timestamp, user id and distance, joined by \x1f
 --   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
@@ -20,8 +20,16 @@
 -- (ms); then 3 per item: offering number (1-based), distance (a JSON number), broadcast
 -- position ms ("" for an entry).
 -- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).
--- Returns per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
--- pushed), 3 moved (a broadcast found a position that is no longer the user's last).
+-- Returns {per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
+-- pushed), 3 moved (a broadcast found a position that is no longer the user's last); the numbers
+-- (1-based) of the user sections whose position jumped}.
+--
+-- The jump rule (identity/trust.py is the reference; tests compare the two): a new position is
+-- refused when the user's last one (this key, written only by trusted positions) is at most the
+-- window old and the distance beyond the slack exceeds speed x time. The distance here is the
+-- chord between the two points on the WGS-84 ellipsoid (ECEF), within 3.5 m of the geodesic at
+-- any distance the window allows (150 km). A refused position is not recorded and its items are
+-- not delivered: it counts as no presence.
 --
 -- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
 -- reach, ms>", with _p (push times of the cap window) and _e (the expiry last set). A hash
@@ -37,16 +45,17 @@
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local history_ms, position_ttl = ARGV[5], ARGV[7]
-local ts, id_prefix, id_next = ARGV[8], ARGV[9], tonumber(ARGV[10])
+local ts, id_prefix, id_next = ARGV[8], ARGV[9], tonumber(ARGV[13])
+local jump_window, jump_slack, jump_speed = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 -- Stream ids are the server's clock: trim by it, not by the caller's.
 local t = redis.call('TIME')
 local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local history_min = tostring(math.max(0, server_ms - tonumber(history_ms)))
 local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
 
-local n_partitions = tonumber(ARGV[11])
+local n_partitions = tonumber(ARGV[14])
 local offerings = {}
-local a = 12
+local a = 15
 for j = 1, tonumber(ARGV[a]) do
   local o = a + (j - 1) * 5
   offerings[j] = {cid = ARGV[o + 1], owner = ARGV[o + 2], max = tonumber(ARGV[o + 3]), keep = tonumber(ARGV[o + 4]),
@@ -69,6 +78,35 @@ local function pieces(o)
   return o.t
 end
 
+-- ECEF (m) of a "lat,lng,ms" position on the WGS-84 ellipsoid, and its ms.
+local function ecef(position)
+  local lat, lng, ms = string.match(position, '^([^,]+),([^,]+),([^,]+)')
+  local phi, lam = math.rad(tonumber(lat)), math.rad(tonumber(lng))
+  local s = math.sin(phi)
+  local n = 6378137.0 / math.sqrt(1 - 6.69437999014e-3 * s * s)
+  return n * math.cos(phi) * math.cos(lam), n * math.cos(phi) * math.sin(lam), n * (1 - 6.69437999014e-3) * s,
+         tonumber(ms)
+end
+
+-- Whether a new position jumped from the user's last recorded one.
+local function jumped(pos, position)
+  if jump_window <= 0 then
+    return false
+  end
+  local last = redis.call('GET', pos)
+  if not last then
+    return false
+  end
+  local x0, y0, z0, ms0 = ecef(last)
+  local x1, y1, z1 = ecef(position)
+  local dt = now - ms0
+  if dt > jump_window then
+    return false
+  end
+  local beyond = math.sqrt((x1 - x0) ^ 2 + (y1 - y0) ^ 2 + (z1 - z0) ^ 2) - jump_slack
+  return beyond > 0 and beyond > jump_speed * math.max(0, dt)
+end
+
 local counts = {}  -- per partition: '<campaign>:<count>' -> increment
 for p = 1, n_partitions do
   counts[p] = {}
@@ -78,9 +116,11 @@ local function count(counted, cid, what)
   counted[key] = (counted[key] or 0) + 1
 end
 
-local out = {}
+local out, refused = {}, {}
+local section = 0
 local k = 2 * n_partitions + 1
 while a <= #ARGV do
+  section = section + 1
   local n_items, partition, user, user_json = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
   local position, cell_expire = ARGV[a + 4], ARGV[a + 5]
   local offers, events, pos, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2 * partition - 1]
@@ -92,6 +132,16 @@ while a <= #ARGV do
     k = k + 1
   end
   a = a + 6
+  if cell and jumped(pos, position) then
+    refused[#refused + 1] = section
+    cell = nil
+    for i = 1, n_items do
+      out[#out + 1] = 0
+    end
+    a = a + 3 * n_items
+    id_next = id_next + n_items
+    n_items = 0
+  end
   if n_items > 0 then
     -- One read of every campaign's state, kept here as items are decided (a user can hold two
     -- items of one campaign: two updates in one batch), one write at the end.
@@ -236,4 +286,4 @@ for p = 1, n_partitions do
     redis.call('HSET', KEYS[2 * p], unpack(write))
   end
 end
-return out
+return {out, refused}
