@@ -10,6 +10,7 @@ A missing or bad credential is a 401; a valid credential of a kind the route doe
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Annotated, Callable
 
 from fastapi import Depends, FastAPI, Request
@@ -74,8 +75,9 @@ def _in(address: str, networks) -> bool:
 def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
     """The caller, if it is of one of ``kinds``; 401 if it is nobody, 403 if it may not call here,
     429 past its rate limit."""
-    principal = request.app.state.identity.authenticate(
-        _bearer(request), client_address(request) if Kind.USER in kinds else None)
+    principal = request.app.state.identity.authenticate(_bearer(request))
+    if principal.kind is Kind.USER:  # only a device's calls are counted by address
+        principal = replace(principal, address=client_address(request))
     if principal.kind not in kinds:
         names = " or ".join(SCHEME_NAMES[k] for k in kinds)
         raise ForbiddenError(f"this route takes {names}, not {SCHEME_NAMES[principal.kind]}", code="wrong_principal")

@@ -40,16 +40,15 @@ class Identity:
         self._secrets: dict[str, tuple[list[str], float]] = {}  # channel id -> (token secrets, cached until)
 
     # ------------------------------------------------------------ authentication
-    def authenticate(self, credential: str | None, address: str | None = None) -> Principal:
-        """The principal a bearer credential names; UnauthorizedError (saying why) if none.
-        ``address`` (the client's) is kept only on a user token's principal."""
+    def authenticate(self, credential: str | None) -> Principal:
+        """The principal a bearer credential names; UnauthorizedError (saying why) if none."""
         if not credential:
             raise UnauthorizedError("a credential is required: Authorization: Bearer <key or user token>")
         if self._admin is not None and hmac.compare_digest(credential.encode(), self._admin):
             return Principal(Kind.ADMIN)
         if looks_like_token(credential):
             channel_id, user_id = verify_user_token(credential, self._token_secrets, self._clock())
-            return Principal(Kind.USER, channel_id, user_id, address)
+            return Principal(Kind.USER, channel_id, user_id)
         principal = self._by_key(credential)
         if principal is None:
             raise UnauthorizedError("this key is not valid (unknown, revoked or expired)")
