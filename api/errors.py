@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -17,7 +19,9 @@ from district_engine.errors import (
     StoreUnavailableError,
     UnauthorizedError,
 )
-from district_engine.store import UNAVAILABLE
+from district_engine.store import STORE_ERROR, is_refusal
+
+log = logging.getLogger("district_engine.api")
 
 STATUS = {
     InvalidInputError: 422,
@@ -56,12 +60,16 @@ def install(app: FastAPI) -> None:
             body["status"] = exc.code
         return JSONResponse(body, status_code=status, headers=headers)
 
-    async def unavailable(request: Request, exc: Exception):
-        return JSONResponse(error_body("store_unavailable", "the state store is unreachable; retry shortly"),
+    async def store_error(request: Request, exc: Exception):
+        """Redis away or refusing (OOM, READONLY, MISCONF, LOADING, BUSY, ...): 503, try again.
+        Any other Redis error is a bug of ours: 500, logged."""
+        if not is_refusal(exc):
+            log.error("unexpected Redis error", exc_info=exc)
+            return JSONResponse(error_body("internal", "an unexpected error; it has been logged"), status_code=500)
+        return JSONResponse(error_body("store_unavailable", "the state store is unavailable; retry shortly"),
                             status_code=503, headers={"Retry-After": RETRY_AFTER_S})
 
-    for cls in UNAVAILABLE:
-        app.add_exception_handler(cls, unavailable)
+    app.add_exception_handler(STORE_ERROR, store_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

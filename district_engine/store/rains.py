@@ -16,7 +16,7 @@ from district_engine.store.scripts import Scripts
 
 __all__ = ["RainStore", "Grab", "RainFigures"]
 
-_PUSH_CHUNK = 50_000
+_PUSH_CHUNK = 5_000  # packets per script call
 
 
 class Grab(NamedTuple):
@@ -60,21 +60,23 @@ class RainStore:
 
     def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int, per_user_limit: int = 1) -> None:
         """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms);
-        each user may win up to ``per_user_limit`` packets."""
+        each user may win up to ``per_user_limit`` packets. Safe to resend: every step is a script
+        that changes nothing the second time (a late reply makes redis-py send a command again),
+        and the rain opens, funded once, only when every packet is in (``open_rain.lua``)."""
         k = keys.rain_keys(rain_id)
         if self._client.exists(k["meta"]):
             raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
         amounts = np.asarray(amounts, dtype=np.int64)
         total = int(amounts.sum())
-        self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"])
-        for i in range(0, amounts.size, _PUSH_CHUNK):
-            self._client.rpush(k["packets"], *amounts[i:i + _PUSH_CHUNK].tolist())
-        self._client.xadd(k["ledger"], {"type": "fund", "amount": total, "packets": amounts.size})
-        # The meta hash last: until it exists the rain does not (a grab answers no_rain).
-        self._client.hset(k["meta"], mapping={
-            "starts_ms": starts_ms, "ends_ms": ends_ms, "total_cents": total, "packets": amounts.size,
-            "won_cents": 0, "won_packets": 0, "remaining_cents": total, "refunded_cents": 0, "state": "open",
-            "per_user_limit": per_user_limit})
+        self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"])  # a failed attempt's leftovers
+        calls = [("push_packets", [k["packets"], k["meta"]], [i, *amounts[i:i + _PUSH_CHUNK].tolist()])
+                 for i in range(0, amounts.size, _PUSH_CHUNK)]
+        for start in range(0, len(calls), 20):  # bounded round trips of 100,000 packets
+            self._scripts.pipeline(calls[start:start + 20])
+        opened = self._scripts("open_rain", [k["meta"], k["packets"], k["ledger"]],
+                               [starts_ms, ends_ms, total, amounts.size, per_user_limit])
+        if int(opened) < 0:
+            raise StoreUnavailableError(f"rain {rain_id!r}: its packets did not all arrive; create it again")
 
     def grab(self, rain_id: str, user_id: str, now_ms: int, grab_id: str) -> Grab:
         result = self.grab_many([(rain_id, user_id, now_ms, grab_id)])[0]
@@ -149,7 +151,13 @@ class RainStore:
             ("ledger grabs per user == grabs", {u: len(a) for u, a in per_user.items()}, counts),
             ("no user over the per-user limit", max(counts.values(), default=0) <= limit, True),
             ("packets left == remaining_cents", sum(packets_left), f.remaining_cents),
+            # Until the refund empties the list, it holds what was not won: a pool pushed twice
+            # (a resent command) shows here even where the sums still balance.
+            ("packets left == packets - won_packets", len(packets_left),
+             0 if f.refunded_cents or f.state == "ended" else f.packets - f.won_packets),
             ("won + remaining + refunded == total", f.won_cents + f.remaining_cents + f.refunded_cents, f.total_cents),
+            ("no amount is negative", min([f.won_cents, f.remaining_cents, f.refunded_cents, *packets_left,
+                                           *winners.values()], default=0) >= 0, True),
         ]
         for name, got, want in checks:
             if got != want:

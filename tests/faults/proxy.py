@@ -1,0 +1,72 @@
+"""A TCP proxy between the engine and Redis that can hold a reply back: the late reply of a
+command the server did run, which makes redis-py time out and send the command again."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+
+class Proxy:
+    """Forwards 127.0.0.1:<port> to ``target`` (host, port). ``hold_reply(pattern, seconds, skip)``:
+    the reply to the next request holding ``pattern`` (bytes), after ``skip`` such requests, reaches
+    the client ``seconds`` late."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._lock = threading.Lock()
+        self._pattern: bytes | None = None
+        self._delay_s = 0.0
+        self._skip = 0
+        self.held = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def hold_reply(self, pattern: bytes, seconds: float, skip: int = 0) -> None:
+        with self._lock:
+            self._pattern, self._delay_s, self._skip = pattern, seconds, skip
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            hold = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, hold, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, hold, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, hold: threading.Event, requests: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if requests:
+                    with self._lock:
+                        if self._pattern is not None and self._pattern in data:
+                            if self._skip:
+                                self._skip -= 1
+                            else:
+                                self._pattern = None
+                                hold.set()
+                elif hold.is_set():
+                    hold.clear()
+                    self.held += 1
+                    time.sleep(self._delay_s)  # the server ran it; its answer comes late
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()

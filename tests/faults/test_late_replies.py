@@ -1,0 +1,68 @@
+"""A reply that arrives after the client's timeout, for a command the server did run: redis-py
+sends the command again. Creating a rain must not then push its packets twice (it did: a
+10,000-cent pool became 200 packets worth 20,000 cents, all paid out), and draining it pays
+exactly its total."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from district_engine.redenvelope.split import split_packets
+from district_engine.store import EmbeddedRedis, connect
+from district_engine.store.rains import RainStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from proxy import Proxy  # noqa: E402
+
+START, END = 1_000, 10**13
+
+
+@pytest.fixture
+def through_proxy(tmp_path):
+    """(a client through a proxy that can hold replies back, a direct client, the proxy)."""
+    server = EmbeddedRedis(tmp_path, persistent=False).start()
+    direct = connect(server.url)
+    proxy = Proxy(("127.0.0.1", server.port))
+    client = connect(proxy.url, socket_timeout=0.5)
+    try:
+        yield client, direct, proxy
+    finally:
+        client.close()
+        direct.close()
+        proxy.close()
+        server.stop()
+
+
+# The steps of a creation: EXISTS (is it new?), DEL (leftovers), the packets in chunks (one
+# EVALSHA here: 100 packets), then the opening (the second EVALSHA): each answered late in turn.
+@pytest.mark.parametrize("pattern, skip", [(b"EXISTS", 0), (b"EVALSHA", 0), (b"EVALSHA", 1)],
+                         ids=["first-step", "packets", "opening"])
+def test_a_late_reply_while_creating_a_rain_creates_no_money(through_proxy, pattern, skip):
+    client, direct, proxy = through_proxy
+    store = RainStore(client)
+    store.create("warm", [1, 2, 3], START, END)  # the scripts are loaded: the next EVALSHAs run
+    amounts = split_packets(10_000, 100, 1, rng=np.random.default_rng(3))
+    proxy.hold_reply(pattern, 1.0, skip)  # past the client's 0.5 s timeout
+    store.create("rain", amounts, START, END)
+    assert proxy.held == 1  # the fault happened: one reply came late, and the command was sent again
+    check = RainStore(direct)
+    f = check.figures("rain")
+    assert (f.total_cents, f.packets, f.remaining_packets, f.remaining_cents) == (10_000, 100, 100, 10_000)
+    assert check.audit("rain") == []
+    won = [check.grab("rain", f"u{i}", START + 1, f"g{i}") for i in range(120)]
+    assert sum(g.amount_cents for g in won if g.status == "won") == 10_000  # exactly the pool
+    assert [g.status for g in won].count("won") == 100 and check.audit("rain") == []
+
+
+def test_the_audit_catches_a_pool_pushed_twice(through_proxy):
+    """What the old creation left after a late reply: every packet twice. The sums can balance
+    (won + remaining + refunded == total) while the list holds twice the packets; the audit says so."""
+    _, direct, _ = through_proxy
+    store = RainStore(direct)
+    store.create("doubled", [100] * 100, START, END)
+    direct.rpush("rain:{doubled}:packets", *([100] * 100))  # the resent push
+    problems = store.audit("doubled")
+    assert any("packets left == packets - won_packets" in p for p in problems)
+    assert any("packets left == remaining_cents" in p for p in problems)

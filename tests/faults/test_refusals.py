@@ -1,0 +1,97 @@
+"""A Redis that refuses (out of memory, a replica after a failover) is a 503 with Retry-After on
+every route that needs it, never a 500, and the engine serves again once it accepts writes."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from district_engine import load_demo_districts
+from district_engine.settings import Settings
+from district_engine.store import EmbeddedRedis, connect, is_refusal
+from district_engine.store.rains import RainStore
+
+ADMIN = "faults-admin"
+SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
+NEAR = {"lat": 39.9300, "lng": 116.4470}
+
+
+def _bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("message, refusal", [
+    ("OOM command not allowed when used memory > 'maxmemory'.", True),
+    ("ERR Error running script (call to f_0123): @user_script:9: -OOM command not allowed", True),
+    ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist", True),
+    ("LOADING Redis is loading the dataset in memory", True),
+    ("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSCRIPT.", True),
+    ("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.", True),
+    ("CLUSTERDOWN The cluster is down", True),
+    ("TRYAGAIN Multiple keys request during rehashing of slot", True),
+    ("NOREPLICAS Not enough good replicas to write.", True),
+    ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
+    ("ERR wrong number of arguments for 'hset' command", False),
+])
+def test_refusals_are_told_from_bugs(message, refusal):
+    assert is_refusal(redis.ResponseError(message)) is refusal
+
+
+@pytest.fixture
+def engine_on_own_redis(tmp_path):
+    """The app on a redis-server of its own (the test changes its configuration): (client, admin
+    connection, operator key, channel key, rain id)."""
+    server = EmbeddedRedis(tmp_path, persistent=False).start()
+    admin = connect(server.url)
+    try:
+        with TestClient(create_app(Settings(admin_token=ADMIN, worker=False), client=connect(server.url))) as client:
+            op = client.post("/v1/operators", json={"name": "Swire"}, headers=_bearer(ADMIN)).json()["api_key"]
+            channel = client.post("/v1/channels", json={"name": "City"}, headers=_bearer(ADMIN)).json()["api_key"]
+            assert client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=_bearer(op)).status_code == 201
+            now = datetime.now(timezone.utc)
+            rain = client.post("/v1/campaigns", headers=_bearer(op), json={
+                "district_id": SANLITUN.id, "kind": "red_envelope", "title": "Rain", "body": "b",
+                "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
+                "total_cents": 10_000, "packets": 50, "min_cents": 1}).json()["id"]
+            yield client, admin, op, channel, rain
+    finally:
+        admin.close()
+        server.stop()
+
+
+def _writes(client, op, channel, rain, user):
+    """One write of each kind a client makes: a location, a grab, a campaign."""
+    now = datetime.now(timezone.utc)
+    return [
+        client.post("/v1/locations", json={"user_id": user} | NEAR, headers=_bearer(channel)),
+        client.post(f"/v1/red-envelopes/{rain}/grab", json={"user_id": user} | NEAR, headers=_bearer(channel)),
+        client.post("/v1/campaigns", headers=_bearer(op), json={
+            "district_id": SANLITUN.id, "title": "t", "body": "b", "starts_at": now.isoformat(),
+            "ends_at": (now + timedelta(hours=1)).isoformat()}),
+    ]
+
+
+@pytest.mark.parametrize("refuse, accept", [
+    (lambda r: r.config_set("maxmemory", "1"), lambda r: r.config_set("maxmemory", "0")),
+    # A replica, as a primary becomes one after a failover: READONLY to every write.
+    (lambda r: r.execute_command("REPLICAOF", "127.0.0.1", "1"), lambda r: r.execute_command("REPLICAOF", "NO", "ONE")),
+], ids=["out-of-memory", "read-only"])
+def test_a_refusing_redis_is_a_503_with_retry_after_then_service_again(engine_on_own_redis, refuse, accept):
+    client, admin, op, channel, rain = engine_on_own_redis
+    refuse(admin)
+    try:
+        during = _writes(client, op, channel, rain, "during")
+    finally:
+        accept(admin)
+    for r in during:  # refused (503, come back), or, for a script Redis 6 lets run once started, done whole
+        assert r.status_code in (200, 201, 503), r.text
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "1" and r.json()["error"]["code"] == "store_unavailable"
+    assert during[2].status_code == 503  # a plain write is always refused
+    codes = [r.status_code for r in _writes(client, op, channel, rain, "after")]
+    assert codes == [200, 200, 201]
+    figures = client.get(f"/v1/red-envelopes/{rain}", headers=_bearer(op)).json()
+    assert figures["won_packets"] == 1 + (during[1].status_code == 200)  # nothing half-written
+    assert RainStore(admin).audit(rain) == []
