@@ -16,7 +16,7 @@ from typing import Annotated, Callable
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 
-from district_engine.errors import ForbiddenError
+from district_engine.errors import ForbiddenError, UnauthorizedError
 from district_engine.identity import Kind, Principal
 
 __all__ = ["allow", "declare", "principal_of", "declared_kinds", "install_openapi", "trusted_networks",
@@ -39,7 +39,10 @@ SCHEME_NAMES = {Kind.ADMIN: "admin", Kind.OPERATOR: "operatorKey", Kind.CHANNEL:
 
 
 def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:  # which one counts would be up to each proxy on the way: none does
+        raise UnauthorizedError("send one Authorization header, not several")
+    header = headers[0] if headers else None
     if not header:
         return None
     scheme, _, credential = header.partition(" ")

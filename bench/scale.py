@@ -60,6 +60,7 @@ import h3ronpy.vector as h3v  # noqa: E402
 
 console = Console(width=130)
 NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng) WGS-84
+PLACES = 5_000  # distinct places of the users' last positions, and of their pings
 
 
 def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, partitions: int | None) -> dict:
@@ -87,15 +88,19 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
         out["seed_stores_s"] = time.perf_counter() - t
         # A million last positions, as location updates would have left them.
         t = time.perf_counter()
-        lat, lng = synthetic_pings(stores, n_users, seed=5)
+        # Users u1..uN share PLACES places (the pings' points), N / PLACES each: user m is at place
+        # (m - 1) % PLACES, where the ping script sends it (api_load.lua_points), so that its pings
+        # are not impossible jumps from its last position (docs/identity.md).
+        lat, lng = synthetic_pings(stores, min(n_users, PLACES), seed=5)
         cells = np.asarray(h3v.coordinates_to_cells(lat, lng, POSITION_RES))
         now_ms = int(time.time() * 1000)
         task = progress.add_task("user positions", total=n_users)
-        for start in range(0, n_users, 5_000):
-            engine.deliveries.deliver([], now_ms, [Position(scoped_user(channel["id"], f"u{i}"), float(lat[i]),
-                                                            float(lng[i]), int(cells[i]))
-                                                   for i in range(start, min(start + 5_000, n_users))])
-            progress.advance(task, min(5_000, n_users - start))
+        for start in range(1, n_users + 1, 5_000):
+            engine.deliveries.deliver([], now_ms, [
+                Position(scoped_user(channel["id"], f"u{m}"), float(lat[(m - 1) % lat.size]),
+                         float(lng[(m - 1) % lat.size]), int(cells[(m - 1) % lat.size]))
+                for m in range(start, min(start + 5_000, n_users + 1))])
+            progress.advance(task, min(5_000, n_users + 1 - start))
         out["seed_users_s"] = time.perf_counter() - t
     demo_operator = engine.operators.authenticate(key)
     rain = engine.create_campaign(demo_operator, district_id="sanlitun-taikoo-li", kind="red_envelope",
@@ -104,7 +109,7 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
                                   packets=grabbers // 5)
     out |= {"partitions": engine.partitions, "key": key, "channel_key": channel["api_key"], "rain": rain.id,
             "stores": stores,
-            "ping_lat": lat[:5000], "ping_lng": lng[:5000]}
+            "ping_lat": lat, "ping_lng": lng}
     client.close()
     return out
 

@@ -9,6 +9,7 @@ UnauthorizedError whose code and message say why, so a channel's developer can f
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import jwt
@@ -72,7 +73,7 @@ def verify_user_token(token: str, secrets_of: Callable[[str], list[str]], now_s:
     sub, iat, exp = claims["sub"], claims["iat"], claims["exp"]
     if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID_LEN:
         raise _unauthorized("invalid_token", f"sub must be a user id of 1..{MAX_USER_ID_LEN} characters")
-    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in (iat, exp)):
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) for t in (iat, exp)):
         raise _unauthorized("invalid_token", "iat and exp must be NumericDate (seconds since 1970)")
     if exp <= now_s - LEEWAY_S:
         raise _unauthorized("token_expired", "the token has expired (exp)")

@@ -92,6 +92,9 @@ def test_user_tokens_act_for_their_own_user_only_and_bad_ones_say_why(app_client
     for code, t in cases.items():
         r = app_client.post("/v1/locations", json=NEAR, headers=bearer(t))
         assert r.status_code == 401 and r.json()["error"]["code"] == code and r.headers["WWW-Authenticate"] == "Bearer"
+    two = app_client.post("/v1/locations", json=NEAR, headers=[("Authorization", f"Bearer {city['api_key']}"),
+                                                                 ("Authorization", mine["Authorization"])])
+    assert two.status_code == 401 and "one Authorization header" in two.json()["error"]["message"]
     missing = app_client.post("/v1/locations", json=NEAR, headers=bearer(city["api_key"]))
     assert missing.status_code == 422 and missing.json()["error"]["field"] == "user_id"
 

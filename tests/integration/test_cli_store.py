@@ -64,3 +64,35 @@ def test_serve_on_its_embedded_redis_lays_it_out_as_asked_and_stops_it_on_sigter
     with pytest.raises(redis.ConnectionError):
         redis.Redis(port=port, socket_connect_timeout=1).ping()
     assert not (tmp_path / "redis.port").exists()
+
+
+def test_channel_commands_make_a_channel_its_tokens_and_a_new_key(redis_url, redis_client):
+    from district_engine.identity.tokens import verify_user_token
+    from district_engine.store.channels import ChannelStore
+
+    env = {"DE_REDIS_URL": redis_url, "COLUMNS": "200"}
+    made = CliRunner().invoke(app, ["channel", "create", "City channel"], env=env)
+    assert made.exit_code == 0, made.output
+    words = made.output.split()
+    channel_id = next(w for w in words if w.startswith("ch_"))
+    key = next(w for w in words if w.startswith("de_chan_"))
+    channels = ChannelStore(redis_client)
+    assert channels.authenticate(key) == channel_id
+    token = CliRunner().invoke(app, ["channel", "token", channel_id, "u-1"], env=env).output.strip()
+    assert verify_user_token(token, channels.token_secrets, __import__("time").time()) == (channel_id, "u-1")
+    rotated = CliRunner().invoke(app, ["channel", "rotate-key", channel_id, "--grace-s", "0"], env=env)
+    assert rotated.exit_code == 0 and channels.authenticate(key) is None
+    assert CliRunner().invoke(app, ["channel", "token", "ch_nope", "u-1"], env=env).exit_code == 2
+
+
+def test_serve_leaves_x_forwarded_for_to_the_engine(redis_url, redis_client, tmp_path, monkeypatch):
+    """uvicorn believes X-Forwarded-For from loopback unless told not to; the engine reads it only
+    from DE_TRUSTED_PROXIES (a spoofed header bypassed the per-address grab limit)."""
+    import uvicorn
+
+    called = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **kw: called.update(kw))
+    result = CliRunner().invoke(app, ["serve", "--port", "1"], env={"DE_REDIS_URL": redis_url,
+                                                                   "DE_DATA_DIR": str(tmp_path), "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert called["proxy_headers"] is False

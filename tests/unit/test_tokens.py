@@ -65,6 +65,14 @@ def test_wrong_or_missing_claims_are_named(over, says):
     assert says in refused(token(**over))
 
 
+def test_times_that_are_not_finite_numbers_are_refused():
+    """NaN compares false with everything: a token with exp NaN would never expire."""
+    for over in ({"exp": float("nan")}, {"iat": float("nan")}, {"exp": True}, {"iat": "1800000000"}):
+        t = jwt.encode(claims(**over), SECRET, algorithm="HS256")
+        with pytest.raises(UnauthorizedError):
+            verify_user_token(t, secrets_of, NOW)
+
+
 def test_garbage_is_refused_not_an_error():
     for t in ("eyJ.x.y", "eyJhbGciOiJIUzI1NiJ9..", "eyJ" + "A" * 40 + ".e30.", "a.b.c"):
         with pytest.raises(UnauthorizedError):
