@@ -54,15 +54,15 @@ def main():
         n = 400_000
         out = subprocess.run(
             ["redis-benchmark", "-p", str(srv.port), "-n", str(n), "-c", "50", "-P", "16", "-r", "100000000", "-q",
-             "EVALSHA", sha, "5", k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"], "user:__rand_int__", str(now),
-             "g"],
+             "EVALSHA", sha, "6", k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"], k["grab_ids"],
+             "user:__rand_int__", str(now), "grab:__rand_int__"],
             capture_output=True, text=True, check=True).stdout
         server_rate = float(re.findall(r"([\d.]+) requests per second", out)[-1])
         # (b) the Python client, pipelined 1,000 grabs per round trip.
         m = 100_000
         t = time.perf_counter()
         for start in range(0, m, 1000):
-            scripts.pipeline([("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]],
+            scripts.pipeline([("grab_packet", [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"], k["grab_ids"]],
                                [f"py{i}", now, f"g{i}"]) for i in range(start, start + 1000)])
         client_rate = m / (time.perf_counter() - t)
         problems = store.audit("bench")

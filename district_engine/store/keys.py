@@ -82,8 +82,9 @@ def operator_campaigns(operator_id: str) -> str:
 def rain_keys(rain_id: str) -> dict[str, str]:
     """A red-envelope rain's keys, one hash tag: meta (hash of figures, window, per-user limit),
     packets (list of cents, shuffled), winners (hash user -> cents won in all), grabs (hash user ->
-    packets won), ledger (stream of every money move)."""
-    return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "grabs", "ledger")}
+    packets won), ledger (stream of every money move), grab_ids (hash grab id -> "<user> <cents>" of
+    every grab that won: a grab sent again answers what it answered, and wins nothing more)."""
+    return {part: f"rain:{{{rain_id}}}:{part}" for part in ("meta", "packets", "winners", "grabs", "ledger", "grab_ids")}
 
 
 def rate_limit(subject: str) -> str:

@@ -37,7 +37,7 @@ class RainFigures(NamedTuple):
 
 def _grab_keys(rain_id: str) -> list[str]:
     k = keys.rain_keys(rain_id)
-    return [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"]]
+    return [k["meta"], k["packets"], k["winners"], k["ledger"], k["grabs"], k["grab_ids"]]
 
 
 def _grab(rain_id: str, status, amount) -> Grab | NotFoundError:
@@ -68,7 +68,8 @@ class RainStore:
             raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
         amounts = np.asarray(amounts, dtype=np.int64)
         total = int(amounts.sum())
-        self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"])  # a failed attempt's leftovers
+        # What a failed attempt may have left (this rain does not exist yet: nothing else is there).
+        self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"], k["grab_ids"])
         calls = [("push_packets", [k["packets"], k["meta"]], [i, *amounts[i:i + _PUSH_CHUNK].tolist()])
                  for i in range(0, amounts.size, _PUSH_CHUNK)]
         for start in range(0, len(calls), 20):  # bounded round trips of 100,000 packets

@@ -66,3 +66,21 @@ def test_the_audit_catches_a_pool_pushed_twice(through_proxy):
     problems = store.audit("doubled")
     assert any("packets left == packets - won_packets" in p for p in problems)
     assert any("packets left == remaining_cents" in p for p in problems)
+
+
+def test_a_grab_sent_again_answers_the_same_and_wins_nothing_more(through_proxy):
+    """With several packets a user (per_user_limit 3), a resent grab used to win another packet."""
+    client, direct, proxy = through_proxy
+    store = RainStore(client)
+    store.create("multi", [100] * 10, START, END, per_user_limit=3)
+    store.grab("multi", "warm-up", START + 1, "g0")  # the script is loaded: the next EVALSHA runs
+    proxy.hold_reply(b"EVALSHA", 1.0)  # the grab runs; its answer comes after the 0.5 s timeout
+    first = store.grab("multi", "keen", START + 2, "g1")
+    assert proxy.held == 1 and first.status == "won"
+    assert store.grab("multi", "keen", START + 3, "g1") == first  # the same grab id, later: the same answer
+    check = RainStore(direct)
+    f = check.figures("multi")
+    assert (f.won_packets, f.won_cents) == (2, 200)  # warm-up's and keen's one packet, not two
+    assert int(direct.hget("rain:{multi}:grabs", "keen")) == 1
+    assert check.audit("multi") == []
+    assert store.grab("multi", "keen", START + 4, "g2").status == "won"  # a new grab may win the next one
