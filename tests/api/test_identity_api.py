@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from api.auth import client_address, trusted_networks
 from api.main import create_app
-from conftest import (ADMIN, FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_channel, make_operator,
+from conftest import (ADMIN, FAR, NEAR_SANLITUN, bearer, campaign_body, make_channel, make_operator,
                       user_token)
 from district_engine.settings import Settings
 from district_engine.store.rains import RainStore
