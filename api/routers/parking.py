@@ -104,7 +104,7 @@ def get_session(session_id: str, engine: EngineDep, operator: OperatorDep) -> Se
 @router.post("/sessions/{session_id}/validations", response_model=ValidationOut,
              summary="A merchant's free minutes on an open session (e.g. two hours for a purchase)")
 def add_validation(session_id: str, body: ValidationIn, engine: EngineDep, operator: OperatorDep) -> ValidationOut:
-    total = engine.parking.add_validation(session_id, operator, body.merchant, body.free_minutes)
+    total = engine.parking.add_validation(session_id, operator, body.merchant, body.free_minutes, body.validation_id)
     return ValidationOut(session_id=session_id, validation_minutes=total)
 
 

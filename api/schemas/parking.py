@@ -66,6 +66,8 @@ class GateDecision(BaseModel):
 class ValidationIn(Strict):
     merchant: str = Field(examples=["Apple Sanlitun"])
     free_minutes: StrictInt = Field(description="1..1440", examples=[120])
+    validation_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["pos-0042-7781"],
+                                      description="the merchant's id for it: sent again, it adds nothing")
 
 
 class ValidationOut(BaseModel):

@@ -181,8 +181,11 @@ class Parking:
             raise NotFoundError(f"plate {plate} is not bound to this user", field="plate")
         self.store.unbind(plate)
 
-    def add_validation(self, session_id: str, owner: str, merchant: str, free_minutes: int) -> int:
-        """A merchant's free minutes on an open session of one of the owner's lots; the session's total."""
+    def add_validation(self, session_id: str, owner: str, merchant: str, free_minutes: int,
+                       validation_id: str | None = None) -> int:
+        """A merchant's free minutes on an open session of one of the owner's lots; the session's
+        total. Once per ``validation_id`` (the merchant's own, for its retries; else one made here,
+        which a resend of the script carries too)."""
         lot_id = lot_of_session(session_id)
         try:
             self.lot(lot_id, owner)
@@ -193,8 +196,11 @@ class Parking:
         if isinstance(free_minutes, bool) or not isinstance(free_minutes, int) or not 1 <= free_minutes <= 1440:
             raise InvalidInputError(f"must be an integer from 1 to 1440, got {free_minutes!r}", field="free_minutes")
         self.store.session(lot_id, session_id)
+        if validation_id is not None and (not isinstance(validation_id, str) or not 1 <= len(validation_id) <= 64):
+            raise InvalidInputError("must be a string of 1 to 64 characters", field="validation_id")
         total = self.store.add_validation(lot_id, session_id, free_minutes, {
-            "merchant": merchant, "free_minutes": free_minutes, "at": self._now().isoformat()})
+            "id": validation_id or f"val_{uuid.uuid4().hex}", "merchant": merchant, "free_minutes": free_minutes,
+            "at": self._now().isoformat()})
         if total < 0:
             raise ConflictError("the session is closed: the car has left", field="session_id")
         return total

@@ -3,6 +3,7 @@ sends the command again. Creating a rain must not then push its packets twice (i
 10,000-cent pool became 200 packets worth 20,000 cents, all paid out), and draining it pays
 exactly its total."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -84,3 +85,24 @@ def test_a_grab_sent_again_answers_the_same_and_wins_nothing_more(through_proxy)
     assert int(direct.hget("rain:{multi}:grabs", "keen")) == 1
     assert check.audit("multi") == []
     assert store.grab("multi", "keen", START + 4, "g2").status == "won"  # a new grab may win the next one
+
+
+def test_a_validation_sent_again_gives_its_free_minutes_once(through_proxy):
+    """A merchant's two free hours, answered late and sent again by redis-py: two hours, not four."""
+    from datetime import datetime, timedelta, timezone
+
+    from district_engine.parking.service import GateEvent, Parking
+    from district_engine.store.parking import ParkingStore
+
+    client, direct, proxy = through_proxy
+    parking = Parking(ParkingStore(client), clock=lambda: datetime.now(timezone.utc))
+    lot, _ = parking.create_lot("op", "sanlitun-taikoo-li", "South", 10, 39.9325, 116.4474,
+                                {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000})
+    entered = GateEvent("vehicle.entry", "京A12345", 0.99, datetime.now(timezone.utc) - timedelta(hours=1), "in")
+    session = json.loads(parking.try_decide(parking.lot(lot.id), "msg-1", entered))["session_id"]
+    parking.add_validation(session, "op", "Warm-up", 1)  # the script is loaded: the next EVALSHA runs
+    proxy.hold_reply(b"EVALSHA", 1.0)
+    assert parking.add_validation(session, "op", "Apple Sanlitun", 120) == 121
+    assert proxy.held == 1
+    stored = ParkingStore(direct).session(lot.id, session)
+    assert int(stored["validation_minutes"]) == 121 and len(json.loads(stored["validations"])) == 2
