@@ -533,8 +533,7 @@ class Engine:
         now_ms = _ms(now)
         gap_ms = self.deliveries.reentry_gap_ms
         per_row, items, positions, untrusted = [], [], [], {}
-        for i, row in enumerate(rows):
-            ping = Ping(*row)
+        for i, ping in enumerate(rows):
             reason = distrust(None, Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked))
             if reason is not None:
                 untrusted[i] = reason
@@ -548,9 +547,9 @@ class Engine:
         codes, jumped = self.deliveries.deliver_placed(items, now_ms, positions)
         codes = iter(codes)
         placed = []
-        for i, (row, offers) in enumerate(zip(rows, per_row)):
+        for i, (ping, offers) in enumerate(zip(rows, per_row)):
             got = [o for o, code in zip(offers, codes) if code in (Outcome.PUSHED, Outcome.CAPPED)]
-            if i not in untrusted and row[0] in jumped:
+            if i not in untrusted and ping.user_id in jumped:
                 untrusted[i] = JUMPED
             placed.append(Placed(got, untrusted.get(i)))
         return placed

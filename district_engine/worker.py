@@ -17,7 +17,7 @@ import time
 import uuid
 
 from district_engine.delivery.sender import Sender
-from district_engine.engine import Engine
+from district_engine.engine import Engine, Ping
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import UNAVAILABLE
 
@@ -114,7 +114,7 @@ class Worker:
         def consume(reclaim_idle_ms):
             rows = self.engine.locations.read(self.consumer, self.match_batch, 500, reclaim_idle_ms=reclaim_idle_ms)
             if rows:
-                self.engine.locate_many([(r.user_id, r.lat, r.lng) for r in rows])
+                self.engine.locate_many([Ping(r.user_id, r.lat, r.lng) for r in rows])
                 self.engine.locations.ack(rows)
                 self.matched += len(rows)
 

@@ -82,7 +82,3 @@ class Principal:
                 raise InvalidInputError("is required with a channel key", field="user_id")
             return scoped_user(self.id, user_id)
         raise ForbiddenError(f"a {self.kind.value} acts for no user")
-
-    @property
-    def channel_id(self) -> str | None:
-        return self.id if self.kind in (Kind.CHANNEL, Kind.USER) else None

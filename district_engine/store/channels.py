@@ -54,9 +54,6 @@ class ChannelStore:
             raise NotFoundError(f"no channel {channel_id!r}", field="channel_id")
         return Channel(channel_id, row[0].decode(), row[1].decode())
 
-    def all(self) -> list[Channel]:
-        return sorted((self.get(i.decode()) for i in self._client.smembers(keys.channels())), key=lambda c: c.created_at)
-
     def authenticate(self, api_key: str) -> str | None:
         """The channel id an API key belongs to, or None."""
         return self.keys.resolve(api_key)
