@@ -18,6 +18,7 @@ from fastapi.openapi.utils import get_openapi
 
 from district_engine.errors import ForbiddenError, UnauthorizedError
 from district_engine.identity import Kind, Principal
+from district_engine.identity.service import CacheMiss
 
 __all__ = ["allow", "declare", "principal_of", "declared_kinds", "install_openapi", "trusted_networks",
            "client_address", "OperatorDep", "AdminDep", "ChannelUserDep", "ChannelDep", "OperatorOrChannelDep"]
@@ -75,25 +76,30 @@ def _in(address: str, networks) -> bool:
     return any(ip in n for n in networks)
 
 
-def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
+async def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
     """The caller, if it is of one of ``kinds``; 401 if it is nobody, 403 if it may not call here,
-    429 past its rate limit."""
-    principal = request.app.state.identity.authenticate(_bearer(request))
+    429 past its rate limit. A cached key costs a hash and a dict lookup on the event loop; a
+    lookup the cache misses, and an operator's call count, go to a Redis thread (api/offload.py)."""
+    state = request.app.state
+    bearer = _bearer(request)
+    try:
+        principal = state.identity.authenticate(bearer, cached_only=True)
+    except CacheMiss:
+        principal = await state.store_calls.run(state.identity.authenticate, bearer)
     if principal.kind is Kind.USER:  # only a device's calls are counted by address
         principal = replace(principal, address=client_address(request))
     if principal.kind not in kinds:
         names = " or ".join(SCHEME_NAMES[k] for k in kinds)
         raise ForbiddenError(f"this route takes {names}, not {SCHEME_NAMES[principal.kind]}", code="wrong_principal")
-    request.app.state.identity.admit(principal)  # rate limits count the principal, once it is known
+    if state.identity.counts_calls(principal):  # rate limits count the principal, once it is known
+        await state.store_calls.run(state.identity.admit, principal)
     return principal
 
 
 def allow(*kinds: Kind) -> Callable:
-    """The dependency of a route that the ``kinds`` of principal may call. Async, so that it costs
-    no thread hop: a cached key is a hash and a dict lookup; a lookup the cache misses is one
-    Redis GET inline, bounded by the client's timeouts, as the location route's own call is."""
+    """The dependency of a route that the ``kinds`` of principal may call."""
     async def dependency(request: Request) -> Principal:
-        return principal_of(request, kinds)
+        return await principal_of(request, kinds)
     dependency.principals = kinds
     return dependency
 

@@ -1,11 +1,11 @@
 """Location updates, and grabs, that arrive together share their Redis round trips.
 
 The handlers of the requests that become ready in one turn of the event loop each queue their
-item here; the first schedules a flush for the end of that turn, which runs them all through one
-call of the engine (``Engine.locate_many``: every position and delivery in one pipeline;
-``Engine.grab_many``: every rate limit, last position and grab in one pipeline each) and answers
-each. Under load a worker takes fewer, larger round trips; alone, a request waits for nothing but
-its own.
+item here; the first schedules a flush for the end of that turn, which runs them all, on a Redis
+thread (api/offload.py), through one call of the engine (``Engine.locate_many``: every position
+and delivery in one pipeline; ``Engine.grab_many``: every rate limit, last position and grab in
+one pipeline each) and answers each. Under load a worker takes fewer, larger round trips; alone,
+a request waits for nothing but its own.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 from datetime import datetime
 from typing import Callable
 
+from api.offload import StoreCalls
 from district_engine.engine import Engine, GrabAttempt, Ping, Placed
 from district_engine.store.rains import Grab
 
@@ -23,12 +24,15 @@ __all__ = ["TurnBatcher", "LocateBatcher", "GrabBatcher"]
 class TurnBatcher:
     """Items submitted in one turn of the event loop go to one call of ``run`` (items -> one
     result per item, in order; a result that is an exception is raised to that item's caller
-    alone; an exception raised by ``run`` goes to every caller of the batch)."""
+    alone; an exception raised by ``run`` goes to every caller of the batch). ``run`` calls Redis:
+    it runs on ``calls``' threads, never on the event loop (api/offload.py)."""
 
-    def __init__(self, run: Callable[[list], list], max_batch: int = 64):
+    def __init__(self, run: Callable[[list], list], calls: StoreCalls, max_batch: int = 64):
         self.run = run
+        self.calls = calls
         self.max_batch = max_batch
         self._pending: list[tuple[object, asyncio.Future]] = []
+        self._running: set[asyncio.Task] = set()
         self.batches = self.rows = 0
 
     async def submit(self, item):
@@ -47,8 +51,13 @@ class TurnBatcher:
             return
         self.batches += 1
         self.rows += len(batch)
+        task = asyncio.ensure_future(self._answer(batch))
+        self._running.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._running.discard)
+
+    async def _answer(self, batch: list) -> None:
         try:
-            results = self.run([item for item, _ in batch])
+            results = await self.calls.run(self.run, [item for item, _ in batch])
         except BaseException as exc:  # noqa: BLE001 - each waiting request gets the error (a 503 for a lost store)
             for _, future in batch:
                 if not future.done():
@@ -66,8 +75,8 @@ class TurnBatcher:
 
 
 class LocateBatcher(TurnBatcher):
-    def __init__(self, engine: Engine, max_batch: int = 64):
-        super().__init__(lambda rows: engine.locate_many(rows), max_batch)
+    def __init__(self, engine: Engine, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(lambda rows: engine.locate_many(rows), calls, max_batch)
         self.engine = engine
 
     async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
@@ -78,14 +87,14 @@ class LocateBatcher(TurnBatcher):
 
 
 class GrabBatcher(TurnBatcher):
-    def __init__(self, engine: Engine, max_batch: int = 64):
-        super().__init__(lambda attempts: engine.grab_many(attempts), max_batch)
+    def __init__(self, engine: Engine, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(lambda attempts: engine.grab_many(attempts), calls, max_batch)
         self.engine = engine
 
     async def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
                    address: str | None = None, accuracy_m: float | None = None,
-                   mocked: bool = False) -> tuple[Grab, str]:
+                   mocked: bool = False, request_key: str | None = None) -> tuple[Grab, str]:
         """``Engine.grab_many`` of one grab, batched with the other grabs of this turn of the loop."""
         attempt: GrabAttempt = self.engine.check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m,
-                                                      mocked)
+                                                      mocked, request_key)
         return await self.submit(attempt)

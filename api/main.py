@@ -16,6 +16,7 @@ from api.auth import install_openapi, trusted_networks
 from api.logs import configure
 from api.batching import GrabBatcher, LocateBatcher
 from api.middleware import RequestMiddleware, direct_routes
+from api.offload import StoreCalls
 from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
@@ -40,8 +41,10 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             app.state.engine = engine
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute)
-            app.state.locate_batcher = LocateBatcher(engine)
-            app.state.grab_batcher = GrabBatcher(engine)
+            app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work
+            stack.callback(app.state.store_calls.close)
+            app.state.locate_batcher = LocateBatcher(engine, app.state.store_calls)
+            app.state.grab_batcher = GrabBatcher(engine, app.state.store_calls)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")

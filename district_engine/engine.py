@@ -7,6 +7,7 @@ or location request reads no Redis; ``refresh`` follows the change signals to st
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -93,12 +94,14 @@ class Placed(NamedTuple):
 
 
 class GrabAttempt(NamedTuple):
-    """One grab, checked: the rain, the (scoped) user at a position, and the device's address when
-    the call came from a device (a user token), which its own rate limit counts."""
+    """One grab, checked: the rain, the (scoped) user at a position, the device's address when the
+    call came from a device (a user token), which its own rate limit counts, and the grab's id
+    when the client named the request (a retry of it then wins nothing more)."""
 
     campaign_id: str
     ping: Ping
     address: str | None = None
+    grab_id: str | None = None
 
 
 class _View:
@@ -408,10 +411,17 @@ class Engine:
 
     @staticmethod
     def check_grab(campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
-                   address: str | None = None, accuracy_m: float | None = None, mocked: bool = False) -> GrabAttempt:
-        """The ``GrabAttempt`` of ``grab_many`` for one grab, checked (WGS-84)."""
+                   address: str | None = None, accuracy_m: float | None = None, mocked: bool = False,
+                   request_key: str | None = None) -> GrabAttempt:
+        """The ``GrabAttempt`` of ``grab_many`` for one grab, checked (WGS-84). ``request_key``:
+        the client's name for this request (its Idempotency-Key), which makes the grab id: the same
+        key from the same user is the same grab, whenever it is sent again."""
         ping = Engine.check_location(user_id, lat, lng, coord, None, accuracy_m, mocked)
-        return GrabAttempt(campaign_id, ping, address)
+        grab_id = None
+        if request_key is not None:
+            digest = hashlib.sha256(f"{campaign_id}\n{ping.user_id}\n{request_key}".encode()).hexdigest()
+            grab_id = f"grk_{digest[:32]}"
+        return GrabAttempt(campaign_id, ping, address, grab_id)
 
     def grab_many(self, attempts: list[GrabAttempt]) -> list[tuple[Grab, str] | DistrictEngineError]:
         """Grabs, each (Grab, grab id) or its error: RateLimitedError past the sliding window of
@@ -422,7 +432,7 @@ class Engine:
         Three round trips for all of them: the limits, the users' last positions, the grabs."""
         now_ms = _ms(self.clock())
         per_user, per_address, per_channel = self.grab_limits
-        grab_ids = [f"grb_{uuid.uuid4().hex[:20]}" for _ in attempts]
+        grab_ids = [a.grab_id or f"grb_{uuid.uuid4().hex[:20]}" for a in attempts]
         events = []
         for a, grab_id in zip(attempts, grab_ids):
             subjects, limits = [f"grab:user:{a.ping.user_id}"], [per_user]

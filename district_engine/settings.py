@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "engine_options", "worker_options"]
@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     redis_appendfsync: Literal["always", "everysec", "no"] = Field(
         default="everysec", description="AOF fsync policy of the embedded server"
     )
+    redis_timeout_ms: int = Field(default=500, ge=10, le=60_000, description=(
+        "the longest any one Redis call may take (connecting, or a reply); past it the request answers 503"))
     admin_token: str | None = Field(default=None, description="bearer token that may create operators and channels")
     auth_cache_s: float = Field(default=2.0, ge=0, le=60, description=(
         "how long a process trusts a key lookup; a key revoked elsewhere stops working within this"))
@@ -60,6 +62,12 @@ class Settings(BaseSettings):
         "how many partitions a new deployment spreads its users over (unset: 16); each is a Cluster slot, "
         "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "
         "a deployment keeps its count (docs/scaling.md)"))
+
+    @model_validator(mode="after")
+    def _wait_within_timeout(self) -> "Settings":
+        if self.wait_replicas and self.wait_ms >= self.redis_timeout_ms:  # WAIT blocks on the server
+            raise ValueError("DE_WAIT_MS must be shorter than DE_REDIS_TIMEOUT_MS")
+        return self
 
 
 def engine_options(settings: Settings) -> dict:

@@ -67,16 +67,15 @@ def offer_public_json(o: Offer, engine) -> str:
     return f"{cached[2]}{to_json(round(o.distance_m, 1)).decode()}{cached[3]}"
 
 
-# async on purpose: its one Redis round trip (~0.1 ms on a local server) costs less inline than a
-# thread hop, and the tail is 4x better (docs/api.md); the client's timeouts bound a stall. The
-# updates that arrive in one turn of the event loop share that round trip (api/batching.py).
-# Served direct by the middleware (api/middleware.py): it reads its own body.
+# async: the updates that arrive in one turn of the event loop share one Redis round trip, on a
+# Redis thread (api/batching.py, api/offload.py). Served direct by the middleware
+# (api/middleware.py): it reads its own body.
 @router.post("/locations", response_model=LocationOut, openapi_extra=json_body(LocationIn),
              summary="A user's position: returns offers in reach this user had not been given")
 @direct
 @declare(Kind.CHANNEL, Kind.USER)
 async def locations(request: Request) -> Response:
-    caller = principal_of(request, locations.principals)
+    caller = await principal_of(request, locations.principals)
     body = parse_json(LocationIn, await request.body())
     state = request.app.state
     placed = await state.locate_batcher.locate(caller.user(body.user_id), body.lat, body.lng, body.coord, body.at,

@@ -34,10 +34,10 @@ def create_district(engine: EngineDep, operator: OperatorDep, response: Response
 
 @router.get("", summary="All districts (public, for the city channel); mine=true: only yours (API key)")
 @declare(optional=(Kind.OPERATOR,))
-def list_districts(request: Request, engine: EngineDep, mine: bool = False) -> dict:
+async def list_districts(request: Request, engine: EngineDep, mine: bool = False) -> dict:  # from memory
     stored = engine.view.stored.values()
     if mine:
-        operator = principal_of(request, (Kind.OPERATOR,)).id
+        operator = (await principal_of(request, (Kind.OPERATOR,))).id
         stored = [s for s in stored if s.owner == operator]
     return {"districts": [_summary(s.district).model_dump() for s in stored]}
 

@@ -1,6 +1,8 @@
 """Red-envelope rains: grabs by a channel's users, figures for the owner."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import ChannelUserDep, OperatorDep
@@ -9,6 +11,11 @@ from api.errors import error_body
 from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, error_responses
 
 router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 403, 404, 413, 422, 503))
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
+    description="Your name for this grab (say, a UUID): sent again after a 503 or a lost answer, it is the same "
+                "grab, which answers what it answered and wins nothing more")]
 
 _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain is not running now"}
 
@@ -20,13 +27,14 @@ _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain 
                         409: {"description": "sold_out or not_active"},
                         429: {"description": "rate_limited: too many attempts; see Retry-After"}},
              summary="Grab a packet: won (with the amount) or already_grabbed (the same amount again)")
-# async, inline on the event loop as locations are, and batched with the other grabs of the same
-# turn of the loop (api/batching.py): three short Redis round trips for all of them (limits, the
-# users' last positions, the grab scripts) cost less than a thread hop each (docs/api.md).
-async def grab(campaign_id: str, body: GrabIn, request: Request, caller: ChannelUserDep):
+# async, and batched with the other grabs of the same turn of the loop (api/batching.py): three
+# short Redis round trips for all of them (limits, the users' last positions, the grab scripts),
+# on a Redis thread (api/offload.py).
+async def grab(campaign_id: str, body: GrabIn, request: Request, caller: ChannelUserDep,
+               idempotency_key: IdempotencyKey = None):
     result, grab_id = await request.app.state.grab_batcher.grab(
         campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord, address=caller.address,
-        accuracy_m=body.accuracy_m, mocked=body.mocked)
+        accuracy_m=body.accuracy_m, mocked=body.mocked, request_key=idempotency_key)
     if result.status in _MISSED:
         return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
                             status_code=409)

@@ -20,9 +20,13 @@ from district_engine.store.credentials import digest
 from district_engine.store.operators import Operator, OperatorStore
 from district_engine.store.ratelimits import RateLimits
 
-__all__ = ["Identity"]
+__all__ = ["Identity", "CacheMiss"]
 
 _CACHE_MAX = 100_000
+
+
+class CacheMiss(Exception):
+    """``authenticate(..., cached_only=True)`` needs Redis for this credential."""
 
 
 class Identity:
@@ -40,26 +44,31 @@ class Identity:
         self._secrets: dict[str, tuple[list[str], float]] = {}  # channel id -> (token secrets, cached until)
 
     # ------------------------------------------------------------ authentication
-    def authenticate(self, credential: str | None) -> Principal:
-        """The principal a bearer credential names; UnauthorizedError (saying why) if none."""
+    def authenticate(self, credential: str | None, cached_only: bool = False) -> Principal:
+        """The principal a bearer credential names; UnauthorizedError (saying why) if none.
+        ``cached_only``: answer from this process's cache or raise CacheMiss, never call Redis
+        (the event loop's way: it then does the lookup on a Redis thread, api/offload.py)."""
         if not credential:
             raise UnauthorizedError("a credential is required: Authorization: Bearer <key or user token>")
         if self._admin is not None and hmac.compare_digest(credential.encode(), self._admin):
             return Principal(Kind.ADMIN)
         if looks_like_token(credential):
-            channel_id, user_id = verify_user_token(credential, self._token_secrets, self._clock())
+            secrets = self._cached_secrets if cached_only else self._token_secrets
+            channel_id, user_id = verify_user_token(credential, secrets, self._clock())
             return Principal(Kind.USER, channel_id, user_id)
-        principal = self._by_key(credential)
+        principal = self._by_key(credential, cached_only)
         if principal is None:
             raise UnauthorizedError("this key is not valid (unknown, revoked or expired)")
         return principal
 
-    def _by_key(self, api_key: str) -> Principal | None:
+    def _by_key(self, api_key: str, cached_only: bool = False) -> Principal | None:
         d = digest(api_key)
         now = time.monotonic()
         hit = self._keys.get(d)
         if hit is not None and hit[1] > now:
             return hit[0]
+        if cached_only:
+            raise CacheMiss
         principal = None
         if (operator_id := self.operators.authenticate(api_key)) is not None:
             principal = Principal(Kind.OPERATOR, operator_id)
@@ -70,6 +79,12 @@ class Identity:
                 self._keys.clear()
             self._keys[d] = (principal, now + self.cache_s)
         return principal
+
+    def _cached_secrets(self, channel_id: str) -> list[str]:
+        hit = self._secrets.get(channel_id)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        raise CacheMiss
 
     def _token_secrets(self, channel_id: str) -> list[str]:
         now = time.monotonic()
@@ -83,10 +98,14 @@ class Identity:
             self._secrets[channel_id] = (secrets, now + self.cache_s)
         return secrets
 
+    def counts_calls(self, principal: Principal) -> bool:
+        """Whether ``admit`` counts this principal's calls (in Redis). A channel's and its users'
+        calls are limited where they move money instead: grabs, ``Engine.grab_many``."""
+        return principal.kind is Kind.OPERATOR and bool(self.operator_calls_per_minute)
+
     def admit(self, principal: Principal) -> None:
-        """Count an operator's call against its limit; RateLimitedError past it. (A channel's and
-        its users' calls are limited where they move money: grabs, ``Engine.grab``.)"""
-        if principal.kind is not Kind.OPERATOR or not self.operator_calls_per_minute:
+        """Count an operator's call against its limit; RateLimitedError past it."""
+        if not self.counts_calls(principal):
             return
         wait_ms = self.limits.admit([f"operator:{principal.id}"], int(self._clock() * 1000), 60_000,
                                     [self.operator_calls_per_minute], uuid.uuid4().hex)

@@ -11,6 +11,8 @@ atomic script; a session closes once, so it is charged once.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
 from functools import lru_cache
@@ -24,6 +26,8 @@ from district_engine.parking.plates import check_plate, lookalikes
 from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
 from district_engine.store.parking import Binding, LotRecord, ParkingStore
+
+log = logging.getLogger("district_engine.parking")
 
 __all__ = ["Parking", "GateEvent", "POLICIES", "PENDING_WAIT_S", "messages", "pending_too_long"]
 
@@ -104,6 +108,7 @@ class Parking:
         self.wait_replicas, self.wait_ms = wait  # see try_decide
         self.rotation_grace = ROTATION_GRACE
         self._occupancy: tuple[float, dict] = (0.0, {})
+        self._refreshing = threading.Lock()
 
     def _now(self) -> datetime:
         return self.clock()
@@ -148,13 +153,22 @@ class Parking:
 
     def free_spaces(self, district_id: str, lot_id: str | None = None) -> int | None:
         """Free spaces of one lot, or of all the district's lots (``lot_id`` None); None if there is
-        no such lot. Read at most once a second per process: the feed shows it, it need not be exact."""
+        no such lot. From a table in memory: the feed shows it on the event loop, and it need not
+        be exact. A table older than a second is read again on a thread of its own, meanwhile the
+        old one answers (a stalled Redis then leaves it old, and stalls no request)."""
         at, table = self._occupancy
-        if time.monotonic() - at > 1.0:
-            table = self.store.occupancy()
-            self._occupancy = (time.monotonic(), table)
+        if time.monotonic() - at > 1.0 and self._refreshing.acquire(blocking=False):
+            threading.Thread(target=self._refresh_occupancy, daemon=True, name="occupancy").start()
         rows = [v for k, v in table.items() if k == lot_id or (lot_id is None and v[0] == district_id)]
         return sum(max(0, capacity - occupied) for _, capacity, occupied in rows) if rows else None
+
+    def _refresh_occupancy(self) -> None:
+        try:
+            self._occupancy = (time.monotonic(), self.store.occupancy())
+        except Exception:  # noqa: BLE001 - a lost store: the old table answers; the next call tries again
+            log.warning("parking: reading the occupancy failed", exc_info=True)
+        finally:
+            self._refreshing.release()
 
     def rotate_secret(self, lot_id: str, owner: str) -> str:
         """A new webhook secret; the old one stays valid for 24 h, while the gates are updated."""

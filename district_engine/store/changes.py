@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from district_engine.store import keys
+from district_engine.store.connection import bounded_block
 
 __all__ = ["Change", "signal", "read_after", "last_id", "newer"]
 
@@ -36,7 +37,7 @@ def last_id(client) -> str:
 
 def read_after(client, after: str, block_ms: int | None = None, count: int = 10_000) -> list[Change]:
     """Signals newer than ``after``, oldest first (waiting up to ``block_ms`` for one)."""
-    got = client.xread({keys.changes(): after}, count=count, block=block_ms)
+    got = client.xread({keys.changes(): after}, count=count, block=bounded_block(client, block_ms))
     if not got:
         return []
     return [Change(sid.decode(), f[b"entity"].decode(), f[b"id"].decode(), f[b"op"].decode()) for sid, f in got[0][1]]

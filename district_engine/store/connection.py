@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
@@ -14,22 +14,47 @@ from district_engine.errors import StoreUnavailableError
 from district_engine.settings import Settings
 from district_engine.store.server import EmbeddedRedis
 
-__all__ = ["connect", "is_cluster", "open_redis", "routed"]
+__all__ = ["connect", "is_cluster", "open_redis", "routed", "client_options", "bounded_block", "DEFAULT_TIMEOUT_S"]
+
+DEFAULT_TIMEOUT_S = 0.5
 
 
-# Short timeouts and few, quick retries: a lost Redis must cost a request milliseconds and a 503,
-# never a hang (the hot routes run on the event loop; see docs/api.md).
-CLIENT_DEFAULTS = {
-    "socket_connect_timeout": 1.0,
-    "socket_timeout": 2.0,
-    "retry": Retry(ExponentialBackoff(cap=0.05, base=0.01), 2),
-    "health_check_interval": 30,
-}
+def client_options(timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
+    """How every engine client talks to Redis (docs/faults.md):
+
+    - **No command is sent twice by the client.** A timeout or a broken connection does not tell
+      whether Redis ran the command (a late reply means it did), so redis-py's retry is off, on a
+      single server and on a Cluster alike (a Cluster's MOVED/ASK redirections, which Redis sends
+      for a command it did not run, are still followed). The error reaches the caller: a 503 for
+      an HTTP client, which may send the request again, and every write that moves money or
+      once-only state is idempotent on an id the request carries (a grab id, a validation id, a
+      rain's offsets, a delivery id, an Idempotency-Key), so the second run changes nothing.
+    - **Every call is bounded by ``timeout_s``** (``DE_REDIS_TIMEOUT_MS``): connecting, and each
+      read of a reply. A blocking read (XREAD BLOCK) must block for less (``bounded_block``).
+    """
+    return {
+        "socket_connect_timeout": timeout_s,
+        "socket_timeout": timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "health_check_interval": 30,  # an idle pooled connection is checked before it is used again
+    }
 
 
-def connect(url: str, **options) -> redis.Redis | RedisCluster:
-    """A client for ``url``; a Redis Cluster node gives a cluster client (checked with INFO)."""
-    options = CLIENT_DEFAULTS | options
+def bounded_block(client, block_ms: int | None) -> int | None:
+    """The BLOCK of a blocking read on ``client`` that waits up to ``block_ms`` (None or 0: not
+    at all; BLOCK 0 would wait for ever): at most half the socket timeout, so that a quiet stream
+    is never taken for a stalled server."""
+    if not block_ms:
+        return None
+    kwargs = client.nodes_manager.connection_kwargs if is_cluster(client) else client.connection_pool.connection_kwargs
+    timeout = kwargs.get("socket_timeout")
+    return min(block_ms, max(5, int(timeout * 500))) if timeout else block_ms
+
+
+def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> redis.Redis | RedisCluster:
+    """A client for ``url``; a Redis Cluster node gives a cluster client (checked with INFO).
+    ``options`` override ``client_options(timeout_s)``."""
+    options = client_options(timeout_s) | options
     client = redis.Redis.from_url(url, **options)
     try:
         cluster = client.info("cluster").get("cluster_enabled") == 1
@@ -61,15 +86,16 @@ def open_redis(settings: Settings):
     """Yield a connected client: ``settings.redis_url``; else the embedded server another engine
     process runs in ``settings.data_dir``; else a new embedded server there, stopped again on exit."""
     url = settings.redis_url or EmbeddedRedis.running_in(settings.data_dir)
+    timeout_s = settings.redis_timeout_ms / 1000
     if url:
-        client = connect(url)
+        client = connect(url, timeout_s)
         try:
             yield client
         finally:
             client.close()
         return
     with EmbeddedRedis(settings.data_dir, appendfsync=settings.redis_appendfsync) as server:
-        client = connect(server.url)
+        client = connect(server.url, timeout_s)
         try:
             yield client
         finally:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from district_engine.store import keys
-from district_engine.store.connection import is_cluster, routed
+from district_engine.store.connection import bounded_block, is_cluster, routed
 from district_engine.store.layout import partition_count
 from district_engine.store.schedule import TimedSet
 from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, stream_id_key
@@ -104,7 +104,7 @@ class Outbox:
             rows = [row for result in pipe.execute() for row in (result or [])]
             self._follow_poll.after(sum(len(entries) for _, entries in rows), len(streams), block_ms)
         else:
-            rows = self._client.xread(streams, count=count, block=block_ms or None) or []
+            rows = self._client.xread(streams, count=count, block=bounded_block(self._client, block_ms)) or []
         moved = dict(cursors)
         events = []
         for key, entries in rows:

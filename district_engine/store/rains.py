@@ -60,14 +60,20 @@ class RainStore:
 
     def create(self, rain_id: str, amounts: np.ndarray, starts_ms: int, ends_ms: int, per_user_limit: int = 1) -> None:
         """Store a pool of shuffled packet amounts (int cents) for the window [starts_ms, ends_ms);
-        each user may win up to ``per_user_limit`` packets. Safe to resend: every step is a script
-        that changes nothing the second time (a late reply makes redis-py send a command again),
-        and the rain opens, funded once, only when every packet is in (``open_rain.lua``)."""
+        each user may win up to ``per_user_limit`` packets. Safe to run again, and each step safe to
+        resend: a step is a script that changes nothing the second time, the rain opens, funded
+        once, only when every packet is in (``open_rain.lua``), and a rain already made with the
+        same figures is left as it is (another rain of that id is a ConflictError). The amounts of
+        a second run are not compared: the first run's stand."""
         k = keys.rain_keys(rain_id)
-        if self._client.exists(k["meta"]):
-            raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
         amounts = np.asarray(amounts, dtype=np.int64)
         total = int(amounts.sum())
+        opened = [str(v) for v in (starts_ms, ends_ms, total, amounts.size, per_user_limit)]
+        if existing := self._client.hmget(k["meta"], "starts_ms", "ends_ms", "total_cents", "packets", "per_user_limit"):
+            if existing == [v.encode() for v in opened]:  # made by an earlier try whose answer was lost
+                return
+            if any(existing):
+                raise ConflictError(f"rain {rain_id!r} exists already", field="campaign_id")
         # What a failed attempt may have left (this rain does not exist yet: nothing else is there).
         self._client.delete(k["packets"], k["winners"], k["grabs"], k["ledger"], k["grab_ids"])
         calls = [("push_packets", [k["packets"], k["meta"]], [i, *amounts[i:i + _PUSH_CHUNK].tolist()])

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple
 import redis
 
 from district_engine.store import keys as key_names
-from district_engine.store.connection import is_cluster, routed
+from district_engine.store.connection import bounded_block, is_cluster, routed
 
 __all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key"]
 
@@ -149,7 +149,7 @@ class StreamGroup:
             self._poll.after(sum(len(entries) for _, entries in rows), len(mine), block_ms)  # no BLOCK across slots
         else:
             rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in mine}, count=count,
-                                           block=block_ms or None) or []  # BLOCK 0 would wait for ever
+                                           block=bounded_block(self._client, block_ms)) or []  # BLOCK 0 would wait for ever
         return [Entry(self._partition[key.decode() if isinstance(key, bytes) else key], sid.decode(), f)
                 for key, entries in rows for sid, f in entries if f]
 

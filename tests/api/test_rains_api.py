@@ -36,6 +36,23 @@ def test_grab_win_idempotent_and_figures_reconcile(app_client, owner, as_city):
     assert f["won_cents"] + f["remaining_cents"] + f["refunded_cents"] == f["total_cents"] == 100_000
 
 
+def test_a_grab_sent_again_with_its_idempotency_key_is_the_same_grab(app_client, owner, as_city):
+    """A client whose grab got a 503 or no answer sends it again with the same Idempotency-Key: it
+    is the same grab (the same answer, no second packet), though the user may win 3."""
+    rain = app_client.post("/v1/campaigns", json=_rain(per_user_limit=3), headers=bearer(owner)).json()
+    url = f"/v1/red-envelopes/{rain['id']}/grab"
+    first = app_client.post(url, json={"user_id": "u1"} | NEAR, headers={"Idempotency-Key": "k-1"}).json()
+    again = app_client.post(url, json={"user_id": "u1"} | NEAR, headers={"Idempotency-Key": "k-1"}).json()
+    assert first["status"] == again["status"] == "won" and again == first
+    other_user = app_client.post(url, json={"user_id": "u2"} | NEAR, headers={"Idempotency-Key": "k-1"}).json()
+    assert other_user["status"] == "won" and other_user["grab_id"] != first["grab_id"]  # keys are per user
+    f = app_client.get(f"/v1/red-envelopes/{rain['id']}", headers=bearer(owner)).json()
+    assert f["won_packets"] == 2
+    assert app_client.post(url, json={"user_id": "u1"} | NEAR, headers={"Idempotency-Key": "k-2"}).json()["status"] == "won"
+    bad = app_client.post(url, json={"user_id": "u1"} | NEAR, headers={"Idempotency-Key": "a b"})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "Idempotency-Key"
+
+
 def test_out_of_range_sold_out_and_not_active(app_client, owner, as_city):
     rain = app_client.post("/v1/campaigns", json=_rain(packets=2, total_cents=100), headers=bearer(owner)).json()
     url = f"/v1/red-envelopes/{rain['id']}/grab"
