@@ -80,9 +80,9 @@ class LocateBatcher(TurnBatcher):
         self.engine = engine
 
     async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
-                     accuracy_m: float | None = None, mocked: bool = False) -> Placed:
+                     accuracy_m: float | None = None, mocked: bool = False, request_key: str | None = None) -> Placed:
         """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
-        row: Ping = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)
+        row: Ping = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked, request_key)
         return await self.submit(row)
 
 

@@ -72,13 +72,21 @@ def _ms(t: datetime) -> int:
 
 
 class Ping(NamedTuple):
-    """One location update, checked: the (scoped) user, WGS-84, and what the device says of it."""
+    """One location update, checked: the (scoped) user, WGS-84, what the device says of it, and
+    the update's id when the client named the request (sent again, it answers the same)."""
 
     user_id: str
     lat: float
     lng: float
     accuracy_m: float | None = None
     mocked: bool = False
+    request_id: str = ""
+
+
+def request_id(prefix: str, request_key: str, *scope: str) -> str:
+    """The id of a request the client named (its Idempotency-Key), within ``scope`` (the user, the
+    rain): the same key from another user is another request."""
+    return prefix + hashlib.sha256("\n".join((*scope, request_key)).encode()).hexdigest()[:32]
 
 
 JUMPED = (f"jumped: reaching it from the previous position would take more than {MAX_SPEED_KMH:g} km/h "
@@ -417,10 +425,7 @@ class Engine:
         the client's name for this request (its Idempotency-Key), which makes the grab id: the same
         key from the same user is the same grab, whenever it is sent again."""
         ping = Engine.check_location(user_id, lat, lng, coord, None, accuracy_m, mocked)
-        grab_id = None
-        if request_key is not None:
-            digest = hashlib.sha256(f"{campaign_id}\n{ping.user_id}\n{request_key}".encode()).hexdigest()
-            grab_id = f"grk_{digest[:32]}"
+        grab_id = None if request_key is None else request_id("grk_", request_key, campaign_id, ping.user_id)
         return GrabAttempt(campaign_id, ping, address, grab_id)
 
     def grab_many(self, attempts: list[GrabAttempt]) -> list[tuple[Grab, str] | DistrictEngineError]:
@@ -505,15 +510,17 @@ class Engine:
 
     @staticmethod
     def check_location(user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
-                       accuracy_m: float | None = None, mocked: bool = False) -> Ping:
-        """The ``Ping`` of ``locate_many`` (WGS-84) for one update, checked."""
+                       accuracy_m: float | None = None, mocked: bool = False, request_key: str | None = None) -> Ping:
+        """The ``Ping`` of ``locate_many`` (WGS-84) for one update, checked. ``request_key``: the
+        client's name for it (its Idempotency-Key): sent again, it answers the offers it gave."""
         check_scoped_user(user_id)
         if at is not None and at.tzinfo is None:
             raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field="at")
         if accuracy_m is not None and not (isinstance(accuracy_m, (int, float)) and 0 <= accuracy_m < 1e7):
             raise InvalidInputError("must be a radius in metres, >= 0", field="accuracy_m")
         lat, lng = to_wgs84(lat, lng, coord)
-        return Ping(user_id, float(lat), float(lng), accuracy_m, bool(mocked))
+        named = "" if request_key is None else request_id("loc_", request_key, user_id)
+        return Ping(user_id, float(lat), float(lng), accuracy_m, bool(mocked), named)
 
     def enqueue_locations(self, rows: list[tuple]) -> int:
         """Check and queue (user id, lat, lng, coord[, accuracy_m, mocked]) rows for the matchers
@@ -551,7 +558,8 @@ class Engine:
                 continue
             offers = rank_offers(view.index.match(ping.lat, ping.lng), view.by_district, now)
             per_row.append(offers)
-            items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m) for o in offers]
+            items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m,
+                               request_id=ping.request_id) for o in offers]
             positions.append(Position(ping.user_id, ping.lat, ping.lng,
                                       h3i.latlng_to_cell(ping.lat, ping.lng, POSITION_RES)))
         codes, jumped = self.deliveries.deliver_placed(items, now_ms, positions)

@@ -12,7 +12,8 @@ from pydantic_core import to_json
 from api.auth import ChannelDep, ChannelUserDep, declare, principal_of
 from api.deps import EngineDep
 from api.middleware import direct
-from api.schemas.core import Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses, json_body, parse_json
+from api.schemas.core import (REQUEST_KEY_PATTERN, Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses,
+                              json_body, parse_json, request_key)
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
 from district_engine.identity import Kind
@@ -70,7 +71,12 @@ def offer_public_json(o: Offer, engine) -> str:
 # async: the updates that arrive in one turn of the event loop share one Redis round trip, on a
 # Redis thread (api/batching.py, api/offload.py). Served direct by the middleware
 # (api/middleware.py): it reads its own body.
-@router.post("/locations", response_model=LocationOut, openapi_extra=json_body(LocationIn),
+@router.post("/locations", response_model=LocationOut,
+             openapi_extra=json_body(LocationIn) | {"parameters": [{
+                 "name": "Idempotency-Key", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": REQUEST_KEY_PATTERN},
+                 "description": "Your name for this update: sent again after a 503 or a lost answer, it answers the "
+                                "offers it gave, and pushes none of them again."}]},
              summary="A user's position: returns offers in reach this user had not been given")
 @direct
 @declare(Kind.CHANNEL, Kind.USER)
@@ -79,7 +85,8 @@ async def locations(request: Request) -> Response:
     body = parse_json(LocationIn, await request.body())
     state = request.app.state
     placed = await state.locate_batcher.locate(caller.user(body.user_id), body.lat, body.lng, body.coord, body.at,
-                                               body.accuracy_m, body.mocked)
+                                               body.accuracy_m, body.mocked,
+                                               request_key(request.headers.get("idempotency-key")))
     state.offers_counter.labels("locations").inc(len(placed.offers))
     # Serialized here, as LocationOut would be: FastAPI would validate and serialize it again.
     tail = "]}" if placed.untrusted is None else f'],"untrusted":{to_json(placed.untrusted).decode()}}}'

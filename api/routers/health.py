@@ -4,6 +4,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import declare
 from api.deps import EngineDep
+from district_engine.store.connection import ping
 
 router = APIRouter(tags=["ops"])
 
@@ -19,7 +20,7 @@ async def healthz() -> dict:
 async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
     """Asked again each time: ready again by itself once Redis answers again."""
     try:
-        await request.app.state.store_calls.run(engine.client.ping)
+        await request.app.state.store_calls.run(ping, engine.client)
         districts = len(engine.view.index)
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
         return JSONResponse({"status": "not_ready", "reason": type(exc).__name__}, status_code=503,

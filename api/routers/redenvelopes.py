@@ -1,21 +1,14 @@
 """Red-envelope rains: grabs by a channel's users, figures for the owner."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import ChannelUserDep, OperatorDep
 from api.deps import EngineDep
 from api.errors import error_body
-from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, error_responses
+from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, RequestKey, error_responses
 
 router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 403, 404, 413, 422, 503))
-
-IdempotencyKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$",
-    description="Your name for this grab (say, a UUID): sent again after a 503 or a lost answer, it is the same "
-                "grab, which answers what it answered and wins nothing more")]
 
 _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain is not running now"}
 
@@ -31,7 +24,7 @@ _MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain 
 # short Redis round trips for all of them (limits, the users' last positions, the grab scripts),
 # on a Redis thread (api/offload.py).
 async def grab(campaign_id: str, body: GrabIn, request: Request, caller: ChannelUserDep,
-               idempotency_key: IdempotencyKey = None):
+               idempotency_key: RequestKey = None):
     result, grab_id = await request.app.state.grab_batcher.grab(
         campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord, address=caller.address,
         accuracy_m=body.accuracy_m, mocked=body.mocked, request_key=idempotency_key)

@@ -7,8 +7,10 @@ Coordinates are (lat, lng) in degrees with ``coord`` naming the system; GeoJSON 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
+from fastapi import Header
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
@@ -206,6 +208,24 @@ def parse_json(model: type[BaseModel], raw: bytes):
         return model.model_validate_json(raw)
     except ValidationError as e:
         raise RequestValidationError(e.errors(include_url=False)) from None
+
+
+REQUEST_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII, no spaces: a UUID, say
+
+
+def request_key(raw: str | None) -> str | None:
+    """An Idempotency-Key header read by a route itself (a direct route): checked as
+    ``RequestKey`` is."""
+    if raw is not None and not re.match(REQUEST_KEY_PATTERN, raw):
+        raise RequestValidationError([{"type": "string_pattern_mismatch", "loc": ("header", "Idempotency-Key"),
+                                       "msg": "must be 1 to 255 printable ASCII characters, no spaces"}])
+    return raw
+
+
+RequestKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=REQUEST_KEY_PATTERN,
+    description="Your name for this request (say, a UUID). Sent again after a 503 or a lost answer, it is the same "
+                "request: it answers what it answered and does nothing a second time.")]
 
 
 class GrabIn(UserPoint):

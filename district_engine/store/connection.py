@@ -14,7 +14,7 @@ from district_engine.errors import StoreUnavailableError
 from district_engine.settings import Settings
 from district_engine.store.server import EmbeddedRedis
 
-__all__ = ["connect", "is_cluster", "open_redis", "routed", "client_options", "bounded_block", "DEFAULT_TIMEOUT_S"]
+__all__ = ["connect", "is_cluster", "open_redis", "routed", "client_options", "bounded_block", "ping", "DEFAULT_TIMEOUT_S"]
 
 DEFAULT_TIMEOUT_S = 0.5
 
@@ -64,6 +64,15 @@ def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> redis.
         client.close()
         return RedisCluster.from_url(url, **options)
     return client
+
+
+def ping(client) -> None:
+    """Whether Redis answers: every primary of a Cluster (a replica answering is not enough: the
+    engine's writes go to the primaries). Raises the client's error."""
+    if is_cluster(client):
+        client.ping(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client.ping()
 
 
 def is_cluster(client) -> bool:

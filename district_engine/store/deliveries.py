@@ -43,12 +43,15 @@ class Offering(NamedTuple):
 
 class Delivery(NamedTuple):
     """One offer for one user. ``found_ms`` is set by a broadcast: the time of the position it
-    found, delivered only if that is still the user's last and the user never had the offer."""
+    found, delivered only if that is still the user's last and the user never had the offer.
+    ``request_id``: the location update's, when the client named it: an offer this request
+    delivered before (its answer was lost) is answered delivered again, and not pushed again."""
 
     user_id: str
     offering: Offering
     distance_m: float
     found_ms: int | None = None
+    request_id: str = ""
 
 
 class Position(NamedTuple):
@@ -184,7 +187,7 @@ class DeliveryStore:
                 if n is None:
                     n = numbers[id(o)] = len(numbers) + 1
                     offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, o.template]
-                user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms]
+                user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms, d.request_id]
                 chunk.append(i)
         order.append((chunk, [user for user, _ in sections]))
         first = self.event_ids.reserve(len(chunk))

@@ -64,6 +64,21 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun, as_ci
     assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2, "pushed": 2, "capped": 0}
 
 
+def test_a_location_sent_again_with_its_idempotency_key_answers_the_same_offers_once_counted(app_client, sanlitun,
+                                                                                              as_city):
+    c = app_client.post("/v1/campaigns", json=campaign_body(), headers=bearer(sanlitun)).json()
+    body = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}
+    named = {"Idempotency-Key": "7d4c-loc"}
+    first = app_client.post("/v1/locations", json=body, headers=named).json()["new_offers"]
+    again = app_client.post("/v1/locations", json=body, headers=named).json()["new_offers"]
+    assert [o["campaign_id"] for o in first] == [c["id"]] and again == first
+    assert app_client.post("/v1/locations", json=body, headers={"Idempotency-Key": "other"}).json()["new_offers"] == []
+    stats = app_client.get(f"/v1/campaigns/{c['id']}/stats", headers=bearer(sanlitun)).json()
+    assert (stats["offers_delivered"], stats["pushed"]) == (1, 1)
+    bad = app_client.post("/v1/locations", json=body, headers={"Idempotency-Key": "x" * 256})
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "Idempotency-Key"
+
+
 def test_no_second_push_while_the_user_stays_in_reach(app_client, sanlitun, as_city):
     app_client.post("/v1/campaigns", json=campaign_body(max_pushes_per_user=2), headers=bearer(sanlitun))
     near = {"user_id": "u1", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}

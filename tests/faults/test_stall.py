@@ -25,7 +25,9 @@ from api.main import create_app
 from api.offload import SLACK_S
 from district_engine import load_demo_districts
 from district_engine.settings import Settings
-from district_engine.store import EmbeddedRedis, connect
+from district_engine.store import EmbeddedRedis, connect, keys
+from district_engine.store.server import EmbeddedCluster
+from district_engine.store.layout import partition_count
 from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,11 +43,18 @@ def _bearer(key):
     return {"Authorization": f"Bearer {key}"}
 
 
-@pytest.fixture
-def stalled_engine(tmp_path):
-    """A live server on a redis-server of its own, with an operator, a channel and a running rain:
-    (base url, operator key, channel key, rain id, the redis-server process, a direct client)."""
-    server = EmbeddedRedis(tmp_path, persistent=False).start()
+@pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.cluster)])
+def stalled_engine(tmp_path, request):
+    """A live server on a Redis of its own (a single server, or a Cluster of 3 primaries with a
+    replica each), with an operator, a channel and a running rain: (base url, operator key, channel
+    key, rain id, the processes to stop: the server or every primary, a direct client). With every
+    primary stopped, no replica can be elected: the Cluster is stalled, not failed over."""
+    if request.param == "single":
+        server = EmbeddedRedis(tmp_path, persistent=False).start()
+        stalled = [server.process]
+    else:
+        server = EmbeddedCluster(tmp_path / "cluster").start()
+        stalled = [node.process for node in server.nodes[:server.primaries]]
     direct = connect(server.url)
     app = create_app(Settings(admin_token=ADMIN, worker=False, redis_timeout_ms=int(TIMEOUT_S * 1000)),
                      client=connect(server.url, timeout_s=TIMEOUT_S))
@@ -61,12 +70,17 @@ def stalled_engine(tmp_path):
                     "starts_at": (now - timedelta(minutes=1)).isoformat(),
                     "ends_at": (now + timedelta(hours=1)).isoformat(),
                     "total_cents": 10_000, "packets": 50, "min_cents": 1, "per_user_limit": 2}).json()["id"]
-            yield base, op, channel, rain, server.process, direct
+            yield base, op, channel, rain, stalled, direct
     finally:
-        if server.process.poll() is None:
-            os.kill(server.process.pid, signal.SIGCONT)
+        _signal(stalled, signal.SIGCONT)
         direct.close()
         server.stop()
+
+
+def _signal(processes, sig) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.kill(process.pid, sig)
 
 
 def _timed(http: httpx.Client, method: str, url: str, **kw) -> tuple[httpx.Response, float]:
@@ -76,16 +90,17 @@ def _timed(http: httpx.Client, method: str, url: str, **kw) -> tuple[httpx.Respo
 
 
 def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stalled_engine):
-    base, op, channel, rain, process, direct = stalled_engine
+    base, op, channel, rain, stalled, direct = stalled_engine
     with httpx.Client(base_url=base, timeout=30) as http:
         for i in range(3):  # warm: every key cached, every script loaded, the rain grabbed
             assert http.post(f"/v1/red-envelopes/{rain}/grab", json={"user_id": f"warm{i}"} | NEAR,
                              headers=_bearer(channel)).status_code == 200
         assert http.get("/readyz").status_code == 200
 
-        os.kill(process.pid, signal.SIGSTOP)
+        _signal(stalled, signal.SIGSTOP)
         calls = {
-            "locations": ("POST", "/v1/locations", {"json": {"user_id": "u1"} | NEAR, "headers": _bearer(channel)}),
+            "locations": ("POST", "/v1/locations", {"json": {"user_id": "u1"} | NEAR,
+                                                    "headers": _bearer(channel) | {"Idempotency-Key": "l-1"}}),
             "grab": ("POST", f"/v1/red-envelopes/{rain}/grab",
                      {"json": {"user_id": "keen"} | NEAR, "headers": _bearer(channel) | {"Idempotency-Key": "g-1"}}),
             "operator": ("GET", "/v1/campaigns", {"headers": _bearer(op)}),
@@ -108,7 +123,7 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
         # /healthz never waited on Redis: each answer well inside the Redis timeout.
         assert health and max(health) < TIMEOUT_S, health
 
-        os.kill(process.pid, signal.SIGCONT)
+        _signal(stalled, signal.SIGCONT)
         deadline = time.monotonic() + 30
         while http.get("/readyz").status_code != 200:  # ready again, by itself
             assert time.monotonic() < deadline, "readiness did not come back"
@@ -121,7 +136,12 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
         again = http.post(f"/v1/red-envelopes/{rain}/grab", json={"user_id": "keen"} | NEAR,
                           headers=_bearer(channel) | {"Idempotency-Key": "g-1"}).json()
         assert again == retried
-        assert http.post("/v1/locations", json={"user_id": "u1"} | NEAR, headers=_bearer(channel)).status_code == 200
+        # So is the location update: it answers the offer it gave, which went out once.
+        located = http.post("/v1/locations", json={"user_id": "u1"} | NEAR,
+                            headers=_bearer(channel) | {"Idempotency-Key": "l-1"}).json()
+        assert [o["campaign_id"] for o in located["new_offers"]] == [rain]
+        assert http.post("/v1/locations", json={"user_id": "u1"} | NEAR, headers=_bearer(channel)).json() == \
+            {"new_offers": []}  # another update: nothing new
 
     store = RainStore(direct)
     f = store.figures(rain)
@@ -129,3 +149,5 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
     assert (f.won_packets, grabs["keen"]) == (4, 1)  # the 3 warm-ups, and keen once
     assert f.won_cents + f.remaining_cents + f.refunded_cents == f.total_cents == 10_000
     assert store.audit(rain) == []
+    pushed = [e for p in range(partition_count(direct)) for _, e in direct.xrange(keys.outbox(p))]
+    assert [e[b"user"].decode().rpartition(":")[2] for e in pushed] == ["u1"]  # one push, to u1, once

@@ -60,6 +60,24 @@ def test_offers_go_on_entry_only_and_up_to_the_per_user_max(redis_client):
     assert store.counts("c1") == (3, 2, 3, 0)
 
 
+def test_an_update_sent_again_with_its_request_id_answers_the_same_and_pushes_nothing_again(redis_client):
+    """A location update whose answer was lost (a timeout, a 503) is sent again with the same
+    request id: the offers it delivered are answered delivered again, and not pushed, counted or
+    capped a second time; another update of the user is decided afresh."""
+    store = _store(redis_client, cap=1)
+    first = [Delivery("u", _offering("c1"), 10.0, request_id="r1"), Delivery("u", _offering("c2"), 12.0, request_id="r1")]
+    assert store.deliver(first, 0) == [Outcome.PUSHED, Outcome.CAPPED]  # c2 held back by the cap of 1
+    counts = store.counts("c1"), store.counts("c2")
+    pushed = len(_outbox(redis_client))
+    for t in (1_000, 2_000):  # the same request, twice more
+        assert store.deliver(first, t) == [Outcome.PUSHED, Outcome.PUSHED]  # delivered: in its answer again
+    assert (store.counts("c1"), store.counts("c2")) == counts and len(_outbox(redis_client)) == pushed == 1
+    other = [Delivery("u", _offering("c1"), 10.0, request_id="r2")]
+    assert store.deliver(other, 3_000) == [0]  # another update, inside the reach: nothing new
+    assert store.deliver(first, 4_000) == [Outcome.PUSHED, Outcome.PUSHED]  # r1 is still r1's answer
+    assert store.deliver([Delivery("v", _offering("c1"), 10.0, request_id="r1")], 5_000) == [Outcome.PUSHED]  # per user
+
+
 def test_every_push_is_in_the_outbox_and_the_users_events_and_nothing_else_is(redis_client):
     store = _store(redis_client)
     users = [f"user-{i}" for i in range(50)]  # spread over the partitions

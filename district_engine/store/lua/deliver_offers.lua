@@ -17,8 +17,8 @@
 --   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
 -- then the user sections, each: item count, partition (its number in this call, 1-based), user
 -- id, what fills the event's user hole (events.user_json), position ("lat,lng,ms", "" for none), the cell hash's expiry
--- (ms); then 3 per item: offering number (1-based), distance (a JSON number), broadcast
--- position ms ("" for an entry).
+-- (ms); then 4 per item: offering number (1-based), distance (a JSON number), broadcast
+-- position ms ("" for an entry), the request's id ("" for none).
 -- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).
 -- Returns {per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
 -- pushed), 3 moved (a broadcast found a position that is no longer the user's last); the numbers
@@ -31,8 +31,12 @@
 -- any distance the window allows (150 km). A refused position is not recorded and its items are
 -- not delivered: it counts as no presence.
 --
+-- A request id makes a location update safe to send again (its answer lost to a timeout, a 503):
+-- an item whose campaign was delivered by the same request id is answered 1 again, and nothing is
+-- pushed, counted or written for it a second time.
+--
 -- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
--- reach, ms>", with _p (push times of the cap window) and _e (the expiry last set). A hash
+-- reach, ms>[ <id of the request that last delivered it>]", with _p (push times of the cap window) and _e (the expiry last set). A hash
 -- written before 2026-11-26 has n:<id> and s:<id> instead, and _k for _e: it is read as such
 -- (one more HMGET, only for its campaigns not yet in the new form) until it expires.
 -- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
@@ -138,7 +142,7 @@ while a <= #ARGV do
     for i = 1, n_items do
       out[#out + 1] = 0
     end
-    a = a + 3 * n_items
+    a = a + 4 * n_items
     id_next = id_next + n_items
     n_items = 0
   end
@@ -147,19 +151,22 @@ while a <= #ARGV do
     -- items of one campaign: two updates in one batch), one write at the end.
     local fields, cids = {}, {}
     for i = 1, n_items do
-      local cid = offerings[tonumber(ARGV[a + 3 * i - 3])].cid
+      local cid = offerings[tonumber(ARGV[a + 4 * i - 4])].cid
       cids[i], fields[i] = cid, 'c:' .. cid
     end
     fields[n_items + 1], fields[n_items + 2], fields[n_items + 3] = '_p', '_e', '_k'
     local st = redis.call('HMGET', offers, unpack(fields))
-    local given, seen, changed = {}, {}, {}
+    local given, seen, by, changed = {}, {}, {}, {}  -- by: the request that last delivered it
     local legacy = {}  -- campaigns to look up in a hash written before 2026-11-26 (it has _k)
     for i = 1, n_items do
       local cid, v = cids[i], st[i]
       if given[cid] == nil then
         if v then
-          local sp = string.find(v, ' ', 1, true)
-          given[cid], seen[cid] = tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1))
+          local n_s, seen_s, by_s = string.match(v, '^(%d+) (%-?%d+) ?(.*)$')
+          given[cid], seen[cid] = tonumber(n_s), tonumber(seen_s)
+          if by_s ~= '' then
+            by[cid] = by_s
+          end
         else
           given[cid], seen[cid] = 0, -1
           if st[n_items + 3] then
@@ -188,12 +195,15 @@ while a <= #ARGV do
     local last_pos, delivered, pushed, keep = false, false, false, 0
     for i = 0, n_items - 1 do
       local o = offerings[tonumber(ARGV[a])]
-      local distance, found_ms = ARGV[a + 1], ARGV[a + 2]
-      a = a + 3
+      local distance, found_ms, request = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+      a = a + 4
       local cid = o.cid
       local n = given[cid]
       local code = 0
-      if found_ms ~= '' then
+      local again = request ~= '' and by[cid] == request
+      if again then
+        code = 1  -- this very request delivered it: the same answer, nothing a second time
+      elseif found_ms ~= '' then
         if last_pos == false then
           last_pos = redis.call('GET', pos)
         end
@@ -205,7 +215,10 @@ while a <= #ARGV do
       elseif n < o.max and (n == 0 or now - seen[cid] >= gap) then
         code = 1
       end
-      if code == 1 then
+      if code == 1 and not again then
+        if request ~= '' then
+          by[cid] = request
+        end
         if n > 0 then
           count(counted, cid, 'r')
         end
@@ -239,7 +252,7 @@ while a <= #ARGV do
     local write = {}
     for cid in pairs(changed) do
       write[#write + 1] = 'c:' .. cid
-      write[#write + 1] = given[cid] .. ' ' .. ARGV[1]
+      write[#write + 1] = given[cid] .. ' ' .. ARGV[1] .. (by[cid] and (' ' .. by[cid]) or '')
     end
     if delivered then
       write[#write + 1] = '_p'
