@@ -214,6 +214,24 @@ def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campa
     console.print("[green]the ledger reconciles with every figure[/green]")
 
 
+parking_app = typer.Typer(help="Smart parking.", no_args_is_help=True)
+app.add_typer(parking_app, name="parking")
+
+
+@parking_app.command("audit")
+def parking_audit(lot_id: Annotated[str, typer.Argument(help="The lot's id.")]) -> None:
+    """Reconcile a lot with its ledger: occupancy against open sessions, each charged session
+    booked exactly once for what it was charged; exit 1 on any mismatch."""
+    from district_engine.store.parking import ParkingStore
+
+    problems = _in_store(lambda client: ParkingStore(client).audit(lot_id))
+    for p in problems:
+        console.print(f"[red]mismatch:[/red] {p}")
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"[green]lot {lot_id}: every session and charge reconciles with the ledger[/green]")
+
+
 @app.command()
 def gate(
     lot_id: Annotated[str, typer.Argument(help="The lot, e.g. sanlitun-south-p (a demo lot).")],

@@ -68,21 +68,21 @@ async def gate_event(lot_id: str, request: Request, engine: EngineDep,
                      webhook_signature: str | None = Header(default=None)) -> Response:
     body = await request.body()
     parking = engine.parking
-    lot = parking.authenticate(lot_id, webhook_id, webhook_timestamp, webhook_signature, body)
-    try:
-        ev = GateEventIn.model_validate_json(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from None
-    event = GateEvent(ev.type, check_plate(ev.plate), ev.confidence, ev.captured_at, ev.lane)
-    # Inline on the event loop, as locations are: a few Redis round trips cost less than a thread hop
-    # and its GIL handoffs (which made the tail 50x worse at 500 events/s). A remote payment gateway
-    # can take up to its timeout: then in a thread.
+
+    def decide() -> bytes | None:
+        lot = parking.authenticate(lot_id, webhook_id, webhook_timestamp, webhook_signature, body)
+        try:
+            ev = GateEventIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise RequestValidationError(exc.errors()) from None
+        return parking.try_decide(lot, webhook_id, GateEvent(ev.type, check_plate(ev.plate), ev.confidence,
+                                                             ev.captured_at, ev.lane))
+
+    # Off the event loop: on a Redis thread with its deadline (api/offload.py), or, when a remote
+    # payment gateway may take up to its own timeout, on a thread of its own.
+    run = asyncio.to_thread if parking.gateway_blocks else request.app.state.store_calls.run
     deadline = time.monotonic() + PENDING_WAIT_S
-    while True:
-        answer = (await asyncio.to_thread(parking.try_decide, lot, webhook_id, event) if parking.gateway_blocks
-                  else parking.try_decide(lot, webhook_id, event))
-        if answer is not None:
-            break
+    while (answer := await run(decide)) is None:
         if time.monotonic() > deadline:
             raise pending_too_long()
         await asyncio.sleep(0.005)  # a repeat of an event being decided: wait for its answer

@@ -133,6 +133,7 @@ class RainStore:
         f = self.figures(rain_id)
         funded = won = refunded = grabs = 0
         per_user: dict[bytes, list[int]] = {}
+        booked_grabs: list[bytes] = []
         for _, entry in self._client.xrange(k["ledger"]):
             kind, amount = entry[b"type"], int(entry[b"amount"])
             if kind == b"fund":
@@ -141,12 +142,14 @@ class RainStore:
                 won += amount
                 grabs += 1
                 per_user.setdefault(entry[b"user"], []).append(amount)
+                booked_grabs.append(entry.get(b"grab_id", b""))
             elif kind == b"refund":
                 refunded += amount
         winners = {u: int(a) for u, a in self._client.hgetall(k["winners"]).items()}
         counts = {u: int(n) for u, n in self._client.hgetall(k["grabs"]).items()}
         limit = int(self._client.hget(k["meta"], "per_user_limit") or 1)
         packets_left = [int(x) for x in self._client.lrange(k["packets"], 0, -1)]
+        grab_ids = set(self._client.hkeys(k["grab_ids"]))
         problems = []
         checks = [
             ("funded == total_cents", funded, f.total_cents),
@@ -157,6 +160,9 @@ class RainStore:
             ("ledger per user == winners", {u: sum(a) for u, a in per_user.items()}, winners),
             ("ledger grabs per user == grabs", {u: len(a) for u, a in per_user.items()}, counts),
             ("no user over the per-user limit", max(counts.values(), default=0) <= limit, True),
+            # A grab sent again must not be booked again: each winning grab id once in the ledger
+            # (a ledger entry from before grab ids has none).
+            ("each winning grab booked once", sorted(g for g in booked_grabs if g), sorted(grab_ids)),
             ("packets left == remaining_cents", sum(packets_left), f.remaining_cents),
             # Until the refund empties the list, it holds what was not won: a pool pushed twice
             # (a resent command) shows here even where the sums still balance.

@@ -28,6 +28,8 @@ from district_engine.settings import Settings
 from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.server import EmbeddedCluster
 from district_engine.store.layout import partition_count
+from district_engine.parking.gate_client import gate_event_request
+from district_engine.store.parking import ParkingStore
 from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -70,7 +72,10 @@ def stalled_engine(tmp_path, request):
                     "starts_at": (now - timedelta(minutes=1)).isoformat(),
                     "ends_at": (now + timedelta(hours=1)).isoformat(),
                     "total_cents": 10_000, "packets": 50, "min_cents": 1, "per_user_limit": 2}).json()["id"]
-            yield base, op, channel, rain, stalled, direct
+                lot = http.post("/v1/parking/lots", headers=_bearer(op), json={
+                    "district_id": SANLITUN.id, "name": "South", "capacity": 10, "location": NEAR,
+                    "tariff": {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000}}).json()
+            yield base, op, channel, rain, lot, stalled, direct
     finally:
         _signal(stalled, signal.SIGCONT)
         direct.close()
@@ -90,7 +95,9 @@ def _timed(http: httpx.Client, method: str, url: str, **kw) -> tuple[httpx.Respo
 
 
 def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stalled_engine):
-    base, op, channel, rain, stalled, direct = stalled_engine
+    base, op, channel, rain, lot, stalled, direct = stalled_engine
+    entry = gate_event_request(lot["webhook_secret"], "entry", "京A12345", datetime.now(timezone.utc),
+                               webhook_id="msg-entry-1")
     with httpx.Client(base_url=base, timeout=30) as http:
         for i in range(3):  # warm: every key cached, every script loaded, the rain grabbed
             assert http.post(f"/v1/red-envelopes/{rain}/grab", json={"user_id": f"warm{i}"} | NEAR,
@@ -104,6 +111,7 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
             "grab": ("POST", f"/v1/red-envelopes/{rain}/grab",
                      {"json": {"user_id": "keen"} | NEAR, "headers": _bearer(channel) | {"Idempotency-Key": "g-1"}}),
             "operator": ("GET", "/v1/campaigns", {"headers": _bearer(op)}),
+            "gate": ("POST", f"/v1/parking/lots/{lot['id']}/gate-events", {"content": entry[0], "headers": entry[1]}),
             "readyz": ("GET", "/readyz", {}),
         }
         with ThreadPoolExecutor(len(calls)) as pool:
@@ -136,6 +144,10 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
         again = http.post(f"/v1/red-envelopes/{rain}/grab", json={"user_id": "keen"} | NEAR,
                           headers=_bearer(channel) | {"Idempotency-Key": "g-1"}).json()
         assert again == retried
+        # The gate sends its event again (the same webhook-id): the car is in, once.
+        opened = http.post(f"/v1/parking/lots/{lot['id']}/gate-events", content=entry[0], headers=entry[1])
+        assert opened.status_code == 200 and opened.json()["decision"] == "open"
+        assert http.get(f"/v1/parking/lots/{lot['id']}", headers=_bearer(op)).json()["occupied"] == 1
         # So is the location update: it answers the offer it gave, which went out once.
         located = http.post("/v1/locations", json={"user_id": "u1"} | NEAR,
                             headers=_bearer(channel) | {"Idempotency-Key": "l-1"}).json()
@@ -148,6 +160,6 @@ def test_a_stalled_redis_stalls_no_request_and_readiness_returns_by_itself(stall
     grabs = {k.decode().rpartition(":")[2]: int(v) for k, v in direct.hgetall(f"rain:{{{rain}}}:grabs").items()}
     assert (f.won_packets, grabs["keen"]) == (4, 1)  # the 3 warm-ups, and keen once
     assert f.won_cents + f.remaining_cents + f.refunded_cents == f.total_cents == 10_000
-    assert store.audit(rain) == []
+    assert store.audit(rain) == [] and ParkingStore(direct).audit(lot["id"]) == []
     pushed = [e for p in range(partition_count(direct)) for _, e in direct.xrange(keys.outbox(p))]
     assert [e[b"user"].decode().rpartition(":")[2] for e in pushed] == ["u1"]  # one push, to u1, once

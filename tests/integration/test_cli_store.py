@@ -37,6 +37,46 @@ def test_rain_audit_exits_0_when_it_reconciles_and_1_when_not(redis_url, redis_c
     assert missing.exit_code == 2
 
 
+def test_the_rain_audit_catches_a_grab_booked_twice(redis_client):
+    """What a grab sent again by an engine without grab ids would leave: the same win twice in
+    the ledger. The audit names it even where the sums are made to balance."""
+    import numpy as np
+
+    from district_engine.store.rains import RainStore
+
+    store = RainStore(redis_client)
+    store.create("r2", np.array([5, 10, 15]), 0, 10**13)
+    won = store.grab("r2", "u", 1, "g1")
+    assert store.audit("r2") == []
+    redis_client.xadd("rain:{r2}:ledger", {"type": "grab", "user": "u", "amount": 0, "grab_id": "g1", "at": 2})
+    assert any("each winning grab booked once" in p for p in store.audit("r2")) and won.status == "won"
+
+
+def test_parking_audit_exits_0_when_the_lot_reconciles_and_1_on_a_charge_booked_twice(redis_url, redis_client):
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from district_engine.parking.service import GateEvent, Parking
+    from district_engine.store.parking import ParkingStore
+
+    parking = Parking(ParkingStore(redis_client), clock=lambda: datetime.now(timezone.utc))
+    lot, _ = parking.create_lot("op", "sanlitun-taikoo-li", "South", 10, 39.9325, 116.4474,
+                                {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000})
+    parking.bind_plate("ch_city:u1", "京A12345", "agreement-1")  # charged automatically on exit
+    at = datetime.now(timezone.utc)
+    parking.try_decide(parking.lot(lot.id), "m1", GateEvent("vehicle.entry", "京A12345", 0.99, at - timedelta(hours=2), "in"))
+    decided = json.loads(parking.try_decide(parking.lot(lot.id), "m2", GateEvent("vehicle.exit", "京A12345", 0.99, at, "out")))
+    env = {"DE_REDIS_URL": redis_url, "COLUMNS": "200"}
+    ok = CliRunner().invoke(app, ["parking", "audit", lot.id], env=env)
+    assert ok.exit_code == 0 and "reconciles" in ok.output, ok.output
+    ledger = f"lot:{{{lot.id}}}:ledger"
+    (charge,) = [e for _, e in redis_client.xrange(ledger) if e[b"type"] == b"charge"]
+    assert decided["charged_cents"] == int(charge[b"amount"]) > 0
+    redis_client.xadd(ledger, charge)  # the same charge booked again
+    bad = CliRunner().invoke(app, ["parking", "audit", lot.id], env=env)
+    assert bad.exit_code == 1 and "booked" in bad.output
+
+
 @pytest.mark.slow
 def test_serve_on_its_embedded_redis_lays_it_out_as_asked_and_stops_it_on_sigterm(tmp_path):
     """`make run` without DE_REDIS_URL: the engine starts a redis-server, records the partition
