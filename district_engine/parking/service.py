@@ -25,6 +25,7 @@ from district_engine.parking.payments import LedgerGateway, PaymentGateway
 from district_engine.parking.plates import check_plate, lookalikes
 from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
+from district_engine.store import STORE_ERROR, is_refusal
 from district_engine.store.parking import Binding, LotRecord, ParkingStore
 
 log = logging.getLogger("district_engine.parking")
@@ -257,16 +258,33 @@ class Parking:
         session the gate was told of. Not yet acknowledged is StoreUnavailableError (503): the
         gate sends the event again and gets the same answer.
         """
-        status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)
-        if status == "pending":
-            return None
-        if status != "answer":
-            try:
+        token = uuid.uuid4().hex  # this request's claim, which it alone releases
+
+        def release() -> None:
+            self.store.release_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, token)
+
+        try:
+            status, answer = self.store.claim_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, token)
+            if status == "pending":
+                return None
+            if status != "answer":
                 answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
-            except InvalidInputError:
-                self.store.release_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate)  # refused: nothing recorded
+                self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
+        except InvalidInputError:
+            release()  # refused: nothing recorded
+            raise
+        except (STORE_ERROR, StoreUnavailableError) as exc:
+            if isinstance(exc, STORE_ERROR) and not is_refusal(exc):
                 raise
-            self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
+            # Redis did not answer, or refused: the claim, the decision, its answer may or may not
+            # be written. An exit's close writes its answer in the same script, which a release
+            # leaves in place (it takes only this request's own claim); so the gate's retry is
+            # answered from that or decided afresh, without waiting for the claim to run out.
+            try:
+                release()
+            except STORE_ERROR:
+                pass  # the claim runs out by itself (PENDING_MS)
+            raise
         if self.wait_replicas and (acked := self.store.confirm(lot.id, self.wait_replicas, self.wait_ms)) < self.wait_replicas:
             raise StoreUnavailableError(f"the decision is on {acked} of {self.wait_replicas} replicas so far; retry")
         return answer
@@ -302,24 +320,27 @@ class Parking:
         fee = price_session(_tariff(json.dumps(lot.data["tariff"], sort_keys=True)), datetime.fromisoformat(s["entered_at"]),
                             ev.captured_at, free)
         if fee == 0:
-            return self._close(lot, session_id, ev, 0, 0, "paid", "free")
+            return self._close(lot, webhook_id, session_id, ev, 0, 0, "paid", "free")
         binding = self.store.binding(plate)
         if binding is None:
             return _answer("pay", session_id, fee, 0, messages("pay", fee))
         charge = self.gateway.charge(session_id, fee, binding.payment_token, binding.user_id)
         if charge.ok:
-            return self._close(lot, session_id, ev, fee, fee, "paid", "paid")
+            return self._close(lot, webhook_id, session_id, ev, fee, fee, "paid", "paid")
         if self.on_payment_failure == "open_and_bill":
-            return self._close(lot, session_id, ev, fee, 0, "unpaid", "billed")
+            return self._close(lot, webhook_id, session_id, ev, fee, 0, "unpaid", "billed")
         return _answer("pay", session_id, fee, 0, messages("pay", fee))
 
-    def _close(self, lot, session_id, ev: GateEvent, fee: int, charged: int, state: str, message: str) -> bytes:
+    def _close(self, lot, webhook_id: str, session_id: str, ev: GateEvent, fee: int, charged: int, state: str,
+               message: str) -> bytes:
         due_ms = int(self._now().timestamp() * 1000) + self.retry_ms
+        answer = _answer("open", session_id, fee, charged, messages(message, fee))
         status, _ = self.store.close_session(lot.id, session_id, ev.captured_at.isoformat(), fee, charged, state,
-                                             self.gateway.name, ev.plate, unpaid_due_ms=due_ms)
+                                             self.gateway.name, ev.plate, (webhook_id, ev.lane, ev.type), answer,
+                                             unpaid_due_ms=due_ms)
         if status != "closed":  # another event closed it first (and charged it): this car has left
             return _answer("open", session_id, fee, 0, messages("left"))
-        return _answer("open", session_id, fee, charged, messages(message, fee))
+        return answer
 
     # ------------------------------------------------------------ charges that failed
     def retry_unpaid(self, lease_s: float = 60, n: int = 10) -> int:

@@ -84,14 +84,17 @@ class ParkingStore:
                 if c is not None}
 
     # ------------------------------------------------------------ gate events
-    def claim_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> tuple[str, bytes | None]:
-        """('claimed', None), ('pending', None) or ('answer', the first answer's bytes)."""
+    def claim_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str,
+                    token: str) -> tuple[str, bytes | None]:
+        """('claimed', None), ('pending', None) or ('answer', the first answer's bytes). ``token``:
+        the claimant's, made per request; it alone releases the claim."""
         r = self._scripts("claim_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)],
-                          [PENDING_MS, RECENT_MS])
+                          [PENDING_MS, RECENT_MS, token])
         return _s(r[0]), (r[1] if len(r) > 1 else None)
 
-    def release_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str) -> None:
-        self._scripts("release_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)], [])
+    def release_event(self, lot_id: str, webhook_id: str, lane: str, event_type: str, plate: str, token: str) -> None:
+        self._scripts("release_gate_event", [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, plate)],
+                      [token])
 
     def confirm(self, lot_id: str, replicas: int, timeout_ms: int) -> int:
         """How many replicas (up to ``replicas``) have every write made so far to the lot (its
@@ -137,18 +140,25 @@ class ParkingStore:
         return {_s(k): _s(v) for k, v in raw.items()}
 
     def close_session(self, lot_id: str, session_id: str, exited_at: str, fee_cents: int, charged_cents: int,
-                      state: str, gateway: str, exit_plate: str, unpaid_due_ms: int | None = None) -> tuple[str, str]:
-        """('closed', state) or ('not_open', its state). An unpaid close first queues the charge to
-        be tried again."""
+                      state: str, gateway: str, exit_plate: str, exit_event: tuple[str, str, str] | None = None,
+                      answer: bytes = b"", unpaid_due_ms: int | None = None) -> tuple[str, str]:
+        """('closed', state) or ('not_open', its state). ``exit_event``: the gate event's (webhook
+        id, lane, type), whose ``answer`` is recorded with the close, in the same script. An unpaid
+        close first queues the charge to be tried again."""
         k = keys.lot_keys(lot_id)
         if state == "unpaid":
             # Queued first, in a round trip of its own (another slot: on a Cluster, another node):
             # a retry that finds the session not unpaid does nothing, so queueing one too many is
             # harmless; one too few is not.
             self.unpaid.put(f"{lot_id} {session_id}", unpaid_due_ms)
+        claims = []
+        if exit_event is not None:
+            webhook_id, lane, event_type = exit_event
+            claims = [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, exit_plate)]
         status, detail = self._scripts("close_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id),
-                                                         k["ledger"]],
-                                       [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate])
+                                                         k["ledger"], *claims],
+                                       [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate,
+                                        answer, ANSWER_MS, RECENT_MS])
         return _s(status), _s(detail)
 
     def settle(self, lot_id: str, session_id: str, gateway: str) -> int:

@@ -1,8 +1,13 @@
--- A vehicle leaves: close its open session, priced by the caller, in one step with the ledger.
--- KEYS[1] lot:{id}:meta, KEYS[2] lot:{id}:open, KEYS[3] lot:{id}:s:<session>, KEYS[4] lot:{id}:ledger
+-- A vehicle leaves: close its open session, priced by the caller, in one step with the ledger and
+-- with the gate's answer, so that a gate sending its event again (its first answer lost) gets this
+-- answer, never a second decision that finds the session closed.
+-- KEYS[1] lot:{id}:meta, KEYS[2] lot:{id}:open, KEYS[3] lot:{id}:s:<session>, KEYS[4] lot:{id}:ledger,
+-- KEYS[5] lot:{id}:hook:<webhook-id>, KEYS[6] lot:{id}:recent:<lane>:<type>:<plate> (the event's claims;
+-- both absent when staff close a session paid at the gate)
 -- ARGV[1] session id, ARGV[2] exited_at (RFC 3339), ARGV[3] fee (cents), ARGV[4] charged (cents),
 -- ARGV[5] state: paid (charged, or nothing to pay) | unpaid (the car left; charge again later),
--- ARGV[6] gateway name, ARGV[7] the plate read at the exit
+-- ARGV[6] gateway name, ARGV[7] the plate read at the exit, ARGV[8] the gate's answer if it closes,
+-- ARGV[9] how long the answer is kept for the webhook-id (ms), ARGV[10] for the lane and plate (ms)
 -- Returns {'closed', state} or {'not_open', its state}: a session closes once, whoever asks twice.
 local state = redis.call('HGET', KEYS[3], 'state')
 if state ~= 'open' then
@@ -18,5 +23,9 @@ if tonumber(ARGV[4]) > 0 then
 end
 if ARGV[5] == 'unpaid' then
   redis.call('XADD', KEYS[4], '*', 'type', 'unpaid', 'session', ARGV[1], 'amount', ARGV[3], 'gateway', ARGV[6])
+end
+if KEYS[5] then  -- a gate's exit (staff closing a session paid at the gate is no gate event)
+  redis.call('SET', KEYS[5], ARGV[8], 'PX', ARGV[9])
+  redis.call('SET', KEYS[6], ARGV[8], 'PX', ARGV[10])
 end
 return {'closed', ARGV[5]}
