@@ -129,10 +129,9 @@ class IdempotencyMiddleware:
         try:
             with derived_ids(principal, key, fingerprint):
                 await self.app(scope, receive, keep)
-        except Exception:
+        except Exception:  # not on a cancellation: the route's thread may still run; its claim lapses
             await _release(store, claim)
             raise
-        # (Cancelled, the route's thread may still be running: the claim is left to lapse.)
         start = messages[0]
         if 200 <= start["status"] < 300:
             headers = dict(start.get("headers", []))

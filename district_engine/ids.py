@@ -14,8 +14,8 @@ import contextvars
 import hashlib
 import hmac
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 __all__ = ["new_id", "derived_ids"]
 
