@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from api import errors
+from api import errors, idempotency
 from api.auth import install_openapi, trusted_networks
 from api.logs import configure
 from api.batching import GrabBatcher, LocateBatcher
@@ -24,6 +24,7 @@ from district_engine.identity.service import Identity
 from district_engine.worker import Worker
 from district_engine.settings import Settings, engine_options, worker_options
 from district_engine.store import open_redis
+from district_engine.store.idempotency import IdempotencyStore
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             engine = Engine(redis_client, **engine_options(settings))
             engine.load()
             app.state.engine = engine
+            app.state.idempotency = IdempotencyStore(redis_client)
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute)
             app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.state.offers_counter = Counter("offers_total", "Offers returned, by route (feed) or delivered (locations)",
                                        ["route"], registry=registry)
 
-    direct = {}
+    direct, idempotent = {}, {}
+    app.add_middleware(idempotency.IdempotencyMiddleware, routes=idempotent)  # added first: inside RequestMiddleware
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency, direct=direct)
     errors.install(app)
     routers = (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
@@ -81,7 +84,9 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
         app.include_router(r)  # no prefix added: their routes' paths are the app's
     app.state.api_routes = [route for r in routers for route in r.routes]
     direct.update(direct_routes(app.state.api_routes))
+    idempotent.update(idempotency.idempotent_routes(app.state.api_routes))
     install_openapi(app, app.state.api_routes)
+    idempotency.document(app, app.state.api_routes)
     # The operator console: static files, no build step; it drives the API above with an operator's key.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from api.errors import error_body
 from api.logs import access_log
 
-__all__ = ["RequestMiddleware", "direct", "direct_routes"]
+__all__ = ["RequestMiddleware", "direct", "direct_routes", "error_response"]
 
 
 def direct(endpoint):
@@ -112,14 +112,21 @@ async def _serve_direct(endpoint, scope, receive, send) -> None:
     try:
         response = await endpoint(request)
     except Exception as exc:
-        handlers = scope["app"].exception_handlers
-        handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
-        if handler is None:
-            raise
-        response = handler(request, exc)
-        if inspect.isawaitable(response):
-            response = await response
+        response = await error_response(request, exc)
     await response(scope, receive, send)
+
+
+async def error_response(request: Request, exc: Exception):
+    """The app's own answer to ``exc`` (its exception handlers), for code that runs outside the
+    app's exception middleware; ``exc`` itself if no handler takes it."""
+    handlers = request.app.exception_handlers
+    handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
+    if handler is None:
+        raise exc
+    response = handler(request, exc)
+    if inspect.isawaitable(response):
+        response = await response
+    return response
 
 
 async def _next_or_receive(replay, receive):

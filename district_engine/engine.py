@@ -33,6 +33,7 @@ from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
 from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
+from district_engine.ids import new_id
 from district_engine.identity.principals import channel_of, check_scoped_user
 from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust
 from district_engine.matching.layered import LayeredIndex
@@ -329,7 +330,9 @@ class Engine:
 
     def create_campaign(self, owner: str, **fields) -> Campaign:
         """A campaign of one of the owner's districts; a red_envelope one also gets its pool,
-        pre-split and shuffled, before the campaign becomes visible."""
+        pre-split and shuffled, before the campaign becomes visible. The retry of a create whose
+        answer was lost has the same id (district_engine/ids.py): it answers the campaign the first
+        run stored, or finishes what that run began, and funds a rain once."""
         rain = {k: fields.pop(k) for k in self._RAIN_FIELDS if k in fields}
         if fields.get("kind") == "red_envelope" or rain.get("total_cents") is not None or rain.get("packets") is not None:
             fields["rain"] = rain
@@ -343,13 +346,23 @@ class Engine:
             self.districts.get(district_id, owner=owner)
         except NotFoundError:
             raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
-        c = Campaign(id=f"cmp_{uuid.uuid4().hex[:16]}", owner=owner, **fields)
-        if c.parking and c.parking["lot_id"] is not None:
-            self.parking.lot_of_district(c.parking["lot_id"], c.district_id, owner)
-        if c.rain:
-            amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
-            self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at), c.rain["per_user_limit"])
-        self.campaigns.put(c)
+        c = Campaign(id=new_id("cmp"), owner=owner, **fields)
+        try:
+            c = self.campaigns.get(c.id, owner=owner)  # stored by a run whose answer was lost
+            stored = True
+        except NotFoundError:
+            stored = False
+        if not stored:
+            if c.parking and c.parking["lot_id"] is not None:
+                self.parking.lot_of_district(c.parking["lot_id"], c.district_id, owner)
+            if c.rain:
+                amounts = split_packets(c.rain["total_cents"], c.rain["packets"], c.rain["min_cents"], c.rain["split"])
+                # A run of this same request that stopped before the campaign may have funded it:
+                # the same figures, left as they are (RainStore.create).
+                self.rains.create(c.id, amounts, _ms(c.starts_at), _ms(c.ends_at), c.rain["per_user_limit"])
+            self.campaigns.put(c)
+        # Again on a retry: the lost run may have stopped before its jobs were in (scheduling twice
+        # is harmless: a broadcast delivers once per user, a rain ends once).
         self._schedule_jobs(c)
         self.refresh()
         return c

@@ -2,6 +2,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.auth import OperatorDep
 from api.deps import EngineDep
+from api.idempotency import idempotent
 from api.schemas.core import (
     CampaignCreate,
     CampaignList,
@@ -24,6 +25,7 @@ def public(c: Campaign, engine) -> CampaignPublic:
 
 
 @router.post("", status_code=201, response_model=CampaignPublic, summary="Create a campaign for one of your districts")
+@idempotent
 def create_campaign(body: CampaignCreate, engine: EngineDep, operator: OperatorDep) -> CampaignPublic:
     return public(engine.create_campaign(operator, **body.model_dump()), engine)
 

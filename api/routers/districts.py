@@ -2,6 +2,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.auth import OperatorDep, declare, principal_of
 from api.deps import EngineDep
+from api.idempotency import idempotent
 from district_engine.identity import Kind
 from api.schemas.core import DistrictSummary, error_responses
 from district_engine.districts.model import District
@@ -24,6 +25,7 @@ def _summary(d: District) -> DistrictSummary:
 
 @router.post("", status_code=201, response_model=DistrictSummary,
              summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])")
+@idempotent
 def create_district(engine: EngineDep, operator: OperatorDep, response: Response,
                     feature: dict = Body(examples=[FEATURE_EXAMPLE])) -> DistrictSummary:
     district = District.from_geojson(feature)

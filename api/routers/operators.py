@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.auth import AdminDep, ChannelDep, OperatorDep
 from api.deps import IdentityDep
+from api.idempotency import idempotent
 from api.schemas.core import (ChannelCreated, ChannelKeysRotated, ChannelPublic, ChannelRotate, KeyRotate,
                               KeyRotated, OperatorCreate, OperatorCreated, OperatorPublic, error_responses)
 
@@ -12,6 +13,7 @@ router = APIRouter(prefix="/v1", responses=error_responses(401, 403, 422, 503))
 
 @router.post("/operators", status_code=201, response_model=OperatorCreated, tags=["operators"],
              summary="Create an operator (admin token); its API key is shown once")
+@idempotent
 def create_operator(body: OperatorCreate, identity: IdentityDep, _: AdminDep) -> OperatorCreated:
     op, api_key = identity.create_operator(body.name)
     return OperatorCreated(id=op.id, name=op.name, api_key=api_key)
@@ -33,6 +35,7 @@ def rotate_operator_key(operator_id: str, body: KeyRotate, identity: IdentityDep
 
 @router.post("/channels", status_code=201, response_model=ChannelCreated, tags=["channels"],
              summary="Create a channel, an app backend serving end users (admin token); its secrets are shown once")
+@idempotent
 def create_channel(body: OperatorCreate, identity: IdentityDep, _: AdminDep) -> ChannelCreated:
     ch, api_key, token_secret = identity.create_channel(body.name)
     return ChannelCreated(id=ch.id, name=ch.name, api_key=api_key, token_secret=token_secret)

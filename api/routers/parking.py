@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from api.auth import ChannelDep, OperatorDep, declare
 from api.deps import EngineDep
+from api.idempotency import idempotent
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  SecretRotated, SessionPublic, SettleIn, ValidationIn, ValidationOut)
@@ -29,6 +30,7 @@ def _lot(lot: LotRecord) -> dict:
 
 
 @router.post("/lots", status_code=201, response_model=LotCreated, summary="A parking lot of one of your districts")
+@idempotent
 def create_lot(body: LotCreate, engine: EngineDep, operator: OperatorDep) -> LotCreated:
     lot, secret = engine.create_lot(operator, body.district_id, body.location.lat, body.location.lng, name=body.name,
                                     name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff)
@@ -117,6 +119,7 @@ def paid_at_gate(session_id: str, body: SettleIn, engine: EngineDep, operator: O
 
 @router.post("/plates", status_code=201, response_model=PlateBound,
              summary="Bind a plate to one of the channel's users' payment agreements (channel key)")
+@idempotent
 def bind_plate(body: PlateBind, engine: EngineDep, channel: ChannelDep) -> PlateBound:
     b = engine.parking.bind_plate(channel.user(body.user_id), body.plate, body.payment_token)
     return PlateBound(plate=b.plate, user_id=unscoped_user(b.user_id), bound_at=b.bound_at)

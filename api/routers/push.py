@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request
 
 from api.auth import OperatorOrChannelDep
 from api.deps import EngineDep
+from api.idempotency import idempotent
 from api.schemas.core import error_responses
 from api.schemas.push import DeadLetter, PushEndpointCreate, PushEndpointCreated, PushEndpointPublic
 from district_engine.delivery.urls import check_endpoint_url
@@ -19,6 +20,7 @@ def _public(e: Endpoint) -> dict:
 
 @router.post("", status_code=201, response_model=PushEndpointCreated,
              summary="Register a webhook URL (operator: its campaigns' events; channel: its users' events)")
+@idempotent
 def create_endpoint(body: PushEndpointCreate, request: Request, engine: EngineDep,
                     owner: OperatorOrChannelDep) -> PushEndpointCreated:
     allow_private = request.app.state.settings.push_allow_private_urls

@@ -210,7 +210,7 @@ def parse_json(model: type[BaseModel], raw: bytes):
         raise RequestValidationError(e.errors(include_url=False)) from None
 
 
-REQUEST_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII, no spaces: a UUID, say
+REQUEST_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"  # an Idempotency-Key: printable ASCII (a UUID, say)
 
 
 def request_key(raw: str | None) -> str | None:
@@ -218,7 +218,7 @@ def request_key(raw: str | None) -> str | None:
     ``RequestKey`` is."""
     if raw is not None and not re.match(REQUEST_KEY_PATTERN, raw):
         raise RequestValidationError([{"type": "string_pattern_mismatch", "loc": ("header", "Idempotency-Key"),
-                                       "msg": "must be 1 to 255 printable ASCII characters, no spaces"}])
+                                       "msg": "must be 1 to 255 printable ASCII characters"}])
     return raw
 
 

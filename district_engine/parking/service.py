@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple
 
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
 from district_engine.geo.points import check_latlng
+from district_engine.ids import new_id
 from district_engine.parking.payments import LedgerGateway, PaymentGateway
 from district_engine.parking.plates import check_plate, lookalikes
 from district_engine.parking.tariff import Tariff, price_session
@@ -118,14 +119,16 @@ class Parking:
     def create_lot(self, owner: str, district_id: str, name: str, capacity: int, lat: float, lng: float,
                    tariff: dict, name_zh: str | None = None, lot_id: str | None = None) -> tuple[LotRecord, str]:
         """A lot of one of the owner's districts (the caller checked it); returns it and its webhook
-        secret, which is shown only now."""
+        secret, which is shown only now. The retry of a create whose answer was lost has the same id
+        (district_engine/ids.py): it writes the same lot again with a new secret, which replaces the
+        lost one (nobody holds it); the lot's occupancy is kept."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise InvalidInputError("must be a non-empty string of at most 200 characters", field="name")
         if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100_000:
             raise InvalidInputError(f"must be an integer from 1 to 100000, got {capacity!r}", field="capacity")
         lat, lng = self.check_location(lat, lng)
         tariff = Tariff.from_dict(tariff).to_dict()
-        lot_id = lot_id or f"lot_{uuid.uuid4().hex[:16]}"
+        lot_id = lot_id or new_id("lot")
         secret = new_secret()
         data = {"id": lot_id, "district_id": district_id, "name": name, "name_zh": name_zh, "capacity": capacity,
                 "location": {"lat": lat, "lng": lng}, "tariff": tariff}

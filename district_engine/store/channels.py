@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from district_engine.errors import NotFoundError
+from district_engine.ids import new_id
 from district_engine.store import keys
 from district_engine.store.credentials import Credentials
 from district_engine.store.operators import check_name
@@ -38,13 +38,17 @@ class ChannelStore:
         self.keys = Credentials(client, KEY_PREFIX)
 
     def create(self, name: str) -> tuple[Channel, str, str]:
-        """A new channel, its API key and its token secret (the only time either is seen)."""
-        ch = Channel(f"ch_{uuid.uuid4().hex[:16]}", check_name(name),
-                     datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        """A new channel, its API key and its token secret (the only time either is seen). The
+        retry of a create whose answer was lost has the same id (district_engine/ids.py): it finds
+        the channel and gives it a new key and token secret, revoking the lost ones (nobody holds them)."""
+        ch = Channel(new_id("ch"), check_name(name), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        before = self._client.hget(keys.channel(ch.id), "created_at")
+        if before is not None:
+            ch = ch._replace(created_at=before.decode())
         token_secret = _new_secret()
         self._client.hset(keys.channel(ch.id), mapping={"name": ch.name, "created_at": ch.created_at,
                                                         "token_secrets": json.dumps([[token_secret, 0]])})
-        api_key = self.keys.issue(ch.id)
+        api_key = self.keys.rotate(ch.id, 0) if before is not None else self.keys.issue(ch.id)
         self._client.sadd(keys.channels(), ch.id)
         return ch, api_key, token_secret
 

@@ -6,12 +6,12 @@ pushes are where that user is)."""
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
 from district_engine.errors import NotFoundError
 from district_engine.identity.principals import channel_of
+from district_engine.ids import new_id
 from district_engine.signing import new_secret
 from district_engine.store import keys
 
@@ -38,10 +38,14 @@ class EndpointStore:
         self._client = client
 
     def create(self, url: str, owner: str) -> Endpoint:
-        """An endpoint of ``owner``, an operator or a channel id."""
-        e = Endpoint(id=f"ep_{uuid.uuid4().hex[:16]}", url=url, owner=owner, secret=new_secret(),
+        """An endpoint of ``owner``, an operator or a channel id. Written if absent: the retry of a
+        create whose answer was lost has the same id (district_engine/ids.py) and finds the endpoint;
+        it gets a new secret, and the lost one, which nobody holds, no longer signs."""
+        e = Endpoint(id=new_id("ep"), url=url, owner=owner, secret=new_secret(),
                      created_at=datetime.now(timezone.utc).isoformat())
-        self._put(e)
+        if not self._client.hsetnx(keys.push_endpoints(), e.id, json.dumps(asdict(e))):
+            e = replace(self.get(e.id, owner), secret=e.secret)
+            self._put(e)
         return e
 
     def all(self) -> list[Endpoint]:

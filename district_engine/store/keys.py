@@ -15,6 +15,7 @@ __all__ = [
     "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys", "group_members",
     "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
+    "idempotency",
 ]
 
 
@@ -228,6 +229,16 @@ def plate_binding(plate: str) -> str:
 def unpaid_sessions() -> str:
     """Sorted set of "<lot id> <session id>" whose charge failed, to charge again (score: due, ms)."""
     return "parking:unpaid"
+
+
+# ---------------------------------------------------------------- idempotency keys
+
+
+def idempotency(record_id: str) -> str:
+    """Hash: one principal's use of one Idempotency-Key, named by ``record_id``, a SHA-256 of both
+    (never the key itself): fp (the request's keyed fingerprint), state (pending | done), token (the
+    run holding it while pending), status, ctype and body (the answer, encrypted) once done."""
+    return f"idem:{{{record_id}}}"
 
 
 def replication_barrier(key: str) -> str:

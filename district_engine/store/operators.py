@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 from district_engine.errors import InvalidInputError, NotFoundError
+from district_engine.ids import new_id
 from district_engine.store import keys
 from district_engine.store.credentials import Credentials
 
@@ -33,11 +33,15 @@ class OperatorStore:
         self.keys = Credentials(client, KEY_PREFIX)
 
     def create(self, name: str) -> tuple[Operator, str]:
-        """A new operator and its API key (the only time the key is seen)."""
-        op = Operator(f"op_{uuid.uuid4().hex[:16]}", check_name(name),
-                      datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        """A new operator and its API key (the only time the key is seen). The retry of a create
+        whose answer was lost has the same id (district_engine/ids.py): it finds the operator and
+        gives it a new key, revoking the lost one, which nobody holds."""
+        op = Operator(new_id("op"), check_name(name), datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        before = self._client.hget(keys.operator(op.id), "created_at")
+        if before is not None:
+            op = op._replace(created_at=before.decode())
         self._client.hset(keys.operator(op.id), mapping={"name": op.name, "created_at": op.created_at})
-        api_key = self.keys.issue(op.id)
+        api_key = self.keys.rotate(op.id, 0) if before is not None else self.keys.issue(op.id)
         self._client.sadd(keys.operators(), op.id)
         return op, api_key
 
