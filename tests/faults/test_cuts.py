@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from district_engine import load_demo_districts
 from district_engine.parking.gate_client import gate_event_request
 from district_engine.settings import Settings
 from district_engine.store import EmbeddedRedis, connect
@@ -23,15 +22,9 @@ from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from proxy import Proxy  # noqa: E402
+from seeding import ADMIN, NEAR, bearer as _bearer, seed  # noqa: E402
 
-ADMIN = "cuts-admin"
-SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-NEAR = {"lat": 39.9300, "lng": 116.4470}
 PLATE = "京A12345"
-
-
-def _bearer(key):
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture
@@ -46,17 +39,7 @@ def behind_proxy(tmp_path):
                      client=connect(proxy.url, timeout_s=0.5))
     try:
         with TestClient(app) as http:
-            op = http.post("/v1/operators", json={"name": "Swire"}, headers=_bearer(ADMIN)).json()["api_key"]
-            channel = http.post("/v1/channels", json={"name": "City"}, headers=_bearer(ADMIN)).json()["api_key"]
-            assert http.post("/v1/districts", json=SANLITUN.to_geojson(), headers=_bearer(op)).status_code == 201
-            now = datetime.now(timezone.utc)
-            rain = http.post("/v1/campaigns", headers=_bearer(op), json={
-                "district_id": SANLITUN.id, "kind": "red_envelope", "title": "Rain", "body": "b",
-                "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
-                "total_cents": 10_000, "packets": 50, "min_cents": 1, "per_user_limit": 3}).json()["id"]
-            lot = http.post("/v1/parking/lots", headers=_bearer(op), json={
-                "district_id": SANLITUN.id, "name": "South", "capacity": 10, "location": NEAR,
-                "tariff": {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000}}).json()
+            _, channel, rain, lot = seed(http, per_user_limit=3, lot=True)
             assert http.post("/v1/parking/plates", headers=_bearer(channel), json={
                 "user_id": "driver", "plate": PLATE, "payment_token": "agreement-1"}).status_code == 201
             yield http, proxy, direct, channel, rain, lot

@@ -1,25 +1,21 @@
 """A Redis that refuses (out of memory, a replica after a failover) is a 503 with Retry-After on
 every route that needs it, never a 500, and the engine serves again once it accepts writes."""
 
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from district_engine import load_demo_districts
 from district_engine.settings import Settings
 from district_engine.store import EmbeddedRedis, connect, is_refusal
 from district_engine.store.rains import RainStore
 
-ADMIN = "faults-admin"
-SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-NEAR = {"lat": 39.9300, "lng": 116.4470}
-
-
-def _bearer(key):
-    return {"Authorization": f"Bearer {key}"}
+sys.path.insert(0, str(Path(__file__).parent))
+from seeding import ADMIN, NEAR, SANLITUN, bearer as _bearer, seed  # noqa: E402
 
 
 @pytest.mark.parametrize("message, refusal", [
@@ -47,14 +43,7 @@ def engine_on_own_redis(tmp_path):
     admin = connect(server.url)
     try:
         with TestClient(create_app(Settings(admin_token=ADMIN, worker=False), client=connect(server.url))) as client:
-            op = client.post("/v1/operators", json={"name": "Swire"}, headers=_bearer(ADMIN)).json()["api_key"]
-            channel = client.post("/v1/channels", json={"name": "City"}, headers=_bearer(ADMIN)).json()["api_key"]
-            assert client.post("/v1/districts", json=SANLITUN.to_geojson(), headers=_bearer(op)).status_code == 201
-            now = datetime.now(timezone.utc)
-            rain = client.post("/v1/campaigns", headers=_bearer(op), json={
-                "district_id": SANLITUN.id, "kind": "red_envelope", "title": "Rain", "body": "b",
-                "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
-                "total_cents": 10_000, "packets": 50, "min_cents": 1}).json()["id"]
+            op, channel, rain, _ = seed(client)
             yield client, admin, op, channel, rain
     finally:
         admin.close()

@@ -15,7 +15,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -23,7 +23,6 @@ import pytest
 
 from api.main import create_app
 from api.offload import SLACK_S
-from district_engine import load_demo_districts
 from district_engine.settings import Settings
 from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.server import EmbeddedCluster
@@ -33,16 +32,11 @@ from district_engine.store.parking import ParkingStore
 from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).parent))
 from helpers import serving  # noqa: E402
+from seeding import ADMIN, NEAR, bearer as _bearer, seed  # noqa: E402
 
-ADMIN = "stall-admin"
 TIMEOUT_S = 0.5
-SANLITUN = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-NEAR = {"lat": 39.9300, "lng": 116.4470}
-
-
-def _bearer(key):
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(params=["single", pytest.param("cluster", marks=pytest.mark.cluster)])
@@ -63,18 +57,7 @@ def stalled_engine(tmp_path, request):
     try:
         with serving(app) as base:
             with httpx.Client(base_url=base, timeout=30) as http:
-                op = http.post("/v1/operators", json={"name": "Swire"}, headers=_bearer(ADMIN)).json()["api_key"]
-                channel = http.post("/v1/channels", json={"name": "City"}, headers=_bearer(ADMIN)).json()["api_key"]
-                assert http.post("/v1/districts", json=SANLITUN.to_geojson(), headers=_bearer(op)).status_code == 201
-                now = datetime.now(timezone.utc)
-                rain = http.post("/v1/campaigns", headers=_bearer(op), json={
-                    "district_id": SANLITUN.id, "kind": "red_envelope", "title": "Rain", "body": "b",
-                    "starts_at": (now - timedelta(minutes=1)).isoformat(),
-                    "ends_at": (now + timedelta(hours=1)).isoformat(),
-                    "total_cents": 10_000, "packets": 50, "min_cents": 1, "per_user_limit": 2}).json()["id"]
-                lot = http.post("/v1/parking/lots", headers=_bearer(op), json={
-                    "district_id": SANLITUN.id, "name": "South", "capacity": 10, "location": NEAR,
-                    "tariff": {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000}}).json()
+                op, channel, rain, lot = seed(http, per_user_limit=2, lot=True)
             yield base, op, channel, rain, lot, stalled, direct
     finally:
         _signal(stalled, signal.SIGCONT)
