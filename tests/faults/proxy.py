@@ -83,10 +83,11 @@ class Proxy:
             pass
         finally:
             for s in (src, dst):
-                try:
-                    s.close()
+                try:  # shutdown first: a close alone sends no FIN while the other pump's recv holds the socket
+                    s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                s.close()
 
     def close(self) -> None:
         self._listener.close()

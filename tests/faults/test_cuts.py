@@ -22,7 +22,7 @@ from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from proxy import Proxy  # noqa: E402
-from seeding import ADMIN, NEAR, bearer as _bearer, seed  # noqa: E402
+from seeding import ADMIN, NEAR, SANLITUN, bearer as _bearer, seed  # noqa: E402
 
 PLATE = "京A12345"
 
@@ -120,3 +120,47 @@ def test_a_black_holed_redis_is_a_503_in_time_and_the_update_sent_again_answers_
     assert [o["campaign_id"] for o in answered["new_offers"]] == [rain]  # dropped, so it ran now, once
     assert http.post("/v1/locations", **update).json() == answered
     assert RainStore(direct).audit(rain) == []
+
+
+def test_a_broadcast_chunk_whose_delivery_reply_is_cut_reaches_each_user_once_when_taken_again(tmp_path):
+    """A worker's fan-out delivers a chunk of a broadcast; Redis runs it and the reply is cut, so
+    the chunk is not acknowledged. Another worker takes it back (its lease ran out) and delivers it
+    again: each user in reach has the offer once, nobody else has it."""
+    from datetime import datetime, timedelta, timezone
+
+    import numpy as np
+
+    from district_engine.engine import Engine
+    from district_engine.errors import StoreUnavailableError
+    from district_engine.store import keys
+    from district_engine.store.layout import partition_count
+
+    server = EmbeddedRedis(tmp_path, persistent=False).start()
+    direct = connect(server.url)
+    proxy = Proxy(("127.0.0.1", server.port))
+    try:
+        engine = Engine(connect(proxy.url, timeout_s=0.5), max_pushes_per_hour=100)
+        operator, _ = engine.operators.create("Swire")
+        engine.put_district(SANLITUN, operator.id)
+        rng = np.random.default_rng(5)
+        lat0, lng0 = SANLITUN.centre
+        users = [f"u{i}" for i in range(200)]
+        for u in users:  # all within about 1 km of the centre: in a 3 km reach
+            engine.locate(u, lat0 + float(rng.uniform(-0.008, 0.008)), lng0 + float(rng.uniform(-0.008, 0.008)))
+        now = datetime.now(timezone.utc)
+        engine.create_campaign(operator.id, district_id=SANLITUN.id, kind="campaign", title="Double 11", body="-20%",
+                               starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=1))
+        assert engine.run_due_jobs() >= 1  # the go-live broadcast queued its chunks
+        proxy.cut_reply(b":outbox")  # the delivery script of the first chunk
+        with pytest.raises(StoreUnavailableError):  # the connection closed: Redis away, for all the worker knows
+            while engine.fan_out("worker-1"):
+                pass
+        assert proxy.cut == 1
+        while engine.fan_out("worker-2", reclaim_idle_ms=0):  # worker-1's unacknowledged chunk, taken back
+            pass
+        pushed = [e[b"user"].decode() for p in range(partition_count(direct)) for _, e in direct.xrange(keys.outbox(p))]
+        assert sorted(pushed) == sorted(users)  # each once
+    finally:
+        proxy.close()
+        direct.close()
+        server.stop()
