@@ -83,6 +83,7 @@ class LocateBatcher(TurnBatcher):
                      accuracy_m: float | None = None, mocked: bool = False, request_key: str | None = None) -> Placed:
         """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
         row: Ping = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked, request_key)
+        self.engine.check_fix_time(at)
         return await self.submit(row)
 
 

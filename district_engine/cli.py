@@ -101,9 +101,10 @@ def _in_store(action):
     a domain error ends the command with status 2 and its message."""
     from district_engine.settings import Settings
     from district_engine.store import open_redis
+    from district_engine.store.connection import DEFAULT_TIMEOUT_S
 
-    try:
-        with open_redis(Settings()) as client:
+    try:  # a command may read a whole ledger: not the serving engine's bound
+        with open_redis(Settings(), timeout_s=DEFAULT_TIMEOUT_S) as client:
             return action(client)
     except DistrictEngineError as err:
         _fail(err)

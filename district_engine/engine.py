@@ -35,7 +35,7 @@ from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_fea
 from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
 from district_engine.ids import new_id
 from district_engine.identity.principals import channel_of, check_scoped_user
-from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust
+from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust, fix_time_problem
 from district_engine.matching.layered import LayeredIndex
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
@@ -347,6 +347,8 @@ class Engine:
         except NotFoundError:
             raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
         c = Campaign(id=new_id("cmp"), owner=owner, **fields)
+        if c.ends_at <= self.clock():  # it would never run: an operator's mistake, said now
+            raise InvalidInputError("must be in the future: this campaign would never run", field="ends_at")
         try:
             c = self.campaigns.get(c.id, owner=owner)  # stored by a run whose answer was lost
             stored = True
@@ -519,7 +521,16 @@ class Engine:
         the count are atomic in Redis, so they hold across workers; position and deliveries go
         in one round trip. An untrusted position (identity/trust.py) gives nothing.
         """
-        return self.locate_many([self.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)])[0].offers
+        ping = self.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked)
+        self.check_fix_time(at)
+        return self.locate_many([ping])[0].offers
+
+    def check_fix_time(self, at: datetime | None) -> None:
+        """InvalidInputError (field ``at``) for a device's time that cannot be a fix of now
+        (identity/trust.py ``fix_time_problem``)."""
+        if at is not None and (problem := fix_time_problem(_ms(at), _ms(self.clock()),
+                                                             self.deliveries.position_ttl_ms)):
+            raise InvalidInputError(problem, field="at")
 
     @staticmethod
     def check_location(user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,

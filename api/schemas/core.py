@@ -1,7 +1,10 @@
 """Schemas of the v1 contract: operators, districts, campaigns, feed and locations.
 
 Coordinates are (lat, lng) in degrees with ``coord`` naming the system; GeoJSON bodies keep
-[lng, lat]. Range checks on lat/lng/radius happen in the domain, which names the field.
+[lng, lat]. Range checks on lat/lng/radius happen in the domain, which names the field. Input is
+taken as sent: numbers must be JSON numbers (``Number``: no "39.9", no false), and every string of
+a request body must be acceptable text (district_engine/validation.py), checked here for all of
+them at once (``Strict``).
 """
 
 from __future__ import annotations
@@ -12,15 +15,30 @@ from typing import Annotated, Literal
 
 from fastapi import Header
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict as PydanticStrict, StrictInt, ValidationError, field_validator
+
+from district_engine.validation import text_problem
 
 Coord = Literal["wgs84", "gcj02", "bd09"]
 Kind = Literal["campaign", "red_envelope", "parking"]
 State = Literal["scheduled", "live", "ended"]
 
 
+Number = Annotated[float, PydanticStrict()]  # a JSON number (an integer too): neither a string nor a boolean
+MULTILINE = frozenset({"body", "note"})  # text fields where newlines and tabs are text
+
+
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and every string acceptable text."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _text(cls, value, info):
+        if isinstance(value, str) and (problem := text_problem(value, info.field_name in MULTILINE)):
+            raise ValueError(problem)
+        return value
 
 
 class OperatorCreate(Strict):
@@ -83,9 +101,9 @@ class CampaignCreate(Strict):
     body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."])
     starts_at: datetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
     ends_at: datetime = Field(examples=["2026-11-12T00:00:00+08:00"])
-    radius_m: float = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
+    radius_m: Number = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
     audience: str | None = Field(default=None, examples=["members_only"])
-    max_pushes_per_user: int = Field(default=1, description="1..100")
+    max_pushes_per_user: StrictInt = Field(default=1, description="1..100")
     # Money and counts are strict integers: "100", 10.0 or 0.07 are refused, never coerced.
     total_cents: StrictInt | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
     packets: StrictInt | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
@@ -93,7 +111,7 @@ class CampaignCreate(Strict):
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
     per_user_limit: StrictInt = Field(default=1, description="red_envelope: packets one user may win, 1..100")
     lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
-    free_minutes: int | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
+    free_minutes: StrictInt | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
 
 
 class CampaignPatch(Strict):
@@ -101,9 +119,9 @@ class CampaignPatch(Strict):
     body: str | None = None
     starts_at: datetime | None = None
     ends_at: datetime | None = None
-    radius_m: float | None = None
+    radius_m: Number | None = None
     audience: str | None = None
-    max_pushes_per_user: int | None = None
+    max_pushes_per_user: StrictInt | None = None
 
 
 class CampaignPublic(BaseModel):
@@ -159,10 +177,10 @@ class UserPoint(Strict):
     user_id: str | None = Field(default=None, min_length=1, max_length=128, examples=["u-10086"], description=(
         "the channel's user id: required with a channel key; with a user token it may be left out "
         "(the token's sub), and naming another user is a 403"))
-    lat: float = Field(examples=[39.9310])
-    lng: float = Field(examples=[116.4600])
+    lat: Number = Field(examples=[39.9310])
+    lng: Number = Field(examples=[116.4600])
     coord: Coord = "wgs84"
-    accuracy_m: float | None = Field(default=None, ge=0, description=(
+    accuracy_m: Number | None = Field(default=None, ge=0, description=(
         "the device's accuracy radius (m); a fix worse than 200 m is not trusted"))
     mocked: bool = Field(default=False, description="the device OS's mock-location flag; a mocked fix is not trusted")
 

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from district_engine.errors import InvalidInputError
+from district_engine.validation import check_text
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.redenvelope.split import SPLITS, check_pool
 
@@ -50,8 +51,8 @@ class Campaign:
 
     def __post_init__(self):
         for name, limit in _TEXT_LIMITS.items():
-            value = getattr(self, name)
-            if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            value = check_text(getattr(self, name), name, limit, multiline=name == "body")
+            if not value.strip():
                 raise InvalidInputError(f"must be a non-empty string of at most {limit} characters", field=name)
         for name in ("starts_at", "ends_at"):
             value = getattr(self, name)
@@ -68,8 +69,8 @@ class Campaign:
             raise InvalidInputError("must be an integer from 1 to 100", field="max_pushes_per_user")
         if self.kind not in CampaignKind.__members__.values():
             raise InvalidInputError(f"must be one of {', '.join(k.value for k in CampaignKind)}", field="kind")
-        if self.audience is not None and (not isinstance(self.audience, str) or len(self.audience) > 64):
-            raise InvalidInputError("must be a string of at most 64 characters, or null", field="audience")
+        if self.audience is not None:
+            check_text(self.audience, "audience", 64, allow_empty=True)
         object.__setattr__(self, "kind", CampaignKind(self.kind))
         if self.kind is CampaignKind.RED_ENVELOPE:
             self._check_rain()

@@ -10,6 +10,7 @@ import h3
 import shapely
 
 from district_engine.errors import InvalidInputError
+from district_engine.validation import check_text
 from district_engine.geo.footprint import footprint_to_geojson, parse_footprint
 from district_engine.geo.geodesy import footprint_centre
 
@@ -23,7 +24,8 @@ def _text(props: dict, key: str, *, required: bool, max_len: int = 200) -> str |
     value = props.get(key)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+    check_text(value, f"properties.{key}", max_len)
+    if not value.strip():
         raise InvalidInputError(f"must be a non-empty string of at most {max_len} characters", field=f"properties.{key}")
     return value.strip()
 

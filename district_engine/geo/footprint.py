@@ -26,6 +26,8 @@ _MAX_ABS_LAT = 85.0
 def _position(p, field: str) -> tuple[float, float]:
     if not isinstance(p, (list, tuple)) or len(p) < 2:
         raise InvalidInputError(f"a position must be [lng, lat], got {p!r}", field=field)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p[:2]):
+        raise InvalidInputError(f"a position must hold JSON numbers, got {p!r}", field=field)  # not "39.9", not false
     try:
         lng, lat = float(p[0]), float(p[1])
     except (TypeError, ValueError):

@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 
 from district_engine.errors import ForbiddenError, InvalidInputError
+from district_engine.validation import check_text
 
 __all__ = ["Kind", "Principal", "scoped_user", "unscoped_user", "channel_of", "check_user_id", "check_scoped_user",
            "MAX_USER_ID_LEN"]
@@ -30,16 +31,12 @@ class Kind(str, enum.Enum):
 
 
 def check_user_id(user_id) -> str:
-    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LEN:
-        raise InvalidInputError(f"must be a non-empty string of at most {MAX_USER_ID_LEN} characters", field="user_id")
-    return user_id
+    return check_text(user_id, "user_id", MAX_USER_ID_LEN)
 
 
 def check_scoped_user(user_id) -> str:
     """A user id as the engine keys state by it (scoped, or a bare one in library use)."""
-    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LEN + 32:
-        raise InvalidInputError(f"must be a non-empty string of at most {MAX_USER_ID_LEN} characters", field="user_id")
-    return user_id
+    return check_text(user_id, "user_id", MAX_USER_ID_LEN + 32)
 
 
 def scoped_user(channel_id: str, user_id: str) -> str:

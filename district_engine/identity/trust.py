@@ -14,12 +14,14 @@ from typing import NamedTuple
 
 from district_engine.geo.geodesy import WGS84
 
-__all__ = ["Fix", "distrust", "MAX_ACCURACY_M", "MAX_SPEED_KMH", "JUMP_WINDOW_MS", "MIN_SLACK_M"]
+__all__ = ["Fix", "distrust", "fix_time_problem", "MAX_ACCURACY_M", "MAX_SPEED_KMH", "JUMP_WINDOW_MS", "MIN_SLACK_M",
+           "MAX_FIX_AHEAD_MS"]
 
 MAX_ACCURACY_M = 200.0
 MAX_SPEED_KMH = 300.0
 JUMP_WINDOW_MS = 30 * 60 * 1000
 MIN_SLACK_M = 500.0
+MAX_FIX_AHEAD_MS = 5 * 60 * 1000
 
 
 class Fix(NamedTuple):
@@ -31,6 +33,19 @@ class Fix(NamedTuple):
     at_ms: int
     accuracy_m: float | None = None
     mocked: bool = False
+
+
+def fix_time_problem(at_ms: int, now_ms: int, max_age_ms: int) -> str | None:
+    """Why a device's "taken at" time cannot be a fix of now, or None: more than 5 minutes ahead of
+    the server's clock (a wrong clock), or older than a position is kept (1970 is not a fix).
+
+    Within the bounds it is accepted, and still not believed where money moves: the jump rule
+    measures time on the server's clock, as a forged ``at`` could make a jump look slow."""
+    if at_ms > now_ms + MAX_FIX_AHEAD_MS:
+        return f"must not be more than {MAX_FIX_AHEAD_MS // 60_000} minutes ahead of the server's clock"
+    if at_ms < now_ms - max_age_ms:
+        return f"must be within the last {max_age_ms // 1000} s (older positions are not kept)"
+    return None
 
 
 def distrust(previous: Fix | None, fix: Fix) -> str | None:

@@ -16,7 +16,9 @@ from district_engine.store.server import EmbeddedRedis
 
 __all__ = ["connect", "is_cluster", "open_redis", "routed", "client_options", "bounded_block", "ping", "DEFAULT_TIMEOUT_S"]
 
-DEFAULT_TIMEOUT_S = 0.5
+# A library caller's, a command's or a benchmark's bound: an audit reads a whole ledger, a seeding
+# sends large pipelines. The serving engine takes DE_REDIS_TIMEOUT_MS (500 ms) instead (open_redis).
+DEFAULT_TIMEOUT_S = 5.0
 
 
 def client_options(timeout_s: float = DEFAULT_TIMEOUT_S) -> dict:
@@ -91,11 +93,12 @@ def routed(client, key: str) -> dict:
 
 
 @contextmanager
-def open_redis(settings: Settings):
+def open_redis(settings: Settings, timeout_s: float | None = None):
     """Yield a connected client: ``settings.redis_url``; else the embedded server another engine
-    process runs in ``settings.data_dir``; else a new embedded server there, stopped again on exit."""
+    process runs in ``settings.data_dir``; else a new embedded server there, stopped again on exit.
+    Its calls are bounded by ``timeout_s``, by default ``settings.redis_timeout_ms`` (serving)."""
     url = settings.redis_url or EmbeddedRedis.running_in(settings.data_dir)
-    timeout_s = settings.redis_timeout_ms / 1000
+    timeout_s = timeout_s or settings.redis_timeout_ms / 1000
     if url:
         client = connect(url, timeout_s)
         try:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from district_engine.errors import InvalidInputError, NotFoundError
+from district_engine.validation import check_text
 from district_engine.ids import new_id
 from district_engine.store import keys
 from district_engine.store.credentials import Credentials
@@ -22,7 +23,7 @@ class Operator(NamedTuple):
 
 
 def check_name(name) -> str:
-    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+    if not check_text(name, "name", 200).strip():
         raise InvalidInputError("must be a non-empty string of at most 200 characters", field="name")
     return name.strip()
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from district_engine.errors import NotFoundError
 from district_engine.store import keys
+from district_engine.store.streams import read_all
 from district_engine.store.schedule import TimedSet
 from district_engine.store.scripts import Scripts
 
@@ -200,7 +201,7 @@ class ParkingStore:
         return problems
 
     def ledger(self, lot_id: str) -> list[dict]:
-        return [{_s(k): _s(v) for k, v in f.items()} for _, f in self._client.xrange(keys.lot_keys(lot_id)["ledger"])]
+        return [{_s(k): _s(v) for k, v in f.items()} for _, f in read_all(self._client, keys.lot_keys(lot_id)["ledger"])]
 
     # ------------------------------------------------------------ plates
     def bind(self, b: Binding) -> Binding:

@@ -12,6 +12,7 @@ import numpy as np
 
 from district_engine.errors import ConflictError, NotFoundError, StoreUnavailableError
 from district_engine.store import keys
+from district_engine.store.streams import PAGE, read_all
 from district_engine.store.scripts import Scripts
 
 __all__ = ["RainStore", "Grab", "RainFigures"]
@@ -134,7 +135,7 @@ class RainStore:
         funded = won = refunded = grabs = 0
         per_user: dict[bytes, list[int]] = {}
         booked_grabs: list[bytes] = []
-        for _, entry in self._client.xrange(k["ledger"]):
+        for _, entry in read_all(self._client, k["ledger"]):
             kind, amount = entry[b"type"], int(entry[b"amount"])
             if kind == b"fund":
                 funded += amount
@@ -148,7 +149,8 @@ class RainStore:
         winners = {u: int(a) for u, a in self._client.hgetall(k["winners"]).items()}
         counts = {u: int(n) for u, n in self._client.hgetall(k["grabs"]).items()}
         limit = int(self._client.hget(k["meta"], "per_user_limit") or 1)
-        packets_left = [int(x) for x in self._client.lrange(k["packets"], 0, -1)]
+        packets_left = [int(x) for start in range(0, self._client.llen(k["packets"]), PAGE)
+                        for x in self._client.lrange(k["packets"], start, start + PAGE - 1)]
         grab_ids = set(self._client.hkeys(k["grab_ids"]))
         problems = []
         checks = [

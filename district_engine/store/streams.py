@@ -25,7 +25,9 @@ import redis
 from district_engine.store import keys as key_names
 from district_engine.store.connection import bounded_block, is_cluster, routed
 
-__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key"]
+__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key", "read_all", "PAGE"]
+
+PAGE = 10_000
 
 
 class ClusterPoll:
@@ -52,6 +54,17 @@ class ClusterPoll:
         elif block_ms:
             self._sleep(min(block_ms, self.next_ms) / 1000)
             self.next_ms = min(2 * self.next_ms, self.max_ms)
+
+
+def read_all(client, key: str, page: int = PAGE):
+    """Every entry (id, fields) of the stream ``key``, oldest first, a page per call: a ledger of a
+    million entries in one XRANGE would hold the server, and outlast the client's timeout."""
+    start = "-"
+    while rows := client.xrange(key, min=start, count=page):
+        yield from rows
+        if len(rows) < page:
+            return
+        start = b"(" + rows[-1][0] if isinstance(rows[-1][0], bytes) else "(" + rows[-1][0]
 
 
 def stream_id_key(stream_id: str) -> tuple[int, int]:

@@ -16,6 +16,9 @@ CALLS = StoreCalls(timeout_s=5.0)
 class FakeEngine:
     check_location = staticmethod(Engine.check_location)
 
+    def check_fix_time(self, at):
+        pass
+
     def __init__(self, fail=None):
         self.calls = []
         self.fail = fail

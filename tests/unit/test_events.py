@@ -10,7 +10,8 @@ from district_engine.delivery.events import EVENT_TYPE, EventIds, offer_events
 from district_engine.identity import channel_of, unscoped_user
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
-text = st.text(min_size=1, max_size=40).filter(str.strip)
+# What the engine accepts as text: no control characters, no lone surrogates (validation.py).
+text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(str.strip)
 
 
 @given(title=text, user_id=text | st.builds(lambda c, u: f"ch_{c}:{u}", st.text(max_size=8).filter(lambda c: ":" not in c), text),

@@ -7,7 +7,7 @@ from district_engine.errors import ForbiddenError, InvalidInputError
 from district_engine.identity import Kind, Principal, channel_of, scoped_user, unscoped_user
 
 channels = st.from_regex(r"ch_[0-9a-f]{16}", fullmatch=True)
-users = st.text(min_size=1, max_size=128)
+users = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=128)  # acceptable text
 
 
 @given(channel=channels, user=users)
@@ -36,3 +36,7 @@ def test_a_channel_names_its_user_and_a_token_is_its_own():
         Principal(Kind.OPERATOR, "op_1").user("u-1")
     with pytest.raises(InvalidInputError):
         scoped_user("ch_1", "x" * 129)
+    for odd in ("u\ud800", "u\x00", "u\x1b[31m", "line\nbreak"):  # a lone surrogate, controls
+        with pytest.raises(InvalidInputError) as err:
+            scoped_user("ch_1", odd)
+        assert err.value.field == "user_id"

@@ -1,0 +1,40 @@
+"""Text the engine accepts: one rule for every name, title, id and note a client sends.
+
+A lone surrogate ("\\ud800", which JSON can carry) cannot be encoded as UTF-8: it failed deep in
+the Redis client as a 500. Control characters (NUL, ESC, bidi overrides are format characters,
+not controls, and are allowed: names in Arabic or Hebrew need them) break logs, terminals and the
+console's labels. Both are refused where the text comes in, naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+from district_engine.errors import InvalidInputError
+
+__all__ = ["check_text", "text_problem"]
+
+# C0 and C1 controls and DEL; a multi-line text (a campaign's body) may hold newlines and tabs.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why ``value`` is not acceptable text, or None."""
+    if _SURROGATE.search(value):
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    if (_CONTROL_MULTILINE if multiline else _CONTROL).search(value):
+        return "must not hold control characters" + (" other than newlines and tabs" if multiline else "")
+    return None
+
+
+def check_text(value, field: str, max_len: int, *, multiline: bool = False, allow_empty: bool = False) -> str:
+    """``value`` if it is a string of at most ``max_len`` characters of acceptable text (non-empty
+    unless ``allow_empty``); else InvalidInputError naming ``field``."""
+    if not isinstance(value, str) or len(value) > max_len or (not value and not allow_empty):
+        size = f"at most {max_len} characters" if allow_empty else f"1 to {max_len} characters"
+        raise InvalidInputError(f"must be a string of {size}", field=field)
+    if (problem := text_problem(value, multiline)) is not None:
+        raise InvalidInputError(problem, field=field)
+    return value
