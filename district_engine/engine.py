@@ -37,6 +37,7 @@ from district_engine.ids import new_id
 from district_engine.identity.principals import channel_of, check_scoped_user
 from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust, fix_time_problem
 from district_engine.matching.layered import LayeredIndex
+from district_engine.quotas import Quotas, check_quota
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
 from district_engine.redenvelope.split import split_packets
@@ -188,10 +189,12 @@ class Engine:
                  grab_limits: tuple[int, int, int] = (5, 200, 50_000), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
                  max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
-                 clock: Callable[[], datetime] = utcnow, partitions: int | None = None):
+                 clock: Callable[[], datetime] = utcnow, partitions: int | None = None, quotas: Quotas = Quotas()):
         """``partitions``: for a new deployment, how many partitions its users are spread over
-        (None: 16); an existing one keeps the count it was laid out with (store/layout.py)."""
+        (None: 16); an existing one keeps the count it was laid out with (store/layout.py).
+        ``quotas``: what one tenant may create (district_engine/quotas.py; none by default)."""
         self.client = client
+        self.quotas = quotas
         self.partitions = partition_count(client, partitions)
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
@@ -310,6 +313,9 @@ class Engine:
 
     # ------------------------------------------------------------ districts
     def put_district(self, district: District, owner: str) -> bool:
+        mine = sum(1 for s in self.view.stored.values() if s.owner == owner and s.district.id != district.id)
+        check_quota(mine, self.quotas.districts_per_operator, "districts per operator",
+                    "DE_QUOTA_DISTRICTS_PER_OPERATOR")
         created = self.districts.put(district, owner)
         self.refresh()
         return created
@@ -347,8 +353,13 @@ class Engine:
         except NotFoundError:
             raise NotFoundError(f"no district {district_id!r}", field="district_id") from None
         c = Campaign(id=new_id("cmp"), owner=owner, **fields)
-        if c.ends_at <= self.clock():  # it would never run: an operator's mistake, said now
+        now = self.clock()
+        if c.ends_at <= now:  # it would never run: an operator's mistake, said now
             raise InvalidInputError("must be in the future: this campaign would never run", field="ends_at")
+        running = sum(1 for x in self.view.campaigns.values()
+                      if x.district_id == c.district_id and x.id != c.id and x.state(now) is not CampaignState.ENDED)
+        check_quota(running, self.quotas.live_campaigns_per_district, "live or scheduled campaigns per district",
+                    "DE_QUOTA_LIVE_CAMPAIGNS_PER_DISTRICT", field="district_id")
         try:
             c = self.campaigns.get(c.id, owner=owner)  # stored by a run whose answer was lost
             stored = True
@@ -414,6 +425,10 @@ class Engine:
         lat, lng = self.parking.check_location(lat, lng)
         if not any(m.district_id == district_id for m in self.view.index.match(lat, lng)):
             raise InvalidInputError(f"must be within {MAX_RADIUS_M:g} m of district {district_id}", field="location")
+        if self.quotas.lots_per_district:
+            lots = sum(1 for i in self.parking.store.lots_of(owner) if self.parking.lot(i).data["district_id"] == district_id)
+            check_quota(lots, self.quotas.lots_per_district, "lots per district", "DE_QUOTA_LOTS_PER_DISTRICT",
+                        field="district_id")
         return self.parking.create_lot(owner, district_id, lat=lat, lng=lng, **fields)
 
     def parking_free_minutes(self, district_id: str, lot_id: str, at: datetime) -> int:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "
         "a deployment keeps its count (docs/scaling.md)"))
 
+    quota_districts_per_operator: int = Field(default=1000, ge=0, description="districts one operator may have (0: no limit)")
+    quota_live_campaigns_per_district: int = Field(default=200, ge=0, description=(
+        "live or scheduled campaigns per district (0: no limit)"))
+    quota_lots_per_district: int = Field(default=50, ge=0, description="parking lots per district (0: no limit)")
+    metrics_token: str | None = Field(default=None, description="when set, GET /metrics needs Authorization: Bearer <it>")
+
     @model_validator(mode="after")
     def _wait_within_timeout(self) -> "Settings":
         if self.wait_replicas and self.wait_ms >= self.redis_timeout_ms:  # WAIT blocks on the server
@@ -73,6 +79,7 @@ class Settings(BaseSettings):
 def engine_options(settings: Settings) -> dict:
     """The Engine's keyword arguments from the settings."""
     from district_engine.parking.payments import HttpGateway
+    from district_engine.quotas import Quotas
 
     gateway = None
     if settings.payment_url:
@@ -85,7 +92,9 @@ def engine_options(settings: Settings) -> dict:
                 grab_window_s=settings.grab_window_s, wait=(settings.wait_replicas, settings.wait_ms),
                 max_pushes_per_hour=settings.max_pushes_per_hour,
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
-                parking_retry_s=settings.parking_retry_s, partitions=settings.partitions)
+                parking_retry_s=settings.parking_retry_s, partitions=settings.partitions,
+                quotas=Quotas(settings.quota_districts_per_operator, settings.quota_live_campaigns_per_district,
+                              settings.quota_lots_per_district))
 
 
 def worker_options(settings: Settings) -> dict:

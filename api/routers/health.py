@@ -1,9 +1,12 @@
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import declare
 from api.deps import EngineDep
+from district_engine.errors import UnauthorizedError
 from district_engine.store.connection import ping
 
 router = APIRouter(tags=["ops"])
@@ -28,7 +31,13 @@ async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "districts": districts})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics (with DE_METRICS_TOKEN set: Authorization: Bearer <it>)")
 @declare()
 def metrics(request: Request) -> Response:
+    """Public unless DE_METRICS_TOKEN is set: route names and volumes are a deployment's business."""
+    token = request.app.state.settings.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+            raise UnauthorizedError("/metrics takes the deployment's metrics token (DE_METRICS_TOKEN)")
     return Response(generate_latest(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
