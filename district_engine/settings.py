@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "how many partitions a new deployment spreads its users over (unset: 16); each is a Cluster slot, "
         "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "
         "a deployment keeps its count (docs/scaling.md)"))
+    parking_charge_attempts: int = Field(default=5, ge=1, le=20, description=(
+        "how many times a declined charge of a car that left is tried again, the waits growing from "
+        "parking_retry_s to span about 72 h; then the session goes to its lot's review list"))
 
     @model_validator(mode="after")
     def _wait_within_timeout(self) -> "Settings":
@@ -85,7 +88,8 @@ def engine_options(settings: Settings) -> dict:
                 grab_window_s=settings.grab_window_s, wait=(settings.wait_replicas, settings.wait_ms),
                 max_pushes_per_hour=settings.max_pushes_per_hour,
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
-                parking_retry_s=settings.parking_retry_s, partitions=settings.partitions)
+                parking_retry_s=settings.parking_retry_s, partitions=settings.partitions,
+                parking_charge_attempts=settings.parking_charge_attempts)
 
 
 def worker_options(settings: Settings) -> dict:
