@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
-import re
 from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
