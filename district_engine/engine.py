@@ -189,7 +189,8 @@ class Engine:
                  grab_limits: tuple[int, int, int] = (5, 200, 50_000), grab_window_s: float = 10.0, wait: tuple[int, int] = (0, 200),
                  max_pushes_per_hour: int = 5, payment_gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", parking_retry_s: float = 30.0,
-                 clock: Callable[[], datetime] = utcnow, partitions: int | None = None, quotas: Quotas = Quotas()):
+                 clock: Callable[[], datetime] = utcnow, partitions: int | None = None,
+                 parking_charge_attempts: int = 5, quotas: Quotas = Quotas()):
         """``partitions``: for a new deployment, how many partitions its users are spread over
         (None: 16); an existing one keeps the count it was laid out with (store/layout.py).
         ``quotas``: what one tenant may create (district_engine/quotas.py; none by default)."""
@@ -210,7 +211,7 @@ class Engine:
         self.outbox = Outbox(client, partitions=self.partitions)
         self.parking = Parking(ParkingStore(client), gateway=payment_gateway, on_payment_failure=on_payment_failure,
                                retry_s=parking_retry_s, clock=clock, campaign_free_minutes=self.parking_free_minutes,
-                               wait=wait)
+                               wait=wait, charge_attempts=parking_charge_attempts)
         self.rains = RainStore(client, wait_replicas=wait[0], wait_ms=wait[1])
         self.limits = RateLimits(client)
         self.reentry_gap_s = reentry_gap_s

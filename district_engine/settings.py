@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "how many partitions a new deployment spreads its users over (unset: 16); each is a Cluster slot, "
         "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "
         "a deployment keeps its count (docs/scaling.md)"))
+    parking_charge_attempts: int = Field(default=5, ge=1, le=20, description=(
+        "how many times a declined charge of a car that left is tried again, the waits growing from "
+        "parking_retry_s to span about 72 h; then the session goes to its lot's review list"))
 
     quota_districts_per_operator: int = Field(default=1000, ge=0, description="districts one operator may have (0: no limit)")
     quota_live_campaigns_per_district: int = Field(default=200, ge=0, description=(
@@ -94,7 +97,8 @@ def engine_options(settings: Settings) -> dict:
                 payment_gateway=gateway, on_payment_failure=settings.parking_on_payment_failure,
                 parking_retry_s=settings.parking_retry_s, partitions=settings.partitions,
                 quotas=Quotas(settings.quota_districts_per_operator, settings.quota_live_campaigns_per_district,
-                              settings.quota_lots_per_district))
+                              settings.quota_lots_per_district),
+                parking_charge_attempts=settings.parking_charge_attempts)
 
 
 def worker_options(settings: Settings) -> dict:

@@ -13,7 +13,8 @@ from api.deps import EngineDep
 from api.idempotency import idempotent
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
-                                 SecretRotated, SessionPublic, SettleIn, ValidationIn, ValidationOut)
+                                 ResolutionIn, ReviewEntry, ReviewPage, SecretRotated, SessionPublic, SettleIn,
+                                 ValidationIn, ValidationOut)
 from district_engine.identity import Kind, unscoped_user
 from district_engine.parking.plates import check_plate
 from district_engine.parking.service import PENDING_WAIT_S, GateEvent, lot_of_session, pending_too_long
@@ -26,14 +27,17 @@ def _lot(lot: LotRecord) -> dict:
     d = lot.data
     return dict(id=lot.id, district_id=d["district_id"], name=d["name"], name_zh=d.get("name_zh"),
                 capacity=d["capacity"], occupied=lot.occupied, free_spaces=max(0, d["capacity"] - lot.occupied),
-                location=d["location"], tariff=d["tariff"])
+                location=d["location"], tariff=d["tariff"], max_auto_charge_cents=d["max_auto_charge_cents"],
+                max_backfill_hours=d["max_backfill_hours"])
 
 
 @router.post("/lots", status_code=201, response_model=LotCreated, summary="A parking lot of one of your districts")
 @idempotent
 def create_lot(body: LotCreate, engine: EngineDep, operator: OperatorDep) -> LotCreated:
     lot, secret = engine.create_lot(operator, body.district_id, body.location.lat, body.location.lng, name=body.name,
-                                    name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff)
+                                    name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff,
+                                    max_auto_charge_cents=body.max_auto_charge_cents,
+                                    max_backfill_hours=body.max_backfill_hours)
     return LotCreated(**_lot(lot), webhook_secret=secret)
 
 
@@ -54,11 +58,14 @@ def rotate_secret(lot_id: str, engine: EngineDep, operator: OperatorDep) -> Secr
     return SecretRotated(webhook_secret=secret, previous_valid_until=engine.clock() + engine.parking.rotation_grace)
 
 
-@router.get("/lots/{lot_id}/reviews", response_model=list[dict],
-            summary="Gate events staff must look at (misreads, exits with no entry), newest first")
-def reviews(lot_id: str, engine: EngineDep, operator: OperatorDep) -> list[dict]:
-    engine.parking.lot(lot_id, operator)
-    return engine.parking.store.reviews(lot_id)
+@router.get("/lots/{lot_id}/review", response_model=ReviewPage,
+            summary="The lot's review list, newest first: sessions awaiting staff (a fee above the lot's cap, an exit "
+                    "before its entry, a charge declined at every retry) and misreads")
+def review(lot_id: str, engine: EngineDep, operator: OperatorDep, limit: int = 50,
+           before: str | None = None) -> ReviewPage:
+    entries = engine.parking.review_list(lot_id, operator, limit, before)
+    return ReviewPage(entries=[ReviewEntry(**{k: (v or None) for k, v in e.items()}) for e in entries],
+                      next_before=entries[-1]["id"] if len(entries) == limit else None)
 
 
 @router.post("/lots/{lot_id}/gate-events", response_model=GateDecision,
@@ -92,15 +99,28 @@ async def gate_event(lot_id: str, request: Request, engine: EngineDep,
     return Response(answer, media_type="application/json")
 
 
+def _session(session_id: str, lot_id: str, s: dict) -> SessionPublic:
+    return SessionPublic(id=session_id, lot_id=lot_id, plate=s["plate"], state=s["state"], entered_at=s["entered_at"],
+                         exited_at=s.get("exited_at"), fee_cents=int(s["fee_cents"]) if s.get("fee_cents") else None,
+                         charged_cents=int(s["charged_cents"]) if "charged_cents" in s else None,
+                         validation_minutes=int(s["validation_minutes"]), validations=json.loads(s["validations"]),
+                         review=s.get("review"), charge_attempts=int(s.get("charge_attempts", 0)),
+                         resolution=json.loads(s["resolution"]) if "resolution" in s else None)
+
+
 @router.get("/sessions/{session_id}", response_model=SessionPublic)
 def get_session(session_id: str, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
     lot_id = lot_of_session(session_id)
     engine.parking.lot(lot_id, operator)
-    s = engine.parking.store.session(lot_id, session_id)
-    return SessionPublic(id=session_id, lot_id=lot_id, plate=s["plate"], state=s["state"], entered_at=s["entered_at"],
-                         exited_at=s.get("exited_at"), fee_cents=int(s["fee_cents"]) if "fee_cents" in s else None,
-                         charged_cents=int(s["charged_cents"]) if "charged_cents" in s else None,
-                         validation_minutes=int(s["validation_minutes"]), validations=json.loads(s["validations"]))
+    return _session(session_id, lot_id, engine.parking.store.session(lot_id, session_id))
+
+
+@router.post("/sessions/{session_id}/resolution", response_model=SessionPublic,
+             summary="Resolve a session of the review list: charge, adjust (charge less) or waive; once per "
+                     "resolution_id")
+def resolve(session_id: str, body: ResolutionIn, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
+    s = engine.parking.resolve(session_id, operator, body.action, body.note, body.amount_cents, body.resolution_id)
+    return _session(session_id, lot_of_session(session_id), s)
 
 
 @router.post("/sessions/{session_id}/validations", response_model=ValidationOut,

@@ -24,6 +24,11 @@ class LotCreate(Strict):
     tariff: dict = Field(description="see docs/parking.md; the simple form below, or time-of-day periods",
                          examples=[{"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000,
                                     "daily_cap_cents": 8000}])
+    max_auto_charge_cents: StrictInt = Field(default=50_000, description=(
+        "0..10000000: a fee above it is not charged automatically; the gate answers pay and the session "
+        "goes to the lot's review list"))
+    max_backfill_hours: StrictInt = Field(default=48, description=(
+        "1..720: how far behind the server clock a gate event's captured_at may be (a buffered event)"))
 
 
 class LotPublic(BaseModel):
@@ -36,6 +41,8 @@ class LotPublic(BaseModel):
     free_spaces: int
     location: Location
     tariff: dict
+    max_auto_charge_cents: int
+    max_backfill_hours: int
 
 
 class LotCreated(LotPublic):
@@ -84,13 +91,49 @@ class SessionPublic(BaseModel):
     id: str
     lot_id: str
     plate: str
-    state: str = Field(description="open | paid | unpaid (the car left; the charge is being retried)")
+    state: str = Field(description="open | paid | unpaid (the car left; the charge is being retried) | waived")
     entered_at: str
     exited_at: str | None = None
     fee_cents: int | None = None
     charged_cents: int | None = None
     validation_minutes: int
     validations: list[dict]
+    review: str | None = Field(default=None, description=(
+        "why it awaits staff on the lot's review list: fee_above_cap | exit_before_entry | charge_declined | "
+        "no_payer; None if it does not"))
+    charge_attempts: int = Field(default=0, description="declined retries of its charge so far")
+    resolution: dict | None = Field(default=None, description="staff's resolution: {id, action, amount_cents, note, at}")
+
+
+class ReviewEntry(BaseModel):
+    """One entry of a lot's review list: a session awaiting staff (``session_id``), or a gate event
+    with no session (a misread: no_entry, ambiguous_misread)."""
+
+    id: str = Field(description="the entry's id; the next page is ?before=<the last id>")
+    reason: str
+    plate: str | None = None
+    session_id: str | None = None
+    fee_cents: int | None = None
+    at: str | None = None
+    webhook_id: str | None = None
+    lane: str | None = None
+    captured_at: str | None = None
+    candidates: str | None = None
+
+
+class ReviewPage(BaseModel):
+    entries: list[ReviewEntry] = Field(description="newest first")
+    next_before: str | None = Field(description="pass as ?before= for the next page; None: no more")
+
+
+class ResolutionIn(Strict):
+    action: Literal["charge", "adjust", "waive"] = Field(description=(
+        "charge the fee, adjust (charge amount_cents, at most the fee) or waive, to the account bound when "
+        "the car left"))
+    amount_cents: StrictInt | None = Field(default=None, description="with adjust only", examples=[20000])
+    note: str = Field(min_length=1, max_length=500, examples=["camera clock was wrong; 2 h stay per the ticket"])
+    resolution_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["desk-3-0042"],
+                                      description="the client's id for it: sent again, it is applied once")
 
 
 class PlateBind(Strict):

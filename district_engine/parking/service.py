@@ -6,12 +6,18 @@ within 20 s, gets the first answer byte for byte (``claim_gate_event.lua``). An 
 session (pure ``price_session``, with the discounts of the lot's live parking campaigns and the
 merchants' validations), charges the account bound to the plate, and closes the session in one
 atomic script; a session closes once, so it is charged once.
+
+What is not believed goes to the lot's review list, for staff (``resolve``): a camera clock out of
+bounds is refused (422), an exit before its entry or a fee above the lot's ``max_auto_charge_cents``
+holds the car (``pay``), and a charge declined at every retry ends there. A debt stays with the
+account charged at the exit (kept on the session), whatever becomes of the plate's binding.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -24,6 +30,8 @@ from district_engine.geo.points import check_latlng
 from district_engine.ids import new_id
 from district_engine.parking.payments import LedgerGateway, PaymentGateway
 from district_engine.parking.plates import check_plate, lookalikes
+from district_engine.parking.policy import (MAX_AUTO_CHARGE_CENTS, MAX_BACKFILL_HOURS, RETRY_SPAN_S, check_captured_at,
+                                            check_lot_limits, retry_delays)
 from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
 from district_engine.store import STORE_ERROR, is_refusal
@@ -31,12 +39,15 @@ from district_engine.store.parking import Binding, LotRecord, ParkingStore
 
 log = logging.getLogger("district_engine.parking")
 
-__all__ = ["Parking", "GateEvent", "POLICIES", "PENDING_WAIT_S", "messages", "pending_too_long"]
+__all__ = ["Parking", "GateEvent", "POLICIES", "PENDING_WAIT_S", "RESOLUTIONS", "messages", "pending_too_long"]
 
 POLICIES = ("open_and_bill", "pay_at_gate")
+RESOLUTIONS = ("charge", "adjust", "waive")
+RESOLUTION_CLAIM_MS = 60_000  # a resolution's remote charge holds the session this long (far above its timeout)
 PAID_AT_GATE = ("cash", "card", "qr")
 ROTATION_GRACE = timedelta(hours=24)
 PENDING_WAIT_S = 2.0  # how long a repeat waits for the first delivery's answer
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def pending_too_long() -> StoreUnavailableError:
@@ -70,6 +81,8 @@ def messages(kind: str, fee_cents: int = 0) -> str:
         "pay": f"请缴费 {fee} Please pay {fee}",
         "no_entry": "未找到入场记录，请联系工作人员 No entry record found, staff will assist",
         "left": "已离场 Already exited",
+        "review": f"请稍候，工作人员将核对费用 {fee} Fee {fee} needs staff: please wait for the attendant",
+        "clock": "时间记录有误，请稍候，工作人员将协助 Times do not match: please wait for the attendant",
     }[kind]
 
 
@@ -98,13 +111,14 @@ class Parking:
                  on_payment_failure: str = "open_and_bill", retry_s: float = 30.0,
                  clock: Callable[[], datetime] | None = None,
                  campaign_free_minutes: Callable[[str, str, datetime], int] = lambda district_id, lot_id, now: 0,
-                 wait: tuple[int, int] = (0, 200)):
+                 wait: tuple[int, int] = (0, 200), charge_attempts: int = 5, retry_span_s: float = RETRY_SPAN_S):
         if on_payment_failure not in POLICIES:
             raise InvalidInputError(f"must be one of {', '.join(POLICIES)}", field="on_payment_failure")
         self.store = store
         self.gateway = gateway or LedgerGateway()
         self.on_payment_failure = on_payment_failure
-        self.retry_ms = int(retry_s * 1000)
+        # The waits before each retry of a declined charge; after the last, staff decide.
+        self.retry_ms = [int(d * 1000) for d in retry_delays(charge_attempts, retry_s, retry_span_s)]
         self.clock = clock
         self.campaign_free_minutes = campaign_free_minutes
         self.wait_replicas, self.wait_ms = wait  # see try_decide
@@ -117,7 +131,9 @@ class Parking:
 
     # ------------------------------------------------------------ lots
     def create_lot(self, owner: str, district_id: str, name: str, capacity: int, lat: float, lng: float,
-                   tariff: dict, name_zh: str | None = None, lot_id: str | None = None) -> tuple[LotRecord, str]:
+                   tariff: dict, name_zh: str | None = None, lot_id: str | None = None,
+                   max_auto_charge_cents: int = MAX_AUTO_CHARGE_CENTS,
+                   max_backfill_hours: int = MAX_BACKFILL_HOURS) -> tuple[LotRecord, str]:
         """A lot of one of the owner's districts (the caller checked it); returns it and its webhook
         secret, which is shown only now. The retry of a create whose answer was lost has the same id
         (district_engine/ids.py): it writes the same lot again with a new secret, which replaces the
@@ -128,10 +144,11 @@ class Parking:
             raise InvalidInputError(f"must be an integer from 1 to 100000, got {capacity!r}", field="capacity")
         lat, lng = self.check_location(lat, lng)
         tariff = Tariff.from_dict(tariff).to_dict()
+        limits = check_lot_limits(max_auto_charge_cents, max_backfill_hours)
         lot_id = lot_id or new_id("lot")
         secret = new_secret()
         data = {"id": lot_id, "district_id": district_id, "name": name, "name_zh": name_zh, "capacity": capacity,
-                "location": {"lat": lat, "lng": lng}, "tariff": tariff}
+                "location": {"lat": lat, "lng": lng}, "tariff": tariff} | limits
         self.store.put_lot(lot_id, owner, data, secret)
         return self.lot(lot_id), secret
 
@@ -147,7 +164,11 @@ class Parking:
         return float(lat_a), float(lng_a)
 
     def lot(self, lot_id: str, owner: str | None = None) -> LotRecord:
-        return self.store.get_lot(lot_id, int(self._now().timestamp() * 1000), owner)
+        """The lot; its ``data`` has the limits (the defaults for a lot made before they existed)."""
+        lot = self.store.get_lot(lot_id, int(self._now().timestamp() * 1000), owner)
+        lot.data.setdefault("max_auto_charge_cents", MAX_AUTO_CHARGE_CENTS)
+        lot.data.setdefault("max_backfill_hours", MAX_BACKFILL_HOURS)
+        return lot
 
     def lot_of_district(self, lot_id: str, district_id: str, owner: str) -> LotRecord:
         lot = self.lot(lot_id, owner)
@@ -271,6 +292,9 @@ class Parking:
             if status == "pending":
                 return None
             if status != "answer":
+                # Checked once claimed, not before: a repeat of an answered event gets its answer
+                # even after its captured_at has aged past the bound.
+                check_captured_at(ev.captured_at, self._now(), lot.data["max_backfill_hours"])
                 answer = self._entry(lot, ev) if ev.type == "vehicle.entry" else self._exit(lot, webhook_id, ev)
                 self.store.answer_event(lot.id, webhook_id, ev.lane, ev.type, ev.plate, answer)
         except InvalidInputError:
@@ -318,29 +342,46 @@ class Parking:
                 return _answer("pay", None, 0, 0, messages("no_entry"))
         plate, session_id = next(iter(found.items()))
         s = self.store.session(lot.id, session_id)
+        entered_at = datetime.fromisoformat(s["entered_at"])
+        if ev.captured_at < entered_at:  # one of the two clocks is wrong: nobody can price this stay
+            self._hold(lot, session_id, "exit_before_entry", ev, None, self.store.binding(plate))
+            return _answer("pay", session_id, 0, 0, messages("clock"))
         free = int(s["validation_minutes"]) + self.campaign_free_minutes(lot.data["district_id"], lot.id,
                                                                          ev.captured_at)
-        fee = price_session(_tariff(json.dumps(lot.data["tariff"], sort_keys=True)), datetime.fromisoformat(s["entered_at"]),
-                            ev.captured_at, free)
+        fee = price_session(_tariff(json.dumps(lot.data["tariff"], sort_keys=True)), entered_at, ev.captured_at, free)
         if fee == 0:
             return self._close(lot, webhook_id, session_id, ev, 0, 0, "paid", "free")
         binding = self.store.binding(plate)
+        if fee > lot.data["max_auto_charge_cents"]:  # too much to take without a person looking
+            self._hold(lot, session_id, "fee_above_cap", ev, fee, binding)
+            return _answer("pay", session_id, fee, 0, messages("review", fee))
         if binding is None:
             return _answer("pay", session_id, fee, 0, messages("pay", fee))
         charge = self.gateway.charge(session_id, fee, binding.payment_token, binding.user_id)
         if charge.ok:
-            return self._close(lot, webhook_id, session_id, ev, fee, fee, "paid", "paid")
+            return self._close(lot, webhook_id, session_id, ev, fee, fee, "paid", "paid", binding)
         if self.on_payment_failure == "open_and_bill":
-            return self._close(lot, webhook_id, session_id, ev, fee, 0, "unpaid", "billed")
+            return self._close(lot, webhook_id, session_id, ev, fee, 0, "unpaid", "billed", binding)
         return _answer("pay", session_id, fee, 0, messages("pay", fee))
 
+    def _hold(self, lot: LotRecord, session_id: str, reason: str, ev: GateEvent, fee: int | None,
+              payer: Binding | None) -> None:
+        """The car is held at the exit for staff: its session goes on the review list (once) with
+        what the exit found, the account bound now included (the one a staff charge goes to)."""
+        found = {"exited_at": ev.captured_at.isoformat(), "exit_plate": ev.plate}
+        if fee is not None:
+            found["fee_cents"] = fee
+        if payer is not None:
+            found |= {"payer_user": payer.user_id, "payment_token": payer.payment_token}
+        self.store.review_session(lot.id, session_id, reason, self._now().isoformat(), found, fee)
+
     def _close(self, lot, webhook_id: str, session_id: str, ev: GateEvent, fee: int, charged: int, state: str,
-               message: str) -> bytes:
-        due_ms = int(self._now().timestamp() * 1000) + self.retry_ms
+               message: str, payer: Binding | None = None) -> bytes:
+        due_ms = int(self._now().timestamp() * 1000) + self.retry_ms[0]
         answer = _answer("open", session_id, fee, charged, messages(message, fee))
         status, _ = self.store.close_session(lot.id, session_id, ev.captured_at.isoformat(), fee, charged, state,
                                              self.gateway.name, ev.plate, (webhook_id, ev.lane, ev.type), answer,
-                                             unpaid_due_ms=due_ms)
+                                             unpaid_due_ms=due_ms, payer=payer)
         if status != "closed":  # another event closed it first (and charged it): this car has left
             return _answer("open", session_id, fee, 0, messages("left"))
         return answer
@@ -348,7 +389,11 @@ class Parking:
     # ------------------------------------------------------------ charges that failed
     def retry_unpaid(self, lease_s: float = 60, n: int = 10) -> int:
         """Charge again the sessions whose car left unpaid; returns how many got charged now. A few
-        at a time: each may wait for the gateway's timeout, and the same loop runs the other jobs."""
+        at a time: each may wait for the gateway's timeout, and the same loop runs the other jobs.
+
+        The charge goes to the account kept on the session (bound when the car left), never to
+        whoever holds the plate now. Each decline waits longer (``retry_delays``); after the last
+        allowed retry, or for a session closed before payers were kept, staff decide (review)."""
         now_ms = int(self._now().timestamp() * 1000)
         members, receipt = self.store.unpaid.claim(now_ms, int(lease_s * 1000), n)
         charged = 0
@@ -358,12 +403,101 @@ class Parking:
                 s = self.store.session(lot_id, session_id)
             except NotFoundError:
                 s = {}
-            binding = self.store.binding(s["plate"]) if s.get("state") == "unpaid" else None
             then = None
-            if binding is not None:
-                if self.gateway.charge(session_id, int(s["fee_cents"]), binding.payment_token, binding.user_id).ok:
+            if s.get("state") == "unpaid" and "review" not in s:
+                if not s.get("payment_token"):
+                    self._review_unpaid(lot_id, session_id, "no_payer", s)
+                elif self.gateway.charge(session_id, int(s["fee_cents"]), s["payment_token"], s["payer_user"]).ok:
                     charged += self.store.settle(lot_id, session_id, self.gateway.name) > 0
+                elif (declined := self.store.count_declined(lot_id, session_id)) >= len(self.retry_ms):
+                    self._review_unpaid(lot_id, session_id, "charge_declined", s)
                 else:
-                    then = (member, now_ms + self.retry_ms)
+                    then = (member, now_ms + self.retry_ms[declined])
             self.store.unpaid.finish(member, receipt, then)
         return charged
+
+    def _review_unpaid(self, lot_id: str, session_id: str, reason: str, s: dict) -> None:
+        log.info("parking: session %s goes to review: %s", session_id, reason)
+        self.store.review_session(lot_id, session_id, reason, self._now().isoformat(), {}, int(s["fee_cents"]))
+
+    # ------------------------------------------------------------ the review list
+    def review_list(self, lot_id: str, owner: str, limit: int = 50, before: str | None = None) -> list[dict]:
+        """A page of the lot's review list, newest first (see ``ParkingStore.reviews``)."""
+        self.lot(lot_id, owner)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
+            raise InvalidInputError(f"must be an integer from 1 to 500, got {limit!r}", field="limit")
+        if before is not None and not _STREAM_ID.fullmatch(before):
+            raise InvalidInputError("must be the id of an entry of the list (e.g. 1764000000000-0)", field="before")
+        return self.store.reviews(lot_id, limit, before)
+
+    def resolve(self, session_id: str, owner: str, action: str, note: str, amount_cents: int | None = None,
+                resolution_id: str | None = None) -> dict:
+        """Staff resolve a session of the review list: ``charge`` its fee, ``adjust`` (charge
+        ``amount_cents``, at most the fee) or ``waive`` it, to the account bound when the car left;
+        the session closes (the car held at the gate leaves). Once per ``resolution_id`` (the
+        client's, for its retries; else one made here): sent again, it is applied once. Returns
+        the session. ConflictError if it is not awaiting staff, or the charge is declined."""
+        lot_id = lot_of_session(session_id)
+        try:
+            self.lot(lot_id, owner)
+        except NotFoundError:
+            raise NotFoundError(f"no parking session {session_id!r}", field="session_id") from None
+        if action not in RESOLUTIONS:
+            raise InvalidInputError(f"must be one of {', '.join(RESOLUTIONS)}", field="action")
+        if not isinstance(note, str) or not note.strip() or len(note) > 500:
+            raise InvalidInputError("must be a non-empty string of at most 500 characters", field="note")
+        if resolution_id is not None and (not isinstance(resolution_id, str) or not 1 <= len(resolution_id) <= 64):
+            raise InvalidInputError("must be a string of 1 to 64 characters", field="resolution_id")
+        s = self.store.session(lot_id, session_id)
+        fee = int(s["fee_cents"]) if s.get("fee_cents") else None
+        amount = self._resolution_amount(action, amount_cents, fee)
+        resolution = {"id": resolution_id or f"res_{uuid.uuid4().hex}", "action": action, "amount_cents": amount,
+                      "note": note, "at": self._now().isoformat()}
+        if "resolution" in s:  # resolved before: by this resolution (a retry), or it is too late
+            return self._resolved(lot_id, session_id, resolution, "done", s["resolution"])
+        if amount and not s.get("payment_token"):
+            raise ConflictError("no account was bound when the car left: take the payment at the gate "
+                                "(paid-at-gate) or waive it", field="action")
+        now_ms = int(self._now().timestamp() * 1000)
+        remote = amount > 0 and self.gateway_blocks
+        if remote:  # held for this resolution while the payment service answers
+            status, detail = self.store.resolve(lot_id, session_id, "claim", resolution, amount, self.gateway.name,
+                                                now_ms, RESOLUTION_CLAIM_MS)
+            if status != "claimed":
+                return self._resolved(lot_id, session_id, resolution, status, detail)
+            # A key of its own: the session id's may already hold a declined charge of the full fee.
+            if not self.gateway.charge(f"{session_id}.{resolution['id']}", amount, s["payment_token"],
+                                       s["payer_user"]).ok:
+                self.store.resolve(lot_id, session_id, "release", resolution, amount, self.gateway.name, now_ms)
+                raise ConflictError("the payment service declined the charge; try again later, or adjust or waive",
+                                    field="action")
+        status, detail = self.store.resolve(lot_id, session_id, "apply", resolution, amount, self.gateway.name, now_ms)
+        return self._resolved(lot_id, session_id, resolution, status, detail)
+
+    @staticmethod
+    def _resolution_amount(action: str, amount_cents, fee: int | None) -> int:
+        if action != "adjust":
+            if amount_cents is not None:
+                raise InvalidInputError(f"is given only with adjust, not {action}", field="amount_cents")
+            if action == "charge" and fee is None:
+                raise InvalidInputError("the stay could not be priced (its times do not match): adjust it with an "
+                                        "amount, or waive it", field="action")
+            return fee if action == "charge" else 0
+        high = fee if fee is not None else 10_000_000
+        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or not 1 <= amount_cents <= high:
+            raise InvalidInputError(f"must be an integer from 1 to {high} (the fee) with adjust, got {amount_cents!r}",
+                                    field="amount_cents")
+        return amount_cents
+
+    def _resolved(self, lot_id: str, session_id: str, asked: dict, status: str, detail: str) -> dict:
+        if status in ("applied", "done"):
+            held = json.loads(detail)
+            if held["id"] == asked["id"] and (held["action"], held["amount_cents"]) == (asked["action"],
+                                                                                          asked["amount_cents"]):
+                return self.store.session(lot_id, session_id)
+            if held["id"] == asked["id"]:
+                raise ConflictError("this resolution_id was used for another resolution", field="resolution_id")
+        if status == "busy":
+            raise ConflictError("another resolution of this session is being charged", field="session_id")
+        raise ConflictError("the session is not awaiting staff (resolved, or never on the review list)",
+                            field="session_id")

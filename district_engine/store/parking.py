@@ -110,13 +110,43 @@ class ParkingStore:
         pipe.execute()
 
     def review(self, lot_id: str, fields: dict) -> None:
-        """Keep a gate event staff must look at (a misread, an exit without entry)."""
+        """Put a gate event with no session on the lot's review list (a misread, an exit without
+        entry); sessions go on it with ``review_session``."""
         self._client.xadd(keys.lot_keys(lot_id)["review"], {k: str(v) for k, v in fields.items()},
                           maxlen=100_000, approximate=True)
 
-    def reviews(self, lot_id: str, count: int = 100) -> list[dict]:
+    def reviews(self, lot_id: str, count: int = 100, before: str | None = None) -> list[dict]:
+        """The lot's review list, newest first: ``count`` entries older than the entry ``before``
+        (None: from the newest). Each is ``{"id", "reason", ...}``; a session's has ``session_id``."""
+        high = f"({before}" if before else "+"
         return [{"id": _s(sid), **{_s(k): _s(v) for k, v in f.items()}}
-                for sid, f in self._client.xrevrange(keys.lot_keys(lot_id)["review"], count=count)]
+                for sid, f in self._client.xrevrange(keys.lot_keys(lot_id)["review"], max=high, min="-", count=count)]
+
+    def review_session(self, lot_id: str, session_id: str, reason: str, at: str, exit_fields: dict,
+                       fee_cents: int | None) -> tuple[str, str]:
+        """Put a session on the lot's review list, once (``review_session.lua``): ('review', entry
+        id), ('already', entry id) or ('no', its state). ``exit_fields`` are set on an open session."""
+        status, detail = self._scripts("review_session", [keys.lot_session(lot_id, session_id),
+                                                          keys.lot_keys(lot_id)["review"]],
+                                       [reason, session_id, at, json.dumps({k: str(v) for k, v in exit_fields.items()},
+                                                                           ensure_ascii=False),
+                                        "" if fee_cents is None else fee_cents])
+        return _s(status), _s(detail)
+
+    def resolve(self, lot_id: str, session_id: str, mode: str, resolution: dict, charged_cents: int, gateway: str,
+                now_ms: int, claim_ms: int = 60_000) -> tuple[str, str]:
+        """One step of a staff resolution (``resolve_session.lua``, ``mode`` claim | release |
+        apply): (status, the resolution's JSON or the state or the other claimant)."""
+        k = keys.lot_keys(lot_id)
+        status, detail = self._scripts("resolve_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id),
+                                                           k["ledger"], k["review"]],
+                                       [mode, session_id, resolution["id"], json.dumps(resolution, ensure_ascii=False),
+                                        charged_cents, gateway, now_ms, claim_ms])
+        return _s(status), _s(detail)
+
+    def count_declined(self, lot_id: str, session_id: str) -> int:
+        """One more declined retry of an unpaid session's charge; how many so far."""
+        return int(self._client.hincrby(keys.lot_session(lot_id, session_id), "charge_attempts", 1))
 
     # ------------------------------------------------------------ sessions
     def open_session(self, lot_id: str, session_id: str, plate: str, entered_at: str, lane: str,
@@ -142,10 +172,13 @@ class ParkingStore:
 
     def close_session(self, lot_id: str, session_id: str, exited_at: str, fee_cents: int, charged_cents: int,
                       state: str, gateway: str, exit_plate: str, exit_event: tuple[str, str, str] | None = None,
-                      answer: bytes = b"", unpaid_due_ms: int | None = None) -> tuple[str, str]:
+                      answer: bytes = b"", unpaid_due_ms: int | None = None,
+                      payer: Binding | None = None) -> tuple[str, str]:
         """('closed', state) or ('not_open', its state). ``exit_event``: the gate event's (webhook
-        id, lane, type), whose ``answer`` is recorded with the close, in the same script. An unpaid
-        close first queues the charge to be tried again."""
+        id, lane, type), whose ``answer`` is recorded with the close, in the same script. ``payer``:
+        the binding charged at the exit; an unpaid session keeps its user and token, and the late
+        charge goes to them whatever becomes of the binding. An unpaid close first queues the
+        charge to be tried again."""
         k = keys.lot_keys(lot_id)
         if state == "unpaid":
             # Queued first, in a round trip of its own (another slot: on a Cluster, another node):
@@ -157,9 +190,10 @@ class ParkingStore:
             webhook_id, lane, event_type = exit_event
             claims = [keys.gate_answer(lot_id, webhook_id), keys.gate_recent(lot_id, lane, event_type, exit_plate)]
         status, detail = self._scripts("close_session", [k["meta"], k["open"], keys.lot_session(lot_id, session_id),
-                                                         k["ledger"], *claims],
+                                                         k["ledger"], k["review"], *claims],
                                        [session_id, exited_at, fee_cents, charged_cents, state, gateway, exit_plate,
-                                        answer, ANSWER_MS, RECENT_MS])
+                                        answer, ANSWER_MS, RECENT_MS, payer.user_id if payer else "",
+                                        payer.payment_token if payer else ""])
         return _s(status), _s(detail)
 
     def settle(self, lot_id: str, session_id: str, gateway: str) -> int:
@@ -198,6 +232,28 @@ class ParkingStore:
             if booked.get(sid, []) != ([charged] if charged else []):
                 problems.append(f"session {sid} charged {charged} but booked {booked.get(sid, [])}")
         problems += [f"charge booked for unknown session {sid}" for sid in booked.keys() - sessions.keys()]
+        problems += self._audit_reviews(lot_id, sessions)
+        return problems
+
+    def _audit_reviews(self, lot_id: str, sessions: dict[str, dict]) -> list[str]:
+        """Each resolution booked once, with the session it resolved; each session awaiting staff on
+        the review list, and each session entry of the list awaiting staff."""
+        problems = []
+        resolutions: dict[str, list[str]] = {}
+        for entry in self.ledger(lot_id):
+            if "resolution" in entry:
+                resolutions.setdefault(entry["session"], []).append(entry["resolution"])
+        for sid, s in sessions.items():
+            expected = [json.loads(s["resolution"])["id"]] if "resolution" in s else []
+            if resolutions.get(sid, []) != expected:
+                problems.append(f"session {sid} resolved as {expected} but booked {resolutions.get(sid, [])}")
+        problems += [f"resolution booked for unknown session {sid}" for sid in resolutions.keys() - sessions.keys()]
+        listed = {_s(f[b"session_id"]): _s(sid) for sid, f in read_all(self._client, keys.lot_keys(lot_id)["review"])
+                  if b"session_id" in f}
+        for sid, s in sessions.items():
+            if s.get("review_entry") != listed.get(sid):
+                problems.append(f"session {sid} is in review as {s.get('review_entry')} but listed as {listed.get(sid)}")
+        problems += [f"review entry for unknown session {sid}" for sid in listed.keys() - sessions.keys()]
         return problems
 
     def ledger(self, lot_id: str) -> list[dict]:

@@ -73,6 +73,10 @@ def test_a_lot_is_created_in_reach_of_its_district_and_shows_live_occupancy(app_
     ({"location": {"lat": 31.23, "lng": 121.47}}, "location"),  # Shanghai: not near Sanlitun
     ({"location": {"lat": 95, "lng": 116.4}}, "location.lat"),
     ({"district_id": "nowhere"}, "district_id"),
+    ({"max_auto_charge_cents": -1}, "max_auto_charge_cents"),
+    ({"max_auto_charge_cents": "5000"}, "max_auto_charge_cents"),
+    ({"max_backfill_hours": 0}, "max_backfill_hours"),
+    ({"max_backfill_hours": 10_000}, "max_backfill_hours"),
 ])
 def test_a_bad_lot_names_its_field(app_client, sanlitun, change, field):
     body = {"district_id": SANLITUN.id, "name": "P", "capacity": 3, "location": LOT_AT, "tariff": TARIFF} | change
@@ -153,8 +157,8 @@ def test_a_misread_is_matched_by_one_lookalike_and_otherwise_kept_for_review(app
     assert out["decision"] == "open" and out["session_id"] == entry["session_id"] and out["fee_cents"] == 0
     nobody = gate(app_client, lot_, "vehicle.exit", "京F99999", now()).json()
     assert nobody["decision"] == "pay" and nobody["session_id"] is None and "staff" in nobody["message"]
-    (review,) = app_client.get(f"/v1/parking/lots/{lot_['id']}/reviews", headers=bearer(key)).json()
-    assert review["plate"] == "京F99999" and review["reason"] == "no_entry"
+    (review,) = app_client.get(f"/v1/parking/lots/{lot_['id']}/review", headers=bearer(key)).json()["entries"]
+    assert review["plate"] == "京F99999" and review["reason"] == "no_entry" and review["session_id"] is None
 
 
 def test_a_full_lot_opens_nothing(app_client, lot):
@@ -224,14 +228,197 @@ def test_bad_events_name_their_field_and_record_nothing(app_client, lot, body, f
     assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 0
 
 
-def test_an_exit_before_its_entry_is_refused_and_can_be_sent_again_corrected(app_client, lot):
-    _, lot_ = lot
+def review_list(client, key, lot_, **params):
+    r = client.get(f"/v1/parking/lots/{lot_['id']}/review", headers=bearer(key), params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def resolve(client, key, session_id, **body):
+    return client.post(f"/v1/parking/sessions/{session_id}/resolution", headers=bearer(key), json=body)
+
+
+def session_of(client, key, session_id):
+    return client.get(f"/v1/parking/sessions/{session_id}", headers=bearer(key)).json()
+
+
+def test_an_exit_before_its_entry_holds_the_car_for_staff_and_goes_on_the_review_list(app_client, lot, as_city):
+    key, lot_ = lot
+    bind(app_client, "京M12345")
     t0 = now()
-    gate(app_client, lot_, "vehicle.entry", "京M12345", t0)
-    bad = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 - timedelta(minutes=1), webhook_id="msg_x")
-    assert bad.status_code == 422 and bad.json()["error"]["field"] == "captured_at"
-    fixed = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 + timedelta(minutes=1), webhook_id="msg_x")
-    assert fixed.json()["decision"] == "open"  # nothing was recorded for the refused one
+    entry = gate(app_client, lot_, "vehicle.entry", "京M12345", t0).json()
+    out = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 - timedelta(minutes=30), webhook_id="msg_x")
+    assert out.status_code == 200 and out.json()["decision"] == "pay" and "attendant" in out.json()["message"]
+    assert out.json()["session_id"] == entry["session_id"] and out.json()["charged_cents"] == 0
+    (item,) = review_list(app_client, key, lot_)["entries"]
+    assert (item["reason"], item["session_id"], item["plate"]) == ("exit_before_entry", entry["session_id"], "京M12345")
+    again = gate(app_client, lot_, "vehicle.exit", "京M12345", t0 - timedelta(minutes=29))  # a re-read: listed once
+    assert again.json()["decision"] == "pay" and len(review_list(app_client, key, lot_)["entries"]) == 1
+    assert ledger(app_client, lot_) == [] and session_of(app_client, key, entry["session_id"])["review"] == \
+        "exit_before_entry"
+    # Nobody can price it: staff set the amount, charged to the account bound at the exit.
+    no_fee = resolve(app_client, key, entry["session_id"], action="charge", note="?")
+    assert no_fee.status_code == 422 and no_fee.json()["error"]["field"] == "action"
+    done = resolve(app_client, key, entry["session_id"], action="adjust", amount_cents=1000, note="1 h per CCTV")
+    assert done.status_code == 200, done.text
+    assert (done.json()["state"], done.json()["charged_cents"], done.json()["review"]) == ("paid", 1000, None)
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == 0
+    assert review_list(app_client, key, lot_)["entries"] == []
+    assert app_client.app.state.engine.parking.store.audit(lot_["id"]) == []
+
+
+@pytest.mark.parametrize("event, at", [
+    ("vehicle.entry", lambda: now().replace(year=2016)),  # the 2016 camera: would have billed 31,892,000 cents
+    ("vehicle.entry", lambda: now().replace(year=2031)),  # the 2031 camera: every exit was a 422
+    ("vehicle.entry", lambda: now() + timedelta(minutes=5, seconds=30)),
+    ("vehicle.entry", lambda: now() - timedelta(hours=48, minutes=1)),
+    ("vehicle.exit", lambda: now() + timedelta(minutes=6)),
+    ("vehicle.exit", lambda: now() - timedelta(hours=49)),
+])
+def test_a_gate_clock_out_of_bounds_is_refused_records_nothing_and_can_be_sent_again(app_client, lot, event, at):
+    key, lot_ = lot
+    if event == "vehicle.exit":
+        gate(app_client, lot_, "vehicle.entry", "京W12345", now() - timedelta(minutes=2))
+    bad = gate(app_client, lot_, event, "京W12345", at(), webhook_id="msg_clock")
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "captured_at", bad.text
+    assert app_client.app.state.engine.parking.lot(lot_["id"]).occupied == (1 if event == "vehicle.exit" else 0)
+    assert ledger(app_client, lot_) == [] and review_list(app_client, key, lot_)["entries"] == []
+    fixed = gate(app_client, lot_, event, "京W12345", now(), webhook_id="msg_clock")  # the claim was released
+    assert fixed.status_code == 200 and fixed.json()["decision"] == "open"
+
+
+def test_a_gate_clock_within_bounds_is_believed_and_the_backfill_bound_is_the_lots(app_client, sanlitun):
+    r = app_client.post("/v1/parking/lots", headers=bearer(sanlitun), json={
+        "district_id": SANLITUN.id, "name": "P", "capacity": 9, "location": LOT_AT, "tariff": TARIFF,
+        "max_backfill_hours": 72})
+    lot_ = r.json()
+    assert r.status_code == 201 and (lot_["max_backfill_hours"], lot_["max_auto_charge_cents"]) == (72, 50_000)
+    for plate, at in [("京V11111", now() + timedelta(minutes=4, seconds=50)), ("京V22222", now() - timedelta(hours=71))]:
+        assert gate(app_client, lot_, "vehicle.entry", plate, at).json()["decision"] == "open"
+    assert gate(app_client, lot_, "vehicle.entry", "京V33333", now() - timedelta(hours=73)).status_code == 422
+
+
+@pytest.fixture
+def capped_lot(app_client, sanlitun, as_city):
+    """(operator key, lot) with ¥50 as its automatic-charge cap and 10 spaces."""
+    r = app_client.post("/v1/parking/lots", headers=bearer(sanlitun), json={
+        "district_id": SANLITUN.id, "name": "P", "capacity": 10, "location": LOT_AT, "tariff": TARIFF,
+        "max_auto_charge_cents": 5000})
+    assert r.status_code == 201 and r.json()["max_auto_charge_cents"] == 5000, r.text
+    got = app_client.get(f"/v1/parking/lots/{r.json()['id']}", headers=bearer(sanlitun)).json()
+    assert got["max_auto_charge_cents"] == 5000 and got["max_backfill_hours"] == 48
+    return sanlitun, r.json()
+
+
+def held(client, lot_, plate, hours=10):
+    """A car bound to an account that stayed ``hours`` (¥80 for 10 h): its exit's answer."""
+    bind(client, plate, user=f"u-{plate}", token=f"agr-{plate}")
+    t0 = now() - timedelta(hours=hours)
+    gate(client, lot_, "vehicle.entry", plate, t0)
+    return gate(client, lot_, "vehicle.exit", plate, t0 + timedelta(hours=hours)).json()
+
+
+def test_a_fee_above_the_lots_cap_is_not_charged_but_resolved_by_staff_each_in_the_ledger(app_client, capped_lot):
+    key, lot_ = capped_lot
+    parking = app_client.app.state.engine.parking
+    outs = [held(app_client, lot_, p) for p in ("京R11111", "京R22222", "京R33333")]
+    for out in outs:
+        assert (out["decision"], out["fee_cents"], out["charged_cents"]) == ("pay", 8000, 0)
+        assert "¥80.00" in out["message"] and "attendant" in out["message"]
+    assert ledger(app_client, lot_) == [] and parking.lot(lot_["id"]).occupied == 3
+    listed = review_list(app_client, key, lot_)["entries"]
+    assert [(e["reason"], e["session_id"], e["fee_cents"]) for e in listed] == [
+        ("fee_above_cap", o["session_id"], 8000) for o in reversed(outs)]  # newest first
+    page = review_list(app_client, key, lot_, limit=2)
+    assert len(page["entries"]) == 2 and page["next_before"] == page["entries"][1]["id"]
+    rest = review_list(app_client, key, lot_, limit=2, before=page["next_before"])
+    assert [e["session_id"] for e in rest["entries"]] == [outs[0]["session_id"]] and rest["next_before"] is None
+
+    charged = resolve(app_client, key, outs[0]["session_id"], action="charge", note="long stay, checked")
+    adjusted = resolve(app_client, key, outs[1]["session_id"], action="adjust", amount_cents=3000, note="complaint")
+    waived = resolve(app_client, key, outs[2]["session_id"], action="waive", note="staff car")
+    assert [(r.status_code, r.json()["state"], r.json()["charged_cents"]) for r in (charged, adjusted, waived)] == [
+        (200, "paid", 8000), (200, "paid", 3000), (200, "waived", 0)]
+    assert adjusted.json()["resolution"]["action"] == "adjust" and adjusted.json()["resolution"]["note"] == "complaint"
+    booked = [(e["type"], e["session"], e["amount"], e.get("action")) for e in ledger(app_client, lot_)]
+    assert booked == [("charge", outs[0]["session_id"], "8000", "charge"),
+                      ("charge", outs[1]["session_id"], "3000", "adjust"),
+                      ("waive", outs[2]["session_id"], "8000", "waive")]
+    assert review_list(app_client, key, lot_)["entries"] == [] and parking.lot(lot_["id"]).occupied == 0
+    assert parking.store.audit(lot_["id"]) == []
+    store = parking.store  # a resolution booked twice: the audit says so
+    store._client.xadd(keys.lot_keys(lot_["id"])["ledger"], {"type": "waive", "session": outs[2]["session_id"],
+                                                              "amount": "8000", "resolution": "res_x"})
+    assert len(store.audit(lot_["id"])) == 1
+
+
+def test_a_resolution_sent_twice_is_applied_once(app_client, capped_lot):
+    key, lot_ = capped_lot
+    out = held(app_client, lot_, "京T12345")
+    body = {"action": "adjust", "amount_cents": 4000, "note": "ok", "resolution_id": "desk-1-7"}
+    first, again = resolve(app_client, key, out["session_id"], **body), resolve(app_client, key, out["session_id"], **body)
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    assert [e["amount"] for e in ledger(app_client, lot_)] == ["4000"]
+    other = resolve(app_client, key, out["session_id"], action="waive", note="x", resolution_id="desk-1-7")
+    assert other.status_code == 409 and other.json()["error"]["field"] == "resolution_id"
+    late = resolve(app_client, key, out["session_id"], action="waive", note="x")  # a new one: too late
+    assert late.status_code == 409 and [e["amount"] for e in ledger(app_client, lot_)] == ["4000"]
+    assert app_client.app.state.engine.parking.store.audit(lot_["id"]) == []
+
+
+def test_a_car_held_for_staff_may_pay_at_the_gate_instead(app_client, capped_lot):
+    key, lot_ = capped_lot
+    out = held(app_client, lot_, "京U12345")
+    r = app_client.post(f"/v1/parking/sessions/{out['session_id']}/paid-at-gate", headers=bearer(key),
+                        json={"paid_cents": 8000, "method": "card"})
+    assert r.status_code == 200 and r.json()["state"] == "paid" and r.json()["review"] is None
+    assert review_list(app_client, key, lot_)["entries"] == []
+    assert app_client.app.state.engine.parking.store.audit(lot_["id"]) == []
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ({"action": "adjust", "note": "n"}, 422, "amount_cents"),
+    ({"action": "adjust", "amount_cents": 8001, "note": "n"}, 422, "amount_cents"),  # more than the fee
+    ({"action": "adjust", "amount_cents": 0, "note": "n"}, 422, "amount_cents"),
+    ({"action": "charge", "amount_cents": 10, "note": "n"}, 422, "amount_cents"),
+    ({"action": "refund", "note": "n"}, 422, "action"),
+    ({"action": "waive", "note": ""}, 422, "note"),
+    ({"action": "waive"}, 422, "note"),
+    ({"action": "waive", "note": "n", "resolution_id": "x" * 65}, 422, "resolution_id"),
+])
+def test_a_bad_resolution_names_its_field_and_changes_nothing(app_client, capped_lot, body, status, field):
+    key, lot_ = capped_lot
+    out = held(app_client, lot_, "京X12345")
+    r = resolve(app_client, key, out["session_id"], **body)
+    assert r.status_code == status and r.json()["error"]["field"] == field, r.text
+    assert ledger(app_client, lot_) == [] and len(review_list(app_client, key, lot_)["entries"]) == 1
+
+
+def test_resolutions_are_the_lot_owners_and_only_for_sessions_awaiting_staff(app_client, capped_lot):
+    key, lot_ = capped_lot
+    out = held(app_client, lot_, "京Y12345")
+    other = app_client.post("/v1/operators", json={"name": "x"}, headers=bearer(ADMIN)).json()["api_key"]
+    assert resolve(app_client, other, out["session_id"], action="waive", note="n").status_code == 404
+    assert app_client.get(f"/v1/parking/lots/{lot_['id']}/review", headers=bearer(other)).status_code == 404
+    assert resolve(app_client, key, "ses_nope", action="waive", note="n").status_code == 404
+    ok = held(app_client, lot_, "京Z12345", hours=2)  # ¥20: charged automatically
+    assert ok["decision"] == "open" and ok["charged_cents"] == 2000
+    r = resolve(app_client, key, ok["session_id"], action="waive", note="n")
+    assert r.status_code == 409 and r.json()["error"]["field"] == "session_id"
+    for bad in ({"limit": 0}, {"limit": 501}, {"before": "yesterday"}):
+        r = app_client.get(f"/v1/parking/lots/{lot_['id']}/review", headers=bearer(key), params=bad)
+        assert r.status_code == 422 and r.json()["error"]["field"] in ("limit", "before"), r.text
+
+
+def test_a_fee_above_the_cap_with_no_account_is_paid_at_the_gate_or_waived(app_client, capped_lot):
+    key, lot_ = capped_lot
+    t0 = now() - timedelta(hours=10)
+    gate(app_client, lot_, "vehicle.entry", "京S12345", t0)
+    out = gate(app_client, lot_, "vehicle.exit", "京S12345", t0 + timedelta(hours=10)).json()
+    assert out["decision"] == "pay" and out["fee_cents"] == 8000
+    r = resolve(app_client, key, out["session_id"], action="charge", note="n")
+    assert r.status_code == 409 and r.json()["error"]["field"] == "action"  # nobody to charge
+    assert resolve(app_client, key, out["session_id"], action="waive", note="n").json()["state"] == "waived"
 
 
 def test_a_plate_is_bound_once_and_unbound_by_its_user(app_client, as_city):
