@@ -141,3 +141,11 @@ def serving(app):
     finally:
         server.should_exit = True
         thread.join(5)
+
+
+def acceptable_text(min_size: int = 1, max_size: int = 40):
+    """A hypothesis strategy for text the engine accepts (district_engine/validation.py): no control
+    characters, no lone surrogates."""
+    from hypothesis import strategies as st
+
+    return st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=min_size, max_size=max_size)

@@ -16,7 +16,7 @@ from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, 
 from district_engine.store.layout import DEFAULT_PARTITIONS
 from district_engine.store.outbox import Outbox
 from district_engine.store.schedule import TimedSet
-from helpers import command_calls as _calls
+from helpers import acceptable_text, command_calls as _calls
 
 GAP = 60_000
 N = DEFAULT_PARTITIONS  # a new deployment's count: the tests' Redis is flushed before each
@@ -182,7 +182,7 @@ _seq = iter(range(10**9))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # each example its own campaign
-@given(user_id=st.text(min_size=1, max_size=40), title=st.text(min_size=1, max_size=40).filter(str.strip),
+@given(user_id=st.text(min_size=1, max_size=40), title=acceptable_text().filter(str.strip),
        distance_m=st.floats(0, 3000))
 def test_the_script_renders_each_event_as_the_python_renderer_does(redis_client, user_id, title, distance_m):
     store = _store(redis_client, cap=10**6)

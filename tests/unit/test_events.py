@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, strategies as st
 
+from helpers import acceptable_text
 from district_engine.campaigns.model import Campaign
 from district_engine.delivery.events import EVENT_TYPE, EventIds, offer_events
 from district_engine.identity import channel_of, unscoped_user
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
-# What the engine accepts as text: no control characters, no lone surrogates (validation.py).
-text = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=40).filter(str.strip)
+text = acceptable_text().filter(str.strip)
 
 
 @given(title=text, user_id=text | st.builds(lambda c, u: f"ch_{c}:{u}", st.text(max_size=8).filter(lambda c: ":" not in c), text),

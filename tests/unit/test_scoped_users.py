@@ -3,11 +3,12 @@
 import pytest
 from hypothesis import given, strategies as st
 
+from helpers import acceptable_text
 from district_engine.errors import ForbiddenError, InvalidInputError
 from district_engine.identity import Kind, Principal, channel_of, scoped_user, unscoped_user
 
 channels = st.from_regex(r"ch_[0-9a-f]{16}", fullmatch=True)
-users = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=128)  # acceptable text
+users = acceptable_text(max_size=128)
 
 
 @given(channel=channels, user=users)
