@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictInt
 
-from api.schemas.core import Strict
+from api.schemas.core import Number, Strict
 
 
 class Location(Strict):
-    lat: float = Field(examples=[39.9325])
-    lng: float = Field(examples=[116.4474])
+    lat: Number = Field(examples=[39.9325])
+    lng: Number = Field(examples=[116.4474])
 
 
 class LotCreate(Strict):
@@ -57,7 +57,7 @@ class SecretRotated(BaseModel):
 class GateEventIn(Strict):
     type: Literal["vehicle.entry", "vehicle.exit"]
     plate: str = Field(max_length=32, examples=["京A12345"])
-    confidence: float = Field(ge=0, le=1, description="the camera's confidence in its read, 0..1")
+    confidence: Number = Field(ge=0, le=1, description="the camera's confidence in its read, 0..1")
     captured_at: AwareDatetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T20:15:00+08:00"])
     lane: str = Field(min_length=1, max_length=64, examples=["exit-1"])
 
