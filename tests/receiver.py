@@ -14,7 +14,7 @@ from district_engine.signing import verify
 class Receiver:
     def __init__(self, secrets: list[str] | None = None):
         self.secrets = secrets or []
-        self.received: list[dict] = []  # verified deliveries: {"webhook_id", "payload", "status"}
+        self.received: list[dict] = []  # verified deliveries: {"webhook_id", "payload", "status", "at"}
         self.bad_signatures = 0
         self.answers: list[int] = []  # statuses to answer next, in order; then 204
         self.delay_s = 0.0  # how long each answer takes
@@ -36,7 +36,8 @@ class Receiver:
                     with receiver.lock:
                         status = receiver.answers.pop(0) if receiver.answers else 204
                         receiver.received.append({"webhook_id": self.headers["webhook-id"],
-                                                  "payload": json.loads(body), "status": status})
+                                                  "payload": json.loads(body), "status": status,
+                                                  "at": time.time()})
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
