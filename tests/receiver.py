@@ -18,6 +18,8 @@ class Receiver:
         self.bad_signatures = 0
         self.answers: list[int] = []  # statuses to answer next, in order; then 204
         self.delay_s = 0.0  # how long each answer takes
+        self.reply_bytes = 0  # the size of each answer's body
+        self.reply_declares_length = True  # False: no Content-Length, the body ends when the connection closes
         self.lock = threading.Lock()
         receiver = self
 
@@ -39,8 +41,15 @@ class Receiver:
                                                   "payload": json.loads(body), "status": status,
                                                   "at": time.time()})
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                if receiver.reply_declares_length:
+                    self.send_header("Content-Length", str(receiver.reply_bytes))
+                else:
+                    self.close_connection = True
                 self.end_headers()
+                try:
+                    self.wfile.write(b"x" * receiver.reply_bytes)
+                except OSError:  # the sender hung up: it had read enough
+                    pass
 
             def log_message(self, *args):
                 pass

@@ -122,9 +122,11 @@ def host_ip(host: str) -> IPAddress | None:
 
 
 def check_ip(ip: IPAddress, host: str) -> None:
-    """Raise BlockedAddressError (field ``url``) when the sender must not connect to ``ip``."""
+    """Raise BlockedAddressError (field ``url``) when the sender must not connect to ``ip``, which
+    ``host`` is or resolves to. The message does not show a resolved address: names inside the
+    deployment's DNS are not the caller's to learn."""
     why = blocked_reason(ip)
     if why is not None:
-        shown = host if str(ip) == host else f"{host} ({ip})"
-        raise BlockedAddressError(f"{shown} is a {why} address; webhooks go to the public internet only",
+        verb = "is" if host_ip(host) is not None else "resolves to"
+        raise BlockedAddressError(f"{host} {verb} a {why} address; webhooks go to the public internet only",
                                   field="url")
