@@ -350,7 +350,7 @@ class Sender:
             lane = self._lane(ep.id)
             if time.monotonic() - lane.success_recorded_at > SUCCESS_EVERY_S:
                 lane.success_recorded_at = time.monotonic()
-                await asyncio.to_thread(self.endpoints.record_success, ep.id, int(self.clock() * 1000))
+                await self._advisory(self.endpoints.record_success, ep.id, int(self.clock() * 1000))
             return True
         self.failed += 1
         if outcome.status == 410:
@@ -363,12 +363,20 @@ class Sender:
         """Disable an endpoint none of whose deliveries succeeded during a whole retry period: the
         one that just went to the dead letters failed from ``r.first_ms`` on. Successes are
         recorded at most every SUCCESS_EVERY_S, so one that recent counts as after it."""
-        last_ok_ms = await asyncio.to_thread(self.endpoints.last_success_ms, ep.id)
-        if last_ok_ms + 1000 * SUCCESS_EVERY_S < r.first_ms:
+        last_ok_ms = await self._advisory(self.endpoints.last_success_ms, ep.id)
+        if last_ok_ms is not None and last_ok_ms + 1000 * SUCCESS_EVERY_S < r.first_ms:
             hours = self.max_age_ms / 3_600_000
-            await asyncio.to_thread(self.endpoints.disable, ep.id,
-                                    f"no delivery succeeded for {hours:g} h; last error: {error}")
+            await self._advisory(self.endpoints.disable, ep.id, f"no delivery succeeded for {hours:g} h; last error: {error}")
             self._cache = (0.0, {})
+
+    async def _advisory(self, call, *args):
+        """A Redis call about an endpoint's health, on a thread: its failure is logged, not raised,
+        so that it never sends a batch of events again (the next success or burial tries again)."""
+        try:
+            return await asyncio.to_thread(call, *args)
+        except UNAVAILABLE + (StoreUnavailableError,) as exc:
+            log.warning("sender: endpoint health not recorded: %s", type(exc).__name__)
+            return None
 
     async def _post(self, http, ep: Endpoint, event_id: str, body: bytes) -> Outcome:
         """One signed POST; a reply longer than MAX_REPLY_BYTES is a failure (``too_large``) and its
