@@ -66,9 +66,9 @@ class Settings(BaseSettings):
         "development only: push endpoints may be on loopback, private, link-local... addresses "
         "(otherwise refused at registration and at every connection)"))
     max_endpoints_per_owner: int = Field(default=10, ge=1, le=1000, description="push endpoints one operator or channel may have")
-    push_endpoint_concurrency: int = Field(default=64, ge=1, le=1024, description=(
-        "webhook POSTs in flight to one endpoint per sender process; more wait their turn (a quarter "
-        "second at most, then into the retries)"))
+    push_endpoint_concurrency: int = Field(default=128, ge=1, le=1024, description=(
+        "webhook POSTs in flight to one endpoint per sender process; more wait their turn while it "
+        "answers (1 s at most), then go to the retries"))
     push_breaker_failures: int = Field(default=5, ge=1, description="failures in a row that open an endpoint's circuit breaker")
     push_breaker_cooldown_s: float = Field(default=10, gt=0, le=3600, description=(
         "how long an open breaker sends nothing before one probe (doubling while probes fail, up to 5 min)"))

@@ -5,11 +5,13 @@ an endpoint answering 410 Gone is disabled; what still fails then goes to the en
 letters, and an endpoint none of whose deliveries succeeded in that time is disabled.
 
 One endpoint's slowness is its own. Each endpoint has a lane: its own in-flight limit and circuit
-breaker (breaker.py). A delivery whose lane has no free slot within ``slot_wait_s``, or whose
-breaker is open, is not tried now but put in the retries (durable, so the event can be
-acknowledged) for later, without counting as an attempt. So a dead endpoint holds at most its
-lane's slots, for at most the timeout, and the reading of the outbox, which is bounded by the
-events in hand rather than by batches, goes on for everyone else. Breakers are per process (see
+breaker (breaker.py). A delivery waits for a slot of its lane while the lane makes progress, for
+``max_wait_s`` at most; when its breaker is open, when nothing of its lane completed for
+``stall_s``, or past that wait, it is not tried now but put in the retries (durable, so the event
+can be acknowledged) for later, without counting as an attempt. So a dead or slow endpoint holds
+at most its lane's slots and a moment of its own backlog, and the reading of the outbox, bounded by
+the events in hand rather than by batches, goes on for everyone else; a busy endpoint that keeps
+answering is waited for (backpressure) rather than pushed into the retries. Breakers are per process (see
 docs/push.md): their input is this process's own outcomes, and asking Redis on every delivery would
 cost more than the k probes per cool-down that k sender processes make.
 
@@ -111,12 +113,13 @@ class _Lane:
         self.breaker = breaker
         self.last_error = ""
         self.success_recorded_at = float("-inf")
+        self.done_at = float("-inf")  # when a POST of this lane last completed (monotonic)
 
 
 class Sender:
     def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 100,
-                 concurrency: int = 512, endpoint_concurrency: int = 64, events_in_hand: int = 2000,
-                 slot_wait_s: float = 0.25, breaker_failures: int = 5, breaker_cooldown_s: float = 10.0,
+                 concurrency: int = 512, endpoint_concurrency: int = 128, events_in_hand: int = 1000,
+                 stall_s: float = 0.5, max_wait_s: float = 1.0, breaker_failures: int = 5, breaker_cooldown_s: float = 10.0,
                  allow_private: bool = False, timeout_s: float = 5.0,
                  max_age_s: float = 86_400, retry_base_s: float = 5.0, retry_cap_s: float = 7200,
                  reclaim_idle_s: float = 60, lease_s: float = 60, linger_s: float = 0.05,
@@ -128,7 +131,7 @@ class Sender:
         self.concurrency = concurrency
         self.endpoint_concurrency = endpoint_concurrency
         self.events_in_hand = events_in_hand
-        self.slot_wait_s = slot_wait_s
+        self.stall_s, self.max_wait_s = stall_s, max_wait_s
         self.breaker_failures, self.breaker_cooldown_s = breaker_failures, breaker_cooldown_s
         self.allow_private = allow_private
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -141,8 +144,8 @@ class Sender:
         # POSTs in flight never exceed the connection pool: a request waiting for a connection would
         # spend its timeout waiting, time out unsent, and come back as a retry (a cascade under load).
         # Each lane takes at most endpoint_concurrency of them, so it takes concurrency /
-        # endpoint_concurrency endpoints hanging at once, for one timeout before their breakers
-        # open, to make the others wait for this pool.
+        # endpoint_concurrency endpoints hanging at once (4 by default), for one timeout before
+        # their breakers open, to make the others wait for this pool.
         self._posts = asyncio.Semaphore(concurrency)
         self._retrying = asyncio.Semaphore(events_in_hand)  # due retries in hand
         self._lanes: dict[str, _Lane] = {}
@@ -155,7 +158,9 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Send until ``stop`` is set; the deliveries in hand are finished first."""
         await asyncio.to_thread(self.outbox.ensure_group)
-        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=self.endpoint_concurrency,
+        # No per-host limit: the lanes limit each endpoint, and two tenants' endpoints on one host
+        # (a shared push gateway) must not wait for each other's connections.
+        connector = aiohttp.TCPConnector(limit=self.concurrency, limit_per_host=0,
                                          resolver=CheckedResolver(self.allow_private), use_dns_cache=False)
         # auto_decompress off: the reply is only read to be bounded, and a compressed one could
         # inflate far past the bound within a single chunk.
@@ -318,17 +323,23 @@ class Sender:
 
     async def _attempt(self, http, ep: Endpoint, event_id: str, body: bytes) -> Outcome | None:
         """The outcome of one POST through the endpoint's lane, or None if it was not tried: its
-        breaker is open, or no slot of its lane came free within ``slot_wait_s``."""
+        breaker is open, or its lane is stalled (nothing completed for ``stall_s``) or busy past
+        ``max_wait_s``."""
         lane = self._lane(ep.id)
-        if lane.breaker.state(time.monotonic()) == "open":
-            self.deferred += 1
-            return None
-        try:
-            async with asyncio.timeout(self.slot_wait_s):
-                await lane.slots.acquire()
-        except TimeoutError:
-            self.deferred += 1
-            return None
+        waiting_since = time.monotonic()
+        while True:
+            if lane.breaker.state(time.monotonic()) == "open":
+                self.deferred += 1
+                return None
+            try:
+                async with asyncio.timeout(self.stall_s):
+                    await lane.slots.acquire()
+                break
+            except TimeoutError:
+                now = time.monotonic()
+                if now - max(lane.done_at, waiting_since) >= self.stall_s or now - waiting_since >= self.max_wait_s:
+                    self.deferred += 1
+                    return None
         try:
             if not lane.breaker.allow(time.monotonic()):  # opened, or another took the probe, meanwhile
                 self.deferred += 1
@@ -337,7 +348,8 @@ class Sender:
             try:
                 outcome = await self._post(http, ep, event_id, body)
             finally:
-                lane.breaker.record(outcome.ok, time.monotonic())
+                lane.done_at = time.monotonic()
+                lane.breaker.record(outcome.ok, lane.done_at)
                 lane.last_error = outcome.error or lane.last_error
             return outcome
         finally:
