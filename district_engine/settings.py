@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     max_endpoints_per_owner: int = Field(default=10, ge=1, le=1000, description="push endpoints one operator or channel may have")
     push_endpoint_concurrency: int = Field(default=128, ge=1, le=1024, description=(
         "webhook POSTs in flight to one endpoint per sender process; more wait their turn while it "
-        "answers (1 s at most), then go to the retries"))
+        "answers quickly, or go to the retries while it hangs or is slow"))
     push_breaker_failures: int = Field(default=5, ge=1, description="failures in a row that open an endpoint's circuit breaker")
     push_breaker_cooldown_s: float = Field(default=10, gt=0, le=3600, description=(
         "how long an open breaker sends nothing before one probe (doubling while probes fail, up to 5 min)"))

@@ -4,14 +4,16 @@ Webhooks, and retries what fails with exponential backoff and jitter for ``max_a
 an endpoint answering 410 Gone is disabled; what still fails then goes to the endpoint's dead
 letters, and an endpoint none of whose deliveries succeeded in that time is disabled.
 
-One endpoint's slowness is its own. Each endpoint has a lane: its own in-flight limit and circuit
-breaker (breaker.py). A delivery waits for a slot of its lane while the lane makes progress, for
-``max_wait_s`` at most; when its breaker is open, when nothing of its lane completed for
-``stall_s``, or past that wait, it is not tried now but put in the retries (durable, so the event
-can be acknowledged) for later, without counting as an attempt. So a dead or slow endpoint holds
-at most its lane's slots and a moment of its own backlog, and the reading of the outbox, bounded by
-the events in hand rather than by batches, goes on for everyone else; a busy endpoint that keeps
-answering is waited for (backpressure) rather than pushed into the retries. Breakers are per process (see
+One endpoint's slowness is its own. Each endpoint has a lane: its own in-flight limit, circuit
+breaker (breaker.py) and pace. A delivery queues for a slot of its lane; when its breaker is open,
+when the lane is stalled (every slot taken, nothing completed for ``stall_s``), when the lane is
+slow (its POSTs take over half of ``max_wait_s``) and a round of deliveries is queued already,
+it is not tried now but put in the retries (durable, so the event can be acknowledged), without
+counting as an attempt. So a dead or slow endpoint holds at most its lane's slots and a moment of its own
+backlog, and the reading of the outbox, bounded by the events in hand rather than by batches,
+goes on for everyone else. A fast endpoint that is merely busy pauses the reading instead
+(``_backlogged``) while it drains a round, under half of ``max_wait_s``: sending its deliveries to
+the retries would cost more than the pause. Breakers are per process (see
 docs/push.md): their input is this process's own outcomes, and asking Redis on every delivery would
 cost more than the k probes per cool-down that k sender processes make.
 
@@ -31,6 +33,7 @@ import logging
 import random
 import ssl
 import time
+from collections import Counter
 from typing import Callable, NamedTuple
 
 import aiohttp
@@ -106,19 +109,37 @@ def _status_class(status: int) -> str:
 
 
 class _Lane:
-    """One endpoint's share of the sender: its in-flight slots, its breaker, its last error."""
+    """One endpoint's share of the sender: its in-flight slots, its breaker, how fast it answers."""
 
     def __init__(self, limit: int, breaker: Breaker):
+        self.limit = limit
         self.slots = asyncio.Semaphore(limit)
         self.breaker = breaker
+        self.in_flight = self.waiting = 0
+        self.latency_s = 0.0  # moving average of its POSTs' durations: how long a round of slots takes
+        self.progress_at = float("-inf")  # when a POST last completed, or the lane became busy (monotonic)
         self.last_error = ""
         self.success_recorded_at = float("-inf")
-        self.done_at = float("-inf")  # when a POST of this lane last completed (monotonic)
+
+    def stalled(self, now: float, stall_s: float) -> bool:
+        """Every slot taken and nothing completed for ``stall_s`` (or twice its usual answer time,
+        if longer: a loaded receiver is not a hung one): the endpoint hangs."""
+        return self.in_flight >= self.limit and now - self.progress_at >= max(stall_s, 2 * self.latency_s)
+
+    def started(self, now: float) -> None:
+        if self.in_flight == 0:
+            self.progress_at = now
+        self.in_flight += 1
+
+    def finished(self, started_at: float, now: float) -> None:
+        self.in_flight -= 1
+        self.progress_at = now
+        self.latency_s += 0.2 * ((now - started_at) - self.latency_s)
 
 
 class Sender:
     def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 100,
-                 concurrency: int = 512, endpoint_concurrency: int = 128, events_in_hand: int = 1000,
+                 concurrency: int = 512, endpoint_concurrency: int = 128, events_in_hand: int = 2000,
                  stall_s: float = 0.5, max_wait_s: float = 1.0, breaker_failures: int = 5, breaker_cooldown_s: float = 10.0,
                  allow_private: bool = False, timeout_s: float = 5.0,
                  max_age_s: float = 86_400, retry_base_s: float = 5.0, retry_cap_s: float = 7200,
@@ -152,7 +173,8 @@ class Sender:
         self._cache: tuple[float, dict[str, Endpoint]] = (0.0, {})
         self._in_flight: set[tuple[int, str]] = set()  # the events in hand; reclaiming must not take back our own
         self._room = asyncio.Event()  # set when events in hand were let go
-        self.sent = self.failed = self.deferred = 0
+        self.sent = self.failed = 0
+        self.deferred: Counter[str] = Counter()  # deliveries not tried at once, by why: open, stalled, slow
 
     # ------------------------------------------------------------ running
     async def run(self, stop: asyncio.Event) -> None:
@@ -173,10 +195,10 @@ class Sender:
         next_reclaim = next_trim = 0.0
         while not stop.is_set():
             room = self.events_in_hand - len(self._in_flight)
-            if room <= 0:  # everything in hand waits on slow POSTs: wait for some to end
+            if room <= 0 or self._backlogged():  # wait for deliveries in hand to end
                 self._room.clear()
                 try:
-                    await asyncio.wait_for(self._room.wait(), timeout=0.5)
+                    await asyncio.wait_for(self._room.wait(), timeout=0.05)
                 except asyncio.TimeoutError:
                     pass
                 continue
@@ -190,7 +212,10 @@ class Sender:
                                                      min(room, 500))
                     events = [e for e in events if (e.partition, e.stream_id) not in self._in_flight]
                 else:
-                    events = await asyncio.to_thread(self.outbox.read, self.consumer, min(room, self.batch), 500)
+                    # A read takes up to its count from each partition: a batch in all, so that one
+                    # read cannot queue far more than a lane's round behind a busy endpoint.
+                    per_partition = max(1, min(room, self.batch) // self.outbox.partitions)
+                    events = await asyncio.to_thread(self.outbox.read, self.consumer, per_partition, 500)
             except UNAVAILABLE + (StoreUnavailableError,):
                 log.warning("sender: store unavailable, retrying")
                 await asyncio.sleep(1)
@@ -205,7 +230,7 @@ class Sender:
             task = asyncio.create_task(self._send_events(http, events))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-            if len(events) < self.batch:
+            if len(events) < self.batch // 4:
                 # A trickle: let it gather for a moment rather than read (and acknowledge) a few events
                 # at a time; in an API process every read takes the GIL from the requests.
                 await asyncio.sleep(self.linger_s)
@@ -241,10 +266,18 @@ class Sender:
         tasks: set[asyncio.Task] = set()
         while not stop.is_set():
             claimed = 0
+            if self._backlogged():  # as for reading: a busy endpoint's retries would only come back
+                await asyncio.sleep(0.05)
+                continue
             try:
-                # The due retries of this sender's partitions in one round trip (one thread hop).
-                sets = await asyncio.to_thread(lambda: TimedSet.claim_each(
-                    self.outbox.retries_of(self.consumer), int(self.clock() * 1000), self.lease_ms, 200))
+                # The due retries of this sender's partitions in one round trip (one thread hop), a
+                # batch's worth in all: a burst claimed at once would queue past the lanes' pace
+                # and go straight back to the retries.
+                def claim():
+                    shares = self.outbox.retries_of(self.consumer)
+                    per_set = max(1, self.batch // max(1, len(shares)))
+                    return TimedSet.claim_each(shares, int(self.clock() * 1000), self.lease_ms, per_set)
+                sets = await asyncio.to_thread(claim)
                 for due, members, receipt in sets:
                     for m in members:
                         # Each retry on its own: the loop claims the next ones while slow POSTs go on.
@@ -326,34 +359,50 @@ class Sender:
         breaker is open, or its lane is stalled (nothing completed for ``stall_s``) or busy past
         ``max_wait_s``."""
         lane = self._lane(ep.id)
-        waiting_since = time.monotonic()
         while True:
-            if lane.breaker.state(time.monotonic()) == "open":
-                self.deferred += 1
+            now = time.monotonic()
+            slow = lane.latency_s > self.max_wait_s / 2 and lane.waiting >= lane.limit  # a round queued already
+            why = ("open" if lane.breaker.state(now) == "open" else "stalled" if lane.stalled(now, self.stall_s)
+                   else "slow" if slow else None)
+            if why:
+                self.deferred[why] += 1
                 return None
+            lane.waiting += 1
             try:
-                async with asyncio.timeout(self.stall_s):
+                async with asyncio.timeout(self.stall_s):  # then look at the lane again
                     await lane.slots.acquire()
                 break
             except TimeoutError:
-                now = time.monotonic()
-                if now - max(lane.done_at, waiting_since) >= self.stall_s or now - waiting_since >= self.max_wait_s:
-                    self.deferred += 1
-                    return None
+                continue
+            finally:
+                lane.waiting -= 1
         try:
             if not lane.breaker.allow(time.monotonic()):  # opened, or another took the probe, meanwhile
-                self.deferred += 1
+                self.deferred["open"] += 1
                 return None
+            started_at = time.monotonic()
+            lane.started(started_at)
             outcome = Outcome(None, "connection_error")
             try:
                 outcome = await self._post(http, ep, event_id, body)
             finally:
-                lane.done_at = time.monotonic()
-                lane.breaker.record(outcome.ok, lane.done_at)
+                now = time.monotonic()
+                lane.finished(started_at, now)
+                lane.breaker.record(outcome.ok, now)
                 lane.last_error = outcome.error or lane.last_error
             return outcome
         finally:
             lane.slots.release()
+
+    def _backlogged(self) -> bool:
+        """Whether a fast endpoint (its POSTs take under half of max_wait_s) has a full round of
+        deliveries queued behind its slots: reading more now would only send them to the retries,
+        so reading pauses while it drains, which takes less than half of max_wait_s. A stalled,
+        slow or broken endpoint pauses nothing: what it cannot take goes to the retries."""
+        now = time.monotonic()
+        return any(lane.waiting >= lane.limit and lane.latency_s <= self.max_wait_s / 2
+                   and not lane.stalled(now, self.stall_s) and lane.breaker.state(now) == "closed"
+                   for lane in self._lanes.values())
 
     async def _settled(self, ep: Endpoint, outcome: Outcome) -> bool:
         """True when nothing more is to be done: delivered, or the endpoint is gone (410)."""
