@@ -356,8 +356,7 @@ class Sender:
 
     async def _attempt(self, http, ep: Endpoint, event_id: str, body: bytes) -> Outcome | None:
         """The outcome of one POST through the endpoint's lane, or None if it was not tried: its
-        breaker is open, or its lane is stalled (nothing completed for ``stall_s``) or busy past
-        ``max_wait_s``."""
+        breaker is open, its lane is stalled, or it is slow with a round queued already."""
         lane = self._lane(ep.id)
         while True:
             now = time.monotonic()
