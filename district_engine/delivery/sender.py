@@ -208,9 +208,13 @@ class Sender:
                     await asyncio.to_thread(self.outbox.trim, int(self.clock() * 1000), consumer=self.consumer)
                 if time.monotonic() >= next_reclaim:
                     next_reclaim = time.monotonic() + self.reclaim_idle_ms / 2000
+                    # Ours are left alone, including those in hand when the claim was sent: one
+                    # acknowledged and let go while it ran came back claimed, and was sent twice.
+                    in_hand = set(self._in_flight)
                     events = await asyncio.to_thread(self.outbox.reclaim, self.consumer, self.reclaim_idle_ms,
                                                      min(room, 500))
-                    events = [e for e in events if (e.partition, e.stream_id) not in self._in_flight]
+                    ours = in_hand | self._in_flight
+                    events = [e for e in events if (e.partition, e.stream_id) not in ours]
                 else:
                     # A read takes up to its count from each partition: a batch in all, so that one
                     # read cannot queue far more than a lane's round behind a busy endpoint.
