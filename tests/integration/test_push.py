@@ -232,29 +232,46 @@ def test_a_literal_inside_address_is_refused_at_connection_too(engine, redis_cli
         assert r.received == [] and [d["error"] for d in dead] == ["blocked_address"] * 2
 
 
+def _trickle(engine, rounds, prefix):
+    """5 events a round, a round every 0.2 s (the pacing of the load, not a wait for a result):
+    event id -> when pushed."""
+    pushed = {}
+    for i in range(rounds):
+        t = time.time()
+        pushed |= dict.fromkeys(_push(engine, 5, "op1", prefix=f"ch_a:{prefix}{i}-"), t)
+        time.sleep(0.2)
+    return pushed
+
+
+def _delays(receiver, pushed):
+    return sorted(x["at"] - pushed[x["webhook_id"]] for x in receiver.delivered() if x["webhook_id"] in pushed)
+
+
 def test_a_hanging_endpoint_does_not_delay_another_endpoints_deliveries(engine, redis_client):
     """Every event goes to both: a quick endpoint (the channel's) and one that never answers (the
     campaign operator's). Events arrive in a trickle for longer than the POST timeout; the quick
-    endpoint's delay is measured from each push to its arrival."""
+    endpoint's delay is measured from each push to its arrival, first alone (what the read path
+    costs by itself: a Cluster is polled, not blocked on), then beside the hanging one."""
     endpoints = EndpointStore(redis_client)
     with Receiver() as quick, Receiver() as hanging:
         hanging.delay_s = 60
-        q, h = endpoints.create(quick.url, owner="ch_a"), endpoints.create(hanging.url, owner="op1")
-        quick.secrets, hanging.secrets = [q.secret], [h.secret]
-        pushed = {}
+        q = endpoints.create(quick.url, owner="ch_a")
+        quick.secrets, hanging.secrets = [q.secret], []
         with Worker(engine, sender_options=FAST | {"timeout_s": 5, "breaker_cooldown_s": 30}) as w:
-            for i in range(40):  # 200 events over 8 s (the pacing of the load, not a wait for a result)
-                t = time.time()
-                pushed |= dict.fromkeys(_push(engine, 5, "op1", prefix=f"ch_a:r{i}-"), t)
-                time.sleep(0.2)
-            got = quick.wait_for(200, timeout_s=30)
+            alone = _trickle(engine, 20, "alone")
+            quick.wait_for(100, timeout_s=30)
+            h = endpoints.create(hanging.url, owner="op1")
+            hanging.secrets = [h.secret]
+            time.sleep(2.5)  # the sender re-reads the endpoints every 2 s
+            beside = _trickle(engine, 40, "beside")
+            quick.wait_for(300, timeout_s=30)
             assert sum(w.sender.deferred.values()) > 0  # the hanging one's deliveries went to the retries
-        delays = sorted(x["at"] - pushed[x["webhook_id"]] for x in got)
-        p50, worst = delays[len(delays) // 2], delays[-1]
-        print(f"\nquick endpoint beside a hanging one: {len(delays)} deliveries, "
-              f"p50 {p50 * 1000:.0f} ms, max {worst * 1000:.0f} ms")
-        assert sorted(pushed) == sorted(x["webhook_id"] for x in quick.delivered())  # each once
-        assert worst < 1.0, f"a quick delivery waited {worst:.2f} s"
+        before, after = _delays(quick, alone), _delays(quick, beside)
+        print(f"\nquick endpoint alone: p50 {before[len(before) // 2] * 1000:.0f} ms, max {before[-1] * 1000:.0f} ms; "
+              f"beside a hanging one: {len(after)} deliveries, p50 {after[len(after) // 2] * 1000:.0f} ms, "
+              f"max {after[-1] * 1000:.0f} ms")
+        assert sorted(beside) == sorted(x["webhook_id"] for x in quick.delivered() if x["webhook_id"] in beside)
+        assert after[-1] - before[-1] < 1.0, f"a quick delivery waited {after[-1]:.2f} s (alone at most {before[-1]:.2f} s)"
         # Its first wave timed out, then its breaker kept it to probes: not a request per event.
         s = w.sender
         assert len(hanging.received) == 0 and s.failed <= s.endpoint_concurrency + s.breaker_failures < 200
