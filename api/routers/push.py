@@ -60,7 +60,8 @@ def enable_endpoint(endpoint_id: str, engine: EngineDep, owner: OperatorOrChanne
 @router.get("/{endpoint_id}/dead-letters", response_model=DeadLetterPage,
             summary="Deliveries that failed for the whole retry period (24 h), newest first, a page at a time")
 def dead_letters(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep,
-                 cursor: Annotated[str | None, Query(max_length=50, description="next_cursor of the page before")] = None,
+                 cursor: Annotated[str | None, Query(max_length=50,
+                                                     description="next_cursor of the page before")] = None,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> DeadLetterPage:
     e = engine.endpoints.get(endpoint_id, owner.id)
     page, next_cursor = engine.outbox.dead_letters(e.id, cursor, limit)

@@ -140,7 +140,8 @@ class _Lane:
 class Sender:
     def __init__(self, outbox: Outbox, endpoints: EndpointStore, consumer: str, *, batch: int = 100,
                  concurrency: int = 512, endpoint_concurrency: int = 128, events_in_hand: int = 2000,
-                 stall_s: float = 0.5, max_wait_s: float = 1.0, breaker_failures: int = 5, breaker_cooldown_s: float = 10.0,
+                 stall_s: float = 0.5, max_wait_s: float = 1.0,
+                 breaker_failures: int = 5, breaker_cooldown_s: float = 10.0,
                  allow_private: bool = False, timeout_s: float = 5.0,
                  max_age_s: float = 86_400, retry_base_s: float = 5.0, retry_cap_s: float = 7200,
                  reclaim_idle_s: float = 60, lease_s: float = 60, linger_s: float = 0.05,
@@ -430,7 +431,8 @@ class Sender:
         last_ok_ms = await self._advisory(self.endpoints.last_success_ms, ep.id)
         if last_ok_ms is not None and last_ok_ms + 1000 * SUCCESS_EVERY_S < r.first_ms:
             hours = self.max_age_ms / 3_600_000
-            await self._advisory(self.endpoints.disable, ep.id, f"no delivery succeeded for {hours:g} h; last error: {error}")
+            await self._advisory(self.endpoints.disable, ep.id,
+                                 f"no delivery succeeded for {hours:g} h; last error: {error}")
             self._cache = (0.0, {})
 
     async def _advisory(self, call, *args):

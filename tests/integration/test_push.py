@@ -7,7 +7,10 @@ import time
 
 import pytest
 
+from district_engine.delivery import resolver
+from district_engine.delivery.addresses import host_ip
 from district_engine.delivery.events import TEMPLATE_SEP
+from district_engine.delivery.urls import check_endpoint_url
 from district_engine.engine import Engine
 from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
@@ -179,9 +182,6 @@ def test_senders_split_the_due_retries_and_the_trimming_by_their_shares_of_the_p
 
 
 # ---------------------------------------------------------------- addresses, isolation, bounds
-from district_engine.delivery import resolver  # noqa: E402
-from district_engine.delivery.addresses import host_ip  # noqa: E402
-from district_engine.delivery.urls import check_endpoint_url  # noqa: E402
 
 
 def _dead(outbox, endpoint_id, n=1, timeout_s=15):
