@@ -79,3 +79,25 @@ def test_failures_of_requests_in_flight_when_it_opened_do_not_push_the_probe_bac
     for _ in range(5):  # five in flight fail at once
         b.record(False, 0)
     assert b.open_until == 10 and b.allow(10)
+
+
+def test_what_an_owner_sees_of_a_failure_is_a_class_never_the_socket_error():
+    import asyncio
+    import ssl
+
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+
+    from district_engine.delivery.addresses import BlockedAddressError
+    from district_engine.delivery.resolver import UnresolvedError
+    from district_engine.delivery.sender import error_class
+
+    key = ConnectionKey("10.0.0.7", 8080, False, True, None, None, None)
+    refused = aiohttp.ClientConnectorError(key, ConnectionRefusedError(111, "Connection refused to 10.0.0.7:8080"))
+    unreachable = aiohttp.ClientConnectorError(key, OSError(113, "No route to host"))
+    cases = {BlockedAddressError("x", field="url"): "blocked_address", asyncio.TimeoutError(): "timeout",
+             refused: "connection_refused", unreachable: "connection_failed",
+             UnresolvedError("nope.example does not resolve"): "dns", ssl.SSLError("bad cert"): "tls",
+             aiohttp.ServerDisconnectedError(): "connection_error"}
+    for exc, expected in cases.items():
+        assert error_class(exc) == expected, exc
