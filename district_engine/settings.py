@@ -48,7 +48,7 @@ class Settings(BaseSettings):
                                "this many replicas have them (WAIT): 1 on replicated Redis, so that a failover loses none")
     wait_ms: int = Field(default=200, ge=1, le=5000, description="how long a money answer waits for its replicas, then 503")
     max_pushes_per_hour: int = Field(default=5, ge=0, description="pushes per user per hour, all campaigns; the rest stay in the feed")
-    push_allow_private_urls: bool = Field(default=False, description="operators may register push URLs on private addresses")
+    push_allow_private_urls: bool = Field(default=False, description="the old name of DE_ALLOW_PRIVATE_WEBHOOKS, still honoured")
     push_timeout_s: float = Field(default=5.0, gt=0, le=60, description="a webhook POST's timeout")
     push_reclaim_idle_s: float = Field(default=60, gt=0, description="work a dead worker held is taken back after this long")
     payment_url: str | None = Field(default=None, description="an HTTP payment gateway; unset: charges go to the engine's own ledger")
@@ -71,6 +71,20 @@ class Settings(BaseSettings):
         "live or scheduled campaigns per district (0: no limit)"))
     quota_lots_per_district: int = Field(default=50, ge=0, description="parking lots per district (0: no limit)")
     metrics_token: str | None = Field(default=None, description="when set, GET /metrics needs Authorization: Bearer <it>")
+    allow_private_webhooks: bool = Field(default=False, description=(
+        "development only: push endpoints may be on loopback, private, link-local... addresses "
+        "(otherwise refused at registration and at every connection)"))
+    max_endpoints_per_owner: int = Field(default=10, ge=1, le=1000, description="push endpoints one operator or channel may have")
+    push_endpoint_concurrency: int = Field(default=128, ge=1, le=1024, description=(
+        "webhook POSTs in flight to one endpoint per sender process; more wait their turn while it "
+        "answers quickly, or go to the retries while it hangs or is slow"))
+    push_breaker_failures: int = Field(default=5, ge=1, description="failures in a row that open an endpoint's circuit breaker")
+    push_breaker_cooldown_s: float = Field(default=10, gt=0, le=3600, description=(
+        "how long an open breaker sends nothing before one probe (doubling while probes fail, up to 5 min)"))
+
+    @property
+    def private_webhooks_allowed(self) -> bool:
+        return self.allow_private_webhooks or self.push_allow_private_urls
 
     @model_validator(mode="after")
     def _wait_within_timeout(self) -> "Settings":
@@ -105,4 +119,8 @@ def worker_options(settings: Settings) -> dict:
     """The Worker's keyword arguments from the settings."""
     return dict(reclaim_idle_s=settings.push_reclaim_idle_s,
                 sender_options=dict(timeout_s=settings.push_timeout_s, reclaim_idle_s=settings.push_reclaim_idle_s,
+                                    allow_private=settings.private_webhooks_allowed,
+                                    endpoint_concurrency=settings.push_endpoint_concurrency,
+                                    breaker_failures=settings.push_breaker_failures,
+                                    breaker_cooldown_s=settings.push_breaker_cooldown_s,
                                     lease_s=max(settings.push_reclaim_idle_s, 2 * settings.push_timeout_s)))

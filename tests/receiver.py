@@ -14,10 +14,12 @@ from district_engine.signing import verify
 class Receiver:
     def __init__(self, secrets: list[str] | None = None):
         self.secrets = secrets or []
-        self.received: list[dict] = []  # verified deliveries: {"webhook_id", "payload", "status"}
+        self.received: list[dict] = []  # verified deliveries: {"webhook_id", "payload", "status", "at"}
         self.bad_signatures = 0
         self.answers: list[int] = []  # statuses to answer next, in order; then 204
         self.delay_s = 0.0  # how long each answer takes
+        self.reply_bytes = 0  # the size of each answer's body
+        self.reply_declares_length = True  # False: no Content-Length, the body ends when the connection closes
         self.lock = threading.Lock()
         receiver = self
 
@@ -36,10 +38,18 @@ class Receiver:
                     with receiver.lock:
                         status = receiver.answers.pop(0) if receiver.answers else 204
                         receiver.received.append({"webhook_id": self.headers["webhook-id"],
-                                                  "payload": json.loads(body), "status": status})
+                                                  "payload": json.loads(body), "status": status,
+                                                  "at": time.time()})
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                if receiver.reply_declares_length:
+                    self.send_header("Content-Length", str(receiver.reply_bytes))
+                else:
+                    self.close_connection = True
                 self.end_headers()
+                try:
+                    self.wfile.write(b"x" * receiver.reply_bytes)
+                except OSError:  # the sender hung up: it had read enough
+                    pass
 
             def log_message(self, *args):
                 pass

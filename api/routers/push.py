@@ -1,16 +1,22 @@
-"""Push endpoints: the webhook URLs that receive pushed offers, and what finally failed to reach them."""
+"""Push endpoints: the webhook URLs that receive pushed offers, what finally failed to reach them,
+and bringing both back."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 
 from api.auth import OperatorOrChannelDep
 from api.deps import EngineDep
 from api.idempotency import idempotent
 from api.schemas.core import error_responses
-from api.schemas.push import DeadLetter, PushEndpointCreate, PushEndpointCreated, PushEndpointPublic
+from api.schemas.push import (DeadLetter, DeadLetterPage, PushEndpointCreate, PushEndpointCreated, PushEndpointPublic,
+                              ReplayQueued)
 from district_engine.delivery.urls import check_endpoint_url
+from district_engine.errors import ConflictError
 from district_engine.store.endpoints import Endpoint
 
-router = APIRouter(prefix="/v1/push-endpoints", tags=["push"], responses=error_responses(401, 403, 404, 422, 503))
+router = APIRouter(prefix="/v1/push-endpoints", tags=["push"],
+                   responses=error_responses(401, 403, 404, 409, 422, 503))
 
 
 def _public(e: Endpoint) -> dict:
@@ -23,8 +29,9 @@ def _public(e: Endpoint) -> dict:
 @idempotent
 def create_endpoint(body: PushEndpointCreate, request: Request, engine: EngineDep,
                     owner: OperatorOrChannelDep) -> PushEndpointCreated:
-    allow_private = request.app.state.settings.push_allow_private_urls
-    e = engine.endpoints.create(check_endpoint_url(body.url, allow_private), owner.id)
+    settings = request.app.state.settings
+    url = check_endpoint_url(body.url, settings.private_webhooks_allowed)
+    e = engine.endpoints.create(url, owner.id, settings.max_endpoints_per_owner)
     return PushEndpointCreated(**_public(e), secret=e.secret)
 
 
@@ -38,16 +45,41 @@ def get_endpoint(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDe
     return PushEndpointPublic(**_public(engine.endpoints.get(endpoint_id, owner.id)))
 
 
-@router.delete("/{endpoint_id}", status_code=204, summary="Stop pushing to this URL (retries in progress end)")
+@router.delete("/{endpoint_id}", status_code=204,
+               summary="Stop pushing to this URL (retries in progress end; its dead letters go with it)")
 def delete_endpoint(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep) -> None:
     engine.endpoints.delete(endpoint_id, owner.id)
 
 
-@router.get("/{endpoint_id}/dead-letters", response_model=list[DeadLetter],
-            summary="Deliveries that failed for the whole retry period (24 h), newest first")
-def dead_letters(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep) -> list[DeadLetter]:
+@router.post("/{endpoint_id}:enable", response_model=PushEndpointPublic,
+             summary="Send to a disabled endpoint again (events pushed while it was disabled are not sent)")
+def enable_endpoint(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep) -> PushEndpointPublic:
+    return PushEndpointPublic(**_public(engine.endpoints.enable(endpoint_id, owner.id)))
+
+
+@router.get("/{endpoint_id}/dead-letters", response_model=DeadLetterPage,
+            summary="Deliveries that failed for the whole retry period (24 h), newest first, a page at a time")
+def dead_letters(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep,
+                 cursor: Annotated[str | None, Query(max_length=50,
+                                                     description="next_cursor of the page before")] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> DeadLetterPage:
     e = engine.endpoints.get(endpoint_id, owner.id)
-    return [DeadLetter(id=d["id"], event_id=d["event_id"], endpoint_id=d["endpoint_id"], attempts=int(d["attempt"]),
-                       first_attempt_ms=int(d["first_ms"]), failed_at_ms=int(d["at_ms"]), error=d["error"],
-                       payload=d["payload"])
-            for d in engine.outbox.dead_letters({e.id})]
+    page, next_cursor = engine.outbox.dead_letters(e.id, cursor, limit)
+    return DeadLetterPage(items=[DeadLetter(id=d["id"], event_id=d["event_id"], endpoint_id=d["endpoint_id"],
+                                            attempts=int(d["attempt"]), first_attempt_ms=int(d["first_ms"]),
+                                            failed_at_ms=int(d["at_ms"]), error=d["error"],
+                                            status=int(d["status"]) if d.get("status") else None,
+                                            payload=d["payload"]) for d in page],
+                          next_cursor=next_cursor)
+
+
+@router.post("/{endpoint_id}/dead-letters:replay", response_model=ReplayQueued,
+             summary="Queue dead letters (oldest first, up to limit) for delivery again, same webhook-ids")
+@idempotent
+def replay_dead_letters(endpoint_id: str, engine: EngineDep, owner: OperatorOrChannelDep,
+                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> ReplayQueued:
+    e = engine.endpoints.get(endpoint_id, owner.id)
+    if e.state != "active":  # the sender would put them straight back
+        raise ConflictError("the endpoint is disabled; enable it first", code="endpoint_disabled")
+    queued, left = engine.outbox.replay(e.id, int(engine.clock().timestamp() * 1000), limit)
+    return ReplayQueued(queued=queued, left=left)

@@ -16,8 +16,9 @@ class PushEndpointPublic(BaseModel):
     id: str
     url: str
     scope: str = Field(description='"operator" (its campaigns\' events) or "channel" (its users\' events)')
-    state: str = Field(description="active | disabled (the receiver answered 410 Gone)")
-    disabled_reason: str | None = None
+    state: str = Field(description="active | disabled (the receiver answered 410 Gone, or no delivery "
+                                   "succeeded for the whole retry period, 24 h); POST .../{id}:enable enables it")
+    disabled_reason: str | None = Field(default=None, description="why it is disabled")
     created_at: str
 
 
@@ -32,8 +33,21 @@ class DeadLetter(BaseModel):
     attempts: int
     first_attempt_ms: int
     failed_at_ms: int
-    error: str
+    error: str = Field(description="the last failure's class: timeout, dns, connection_refused, connection_failed, "
+                                   "connection_error, tls, too_large (a reply over 64 KiB), blocked_address, "
+                                   "http_3xx, http_4xx, http_5xx, circuit_open, endpoint_disabled")
+    status: int | None = Field(default=None, description="the last HTTP status, if there was one")
     payload: str
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetter]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null: no more")
+
+
+class ReplayQueued(BaseModel):
+    queued: int = Field(description="dead letters queued for delivery again (they leave the dead letters)")
+    left: int = Field(description="dead letters still there (call again to queue more)")
 
 
 class LocationBatchIn(Strict):

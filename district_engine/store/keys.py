@@ -13,7 +13,8 @@ import zlib
 __all__ = [
     "district", "districts", "changes", "operator", "operators", "api_key", "holder_keys", "channel", "channels", "campaign", "campaigns",
     "operator_campaigns", "rain_keys", "rate_limit", "demo_seeded", "layout", "partition", "user_keys", "group_members",
-    "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "schedule",
+    "outbox", "push_stats", "position_cell", "fanout_stream", "location_stream", "retries", "dead_letters", "push_endpoints", "push_endpoints_of",
+    "push_endpoint_health", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
     "idempotency",
 ]
@@ -169,14 +170,26 @@ def retries(p: int) -> str:
     return f"{_tag(p)}:retries"
 
 
-def dead_letters() -> str:
-    """Stream of webhook deliveries that failed for good."""
-    return "push:dead"
+def dead_letters(endpoint_id: str) -> str:
+    """Stream of one endpoint's webhook deliveries that failed for good (the newest 100,000)."""
+    return f"push:ep:{{{endpoint_id}}}:dead"
 
 
 def push_endpoints() -> str:
-    """Hash: endpoint id -> JSON (url, secret, owner, state)."""
+    """Hash: endpoint id -> JSON (url, secret, owner, state, disabled_reason)."""
     return "push:endpoints"
+
+
+def push_endpoints_of(owner: str) -> str:
+    """Set of one owner's endpoint ids; in push_endpoints()'s slot (its whole name is the tag), so
+    that adding an endpoint and counting the owner's is one script."""
+    return f"{{push:endpoints}}:of:{owner}"
+
+
+def push_endpoint_health() -> str:
+    """Hash: endpoint id -> when (ms) a delivery to it last succeeded, as senders record it (at
+    most every minute each)."""
+    return "push:endpoint-health"
 
 
 def schedule() -> str:

@@ -1,13 +1,15 @@
 """The push outbox in Redis, from the senders' side: the partitions' outbox streams read through
 one consumer group (several sender processes share the work; what a dead sender held is claimed
-back), the webhook retries (timed sets under a lease) and the dead letters."""
+back), the webhook retries (timed sets under a lease) and each endpoint's dead letters."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from district_engine.errors import InvalidInputError
 from district_engine.store import keys
 from district_engine.store.connection import bounded_block, is_cluster, routed
 from district_engine.store.layout import partition_count
@@ -17,7 +19,8 @@ from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, strea
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
 GROUP = "senders"
-_DEAD_KEEP = 100_000  # dead letters kept (the oldest go first)
+_DEAD_KEEP = 100_000  # dead letters kept per endpoint (the oldest go first)
+_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
 
 
 class Event(NamedTuple):
@@ -166,19 +169,39 @@ class Outbox:
             pipe.zadd(keys.retries(keys.partition(r.user_id, self.partitions)), {r.member(): due_ms})
         pipe.execute()
 
-    def bury(self, r: Retry, error: str, now_ms: int) -> None:
-        """Park a delivery that failed for good in the dead letters."""
-        self._client.xadd(keys.dead_letters(), {**{k: str(v) for k, v in r._asdict().items()},
-                                                "error": error, "at_ms": now_ms},
+    def bury(self, r: Retry, error: str, status: int | None, now_ms: int) -> None:
+        """Park a delivery that failed for good in its endpoint's dead letters, with the class of
+        its last error (``timeout``, ``http_5xx``, ...: sender.error_class) and HTTP status."""
+        self._client.xadd(keys.dead_letters(r.endpoint_id),
+                          {**{k: str(v) for k, v in r._asdict().items()}, "error": error,
+                           "status": "" if status is None else str(status), "at_ms": now_ms},
                           maxlen=_DEAD_KEEP, approximate=True)
 
-    def dead_letters(self, endpoint_ids: set[str] | None = None, count: int = 100) -> list[dict]:
-        """The newest dead letters first (of the given endpoints, or all)."""
-        out = []
-        for sid, f in self._client.xrevrange(keys.dead_letters(), count=10 * count if endpoint_ids else count):
+    def dead_letters(self, endpoint_id: str, cursor: str | None = None, limit: int = 100) -> tuple[list[dict], str | None]:
+        """One page of an endpoint's dead letters, newest first, after ``cursor`` (the last id of
+        the page before; None: from the newest); and the cursor of the next page (None: no more)."""
+        if cursor is not None and not _STREAM_ID.fullmatch(cursor):
+            raise InvalidInputError("must be the next_cursor of the page before", field="cursor")
+        rows = self._client.xrevrange(keys.dead_letters(endpoint_id), max="+" if cursor is None else f"({cursor}",
+                                      count=limit)
+        page = [{"id": sid.decode(), **{k.decode(): v.decode() for k, v in f.items()}} for sid, f in rows]
+        return page, (page[-1]["id"] if len(page) == limit else None)
+
+    def replay(self, endpoint_id: str, now_ms: int, limit: int = 1000) -> tuple[int, int]:
+        """Queue up to ``limit`` of an endpoint's dead letters (oldest first) for delivery again, as
+        new deliveries with a fresh retry period and the same webhook-ids; each leaves the dead
+        letters once queued. (queued, left). Queued before removed: a replay cut in between may
+        queue a letter twice (receivers dedupe by webhook-id); none is lost. A replay sent again
+        finds only what the first did not take."""
+        key = keys.dead_letters(endpoint_id)
+        rows = self._client.xrange(key, count=limit)
+        if not rows:
+            return 0, 0
+        pipe = self._client.pipeline(transaction=False)
+        for _, f in rows:
             d = {k.decode(): v.decode() for k, v in f.items()}
-            if endpoint_ids is None or d["endpoint_id"] in endpoint_ids:
-                out.append({"id": sid.decode(), **d})
-            if len(out) == count:
-                break
-        return out
+            r = Retry(d["event_id"], endpoint_id, 0, now_ms, d["owner"], d["user_id"], d["payload"])
+            pipe.zadd(keys.retries(keys.partition(r.user_id, self.partitions)), {r.member(): now_ms})
+        pipe.execute()
+        self._client.xdel(key, *[sid for sid, _ in rows])
+        return len(rows), self._client.xlen(key)

@@ -75,6 +75,10 @@ TABLE = {
                                                      "401 401 403 404 404 404 404 403 403 401"),
     ("GET", "/v1/push-endpoints/{endpoint_id}/dead-letters"): ("/v1/push-endpoints/{endpoint}/dead-letters", None,
                                                                "401 401 403 200 404 404 404 403 403 401"),
+    ("POST", "/v1/push-endpoints/{endpoint_id}/dead-letters:replay"): (
+        "/v1/push-endpoints/{endpoint}/dead-letters:replay", None, "401 401 403 200 404 404 404 403 403 401"),
+    ("POST", "/v1/push-endpoints/{endpoint_id}:enable"): ("/v1/push-endpoints/{endpoint}:enable", None,
+                                                          "401 401 403 200 404 404 404 403 403 401"),
     ("GET", "/v1/parking/lots"): ("/v1/parking/lots", None, "401 401 403 200 200 403 403 403 403 401"),
     ("POST", "/v1/parking/lots"): ("/v1/parking/lots", {}, "401 401 403 422 422 403 403 403 403 401"),
     ("GET", "/v1/parking/lots/{lot_id}"): ("/v1/parking/lots/{lot}", None, "401 401 403 200 404 403 403 403 403 401"),

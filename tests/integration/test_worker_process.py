@@ -19,7 +19,7 @@ from test_push import _push
 
 def _worker(redis_url, tmp_path):
     env = os.environ | {"DE_REDIS_URL": redis_url, "DE_DATA_DIR": str(tmp_path), "DE_PUSH_RECLAIM_IDLE_S": "1",
-                        "DE_PUSH_TIMEOUT_S": "2"}
+                        "DE_PUSH_TIMEOUT_S": "2", "DE_ALLOW_PRIVATE_WEBHOOKS": "true"}
     proc = subprocess.Popen([sys.executable, "-m", "district_engine.cli", "worker"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:  # up and running (signals handled) once it says so
