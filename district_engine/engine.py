@@ -7,7 +7,6 @@ or location request reads no Redis; ``refresh`` follows the change signals to st
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -33,7 +32,7 @@ from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.mapping import MIN_USERS_SHOWN, binned_counts, cell_features, reach_outline
 from district_engine.geo.points import MAX_RADIUS_M, check_radius_m
-from district_engine.ids import new_id
+from district_engine.ids import new_id, request_id
 from district_engine.identity.principals import channel_of, check_scoped_user
 from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust, fix_time_problem
 from district_engine.matching.layered import LayeredIndex
@@ -83,12 +82,6 @@ class Ping(NamedTuple):
     accuracy_m: float | None = None
     mocked: bool = False
     request_id: str = ""
-
-
-def request_id(prefix: str, request_key: str, *scope: str) -> str:
-    """The id of a request the client named (its Idempotency-Key), within ``scope`` (the user, the
-    rain): the same key from another user is another request."""
-    return prefix + hashlib.sha256("\n".join((*scope, request_key)).encode()).hexdigest()[:32]
 
 
 JUMPED = (f"jumped: reaching it from the previous position would take more than {MAX_SPEED_KMH:g} km/h "

@@ -1,5 +1,6 @@
 """Ids of the objects a create makes (``cmp_``, ``lot_``, ``ep_``, ``op_``, ``ch_``): random, or,
-inside ``derived_ids``, derived from the request's Idempotency-Key.
+inside ``derived_ids``, derived from the request's Idempotency-Key; and the ids of the requests a
+client names by such a key (a grab, a location update: ``request_id``).
 
 Why derived: a create can succeed in Redis while its answer is lost (a late reply, a 503), and the
 client then sends the same request again with the same key. With the same ids, the second run
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["new_id", "derived_ids"]
+__all__ = ["new_id", "derived_ids", "request_id"]
 
 # A context variable, not an argument: the request's seed reaches the stores through the
 # services without every signature on the way carrying it. It follows the request into the thread
@@ -45,3 +46,9 @@ def derived_ids(principal: str, idempotency_key: str, fingerprint: bytes) -> Ite
         yield
     finally:
         _seed.reset(token)
+
+
+def request_id(prefix: str, request_key: str, *scope: str) -> str:
+    """The id of a request the client named (its Idempotency-Key), within ``scope`` (the user, the
+    rain): the same key from another user is another request."""
+    return prefix + hashlib.sha256("\n".join((*scope, request_key)).encode()).hexdigest()[:32]
