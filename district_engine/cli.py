@@ -233,6 +233,37 @@ def parking_audit(lot_id: Annotated[str, typer.Argument(help="The lot's id.")]) 
     console.print(f"[green]lot {lot_id}: every session and charge reconciles with the ledger[/green]")
 
 
+guides_app = typer.Typer(help="Exclusive guides: members, orders, commissions.", no_args_is_help=True)
+app.add_typer(guides_app, name="guides")
+
+
+@guides_app.command("audit")
+def guides_audit(operator_id: Annotated[Optional[str], typer.Argument(
+        help="The operator's id (op_...); default: every operator with guide orders.")] = None) -> None:
+    """Recompute every order, refund, commission and total of an operator's guides from its ledger;
+    exit 1 on any mismatch."""
+    from district_engine.store.guides import GuideStore
+
+    def read(client):
+        store = GuideStore(client)
+        return [(o, *store.audit(o)) for o in ([operator_id] if operator_id else store.operators())]
+
+    audited = _in_store(read)
+    table = Table(title="guides: figures from the ledger")
+    columns = ("orders", "refunds", "revenue_cents", "commission_cents", "reversed_cents")
+    for col in ("operator", *columns, "mismatches"):
+        table.add_column(col, justify="left" if col == "operator" else "right")
+    for op, figures, problems in audited:
+        table.add_row(op, *(f"{figures[c]:,}" for c in columns), str(len(problems)))
+    console.print(table)
+    problems = [f"{op}: {p}" for op, _, found in audited for p in found]
+    for p in problems:
+        console.print(f"[red]mismatch:[/red] {p}", soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    console.print("[green]the ledger reconciles with every order, refund and total[/green]")
+
+
 @app.command()
 def gate(
     lot_id: Annotated[str, typer.Argument(help="The lot, e.g. sanlitun-south-p (a demo lot).")],

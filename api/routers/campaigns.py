@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Query, Response
 
 from api.auth import OperatorDep
-from api.deps import EngineDep
+from api.deps import EngineDep, GuidesDep
 from api.idempotency import idempotent
 from api.schemas.core import (
     CampaignCreate,
@@ -61,9 +61,11 @@ def delete_campaign(campaign_id: str, engine: EngineDep, operator: OperatorDep) 
     return Response(status_code=204)
 
 
-@router.get("/{campaign_id}/stats", response_model=CampaignStats, summary="Offers delivered and users reached (exact)")
-def campaign_stats(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> CampaignStats:
+@router.get("/{campaign_id}/stats", response_model=CampaignStats,
+            summary="Offers delivered and users reached (exact), and the orders the campaign converted")
+def campaign_stats(campaign_id: str, engine: EngineDep, guides: GuidesDep, operator: OperatorDep) -> CampaignStats:
     engine.campaigns.get(campaign_id, owner=operator)
     n = engine.deliveries.counts(campaign_id)
+    conversions, revenue_cents = guides.campaign_conversions(operator, campaign_id)
     return CampaignStats(campaign_id=campaign_id, offers_delivered=n.delivered, unique_users=n.users, pushed=n.pushed,
-                         capped=n.capped)
+                         capped=n.capped, conversions=conversions, revenue_cents=revenue_cents)

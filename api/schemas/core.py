@@ -151,6 +151,9 @@ class CampaignStats(BaseModel):
     unique_users: int = Field(description="exact count of distinct users reached")
     pushed: int = Field(description="deliveries also pushed (webhook and server-sent event)")
     capped: int = Field(description="deliveries not pushed because the user's hourly push cap was reached")
+    conversions: int = Field(description="orders attributed to the campaign (its offer was the user's last within "
+                             "its attribution window) and not refunded in full (docs/guides.md)")
+    revenue_cents: int = Field(description="those orders' amounts less their refunds")
 
 
 class OfferPublic(BaseModel):
