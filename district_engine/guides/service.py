@@ -201,14 +201,17 @@ class Guides:
         while rows := self.store.members(operator_id, guide_id, None, _MOVE_CHUNK):
             members = [m for m, _ in rows]
             state = self.store.member_state(operator_id, members)
-            now_ms = self._now_ms()
+            if guide_id not in state.inactive:
+                return  # not deactivated: nothing to move
+            # Not before the deactivation, whichever process's clock made it.
+            at_ms = max(self._now_ms(), state.inactive[guide_id][0])
             moves: dict[str, list] = {}
             for member, raw_bind, raw_hist in zip(members, state.bindings, state.histories):
                 current = Binding.decode(raw_bind)
                 settled = None
                 if current is not None and current.guide_id == guide_id:
-                    settled, history = settle(current, decode_history(raw_hist), now_ms, state.inactive,
-                                              self._keep_after(now_ms))
+                    settled, history = settle(current, decode_history(raw_hist), at_ms, state.inactive,
+                                              self._keep_after(at_ms))
                 if settled is None or settled.guide_id == guide_id:  # not (or no longer) this guide's to move
                     self.store.forget_member(operator_id, guide_id, member)
                     continue

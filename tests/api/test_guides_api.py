@@ -299,6 +299,8 @@ def test_the_commission_report_counts_orders_of_its_range_net_of_refunds(app_cli
     refund(app_client, "o-3", "r-2", 10_000)
     report = app_client.get(f"/v1/guides/{ann['id']}/commissions").json()
     assert (report["orders"], report["revenue_cents"], report["commission_cents"]) == (3, 70_000, 7_000)
+    span = datetime.fromisoformat(report["to"]) - datetime.fromisoformat(report["from"])
+    assert span == timedelta(days=30) and report["guide_id"] == ann["id"]
     assert report["by_sales_channel"] == {
         "store": {"orders": 1, "revenue_cents": 10_000, "commission_cents": 1_000},
         "cloud_store": {"orders": 0, "revenue_cents": 0, "commission_cents": 0},

@@ -19,7 +19,8 @@ from district_engine.store.districts import DistrictStore
 from district_engine.store.guides import GuideStore
 from helpers import RoundTrips
 
-SANLITUN, INDIGO = (next(d for d in load_demo_districts() if d.id == i) for i in ("sanlitun-taikoo-li", "indigo-beijing"))
+SANLITUN, INDIGO = (next(d for d in load_demo_districts() if d.id == i)
+                    for i in ("sanlitun-taikoo-li", "indigo-beijing"))
 OP = "op_1"
 
 
