@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from district_engine.campaigns.model import Campaign
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
 from district_engine.guides.model import MAX_ID_LEN, Guide, OrderRecord, RefundRecord
 from district_engine.guides.rules import (DAY_MS, MAX_AHEAD_MS, SALES_CHANNELS, Binding, bind, campaign_at,
@@ -25,6 +24,7 @@ from district_engine.guides.rules import (DAY_MS, MAX_AHEAD_MS, SALES_CHANNELS, 
 from district_engine.identity.principals import channel_of, scoped_user, unscoped_user
 from district_engine.ids import new_id
 from district_engine.quotas import check_quota
+from district_engine.store.channels import ChannelStore
 from district_engine.store.guides import PAGE, GuideStore
 from district_engine.validation import check_text
 
@@ -90,22 +90,27 @@ class CommissionReport(NamedTuple):
 
 class Guides:
     def __init__(self, store: GuideStore, *, clock: Callable[[], datetime], districts, channels, campaigns,
-                 gifts_of: Callable[[str], Mapping[str, int]], attribution_days_of: Callable[[Campaign], int],
-                 binding_days: int = 365, order_max_age_days: int = 30, guides_per_district: int | None = None):
+                 gifts_of: Callable[[str], Mapping[str, int]], binding_days: int = 365, order_max_age_days: int = 30,
+                 guides_per_district: int | None = None):
         """``districts``, ``channels``, ``campaigns``: the stores that say whether the operator owns a
-        district, whether a channel exists, and whose a campaign is. ``gifts_of(scoped user)``: campaign
-        id -> when (ms) the user was last given its offer. ``attribution_days_of(campaign)``: how many
-        days after its offer an order converts it."""
+        district, whether a channel exists, and whose a campaign is (and its attribution window).
+        ``gifts_of(scoped user)``: campaign id -> when (ms) the user was last given its offer."""
         self.store = store
         self.clock = clock
         self.districts = districts
         self.channels = channels
         self.campaigns = campaigns
         self.gifts_of = gifts_of
-        self.attribution_days_of = attribution_days_of
         self.window_ms = binding_days * DAY_MS
         self.order_max_age_ms = order_max_age_days * DAY_MS
         self.guides_per_district = guides_per_district
+
+    @classmethod
+    def serving(cls, engine, **options) -> Guides:
+        """The service on an engine's stores, clock and gift times (what the API and a worker run)."""
+        return cls(GuideStore(engine.client), clock=engine.clock, districts=engine.districts,
+                   channels=ChannelStore(engine.client), campaigns=engine.campaigns, gifts_of=engine.deliveries.gifts,
+                   **options)
 
     def _now_ms(self) -> int:
         return _ms(self.clock())
@@ -134,6 +139,10 @@ class Guides:
         if raw is None:
             raise NotFoundError(f"no guide {guide_id!r}", field=field)
         return Guide.from_json(raw)
+
+    def guide_district(self, guide_id: str) -> str:
+        """The district (store) a guide serves; it never changes."""
+        return self.guide(guide_id).district_id
 
     def list_guides(self, operator_id: str, district_id: str | None = None, cursor: str | None = None,
                     limit: int = 100) -> tuple[list[Guide], str | None]:
@@ -364,7 +373,7 @@ class Guides:
         gifts = {c: ms for c, ms in self.gifts_of(member).items() if ms <= at_ms}
         if not gifts:
             return None
-        windows = {c.id: self.attribution_days_of(c) * DAY_MS for c in self.campaigns.get_many(list(gifts))
+        windows = {c.id: c.attribution_days * DAY_MS for c in self.campaigns.get_many(list(gifts))
                    if c.owner == operator_id}
         return campaign_at(gifts, at_ms, windows)
 

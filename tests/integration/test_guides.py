@@ -30,7 +30,7 @@ def guides(redis_client):
         DistrictStore(redis_client).put(d, OP)
     return Guides(GuideStore(redis_client), clock=lambda: datetime.now(timezone.utc),
                   districts=DistrictStore(redis_client), channels=ChannelStore(redis_client),
-                  campaigns=CampaignStore(redis_client), gifts_of=lambda user: {}, attribution_days_of=lambda c: 7)
+                  campaigns=CampaignStore(redis_client), gifts_of=lambda user: {})
 
 
 @pytest.fixture
