@@ -376,7 +376,7 @@ def serve(
         # this one, so that the stack unwinds and an embedded redis-server stops with the engine.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # access_log=False: the engine writes its own JSON access line (with the request id and
-        # the route); uvicorn's text line repeated it, at about 15% of a worker's time under load.
+        # the route); uvicorn's text line would repeat it, a fixed cost on every request.
         # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
         # rewrite the client address; the engine reads it itself, from DE_TRUSTED_PROXIES only.
         uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info",

@@ -125,8 +125,8 @@ class _View:
     """One consistent in-memory snapshot: the districts, the campaigns and the campaigns by
     district, the reach index, and the offerings made from them. Swapped whole; a change makes
     the next one from this one (``changed``) at the cost of what it touches plus shallow copies of
-    the dicts (~20 ms for 200,000 districts with a campaign each, against ~240 ms for regrouping
-    every campaign), so a change reaches every process well within a second at that scale."""
+    the dicts, not a regroup of every campaign: every process applies every change, so its cost
+    must follow the change, not the size of the catalog (figures: docs/scaling.md)."""
 
     def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
                  index: LayeredIndex | None = None, by_district: dict[str, tuple[Campaign, ...]] | None = None,
