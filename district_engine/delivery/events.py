@@ -54,7 +54,8 @@ class EventIds:
 
 def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
     """The campaign's event, serialized once with holes. ``reason`` is "entered" (the user came
-    into reach) or "broadcast" (the campaign went live with the user in reach)."""
+    into reach), "broadcast" (the campaign went live with the user in reach) or "member" (a
+    members-only campaign, for a member of its store's guides)."""
     c = campaign
     while True:  # a hole no field of the campaign contains (a random one, drawn again on the rare clash)
         hole = f"\x00{os.urandom(8).hex()}"

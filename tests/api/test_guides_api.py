@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from conftest import FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator, now
+from conftest import FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator, now, user_token
 from district_engine import load_demo_districts
 from district_engine.cli import app as cli
 from district_engine.identity import scoped_user
@@ -429,3 +429,51 @@ def test_a_members_only_campaign_reaches_its_stores_members_wherever_they_are(ap
         return [o["campaign_id"] for o in r.json()["new_offers"]]
     assert offers("member", *FAR) == [campaign["id"]]
     assert offers("stranger", *FAR) == [] and offers("stranger", *NEAR_SANLITUN) == []
+
+
+def test_a_members_only_campaign_goes_live_to_every_member_of_its_store_and_is_in_their_feed_only(
+        app_client, op, city):
+    """Go-live pushes it to each member of the store's guides, with the distance from the member's
+    last position (null when none is known); the feed lists it first for a member asking with a
+    credential for that user, and never for anyone else."""
+    import json
+
+    engine = app_client.app.state.engine
+    ann, cai = guide(app_client), guide(app_client, "Cai", 100, INDIGO.id)
+    for user in ("near", "far", "unseen"):
+        assert serve(app_client, ann["id"], city["id"], user).status_code == 200
+    assert serve(app_client, cai["id"], city["id"], "indigo-member").status_code == 200
+    for user, (lat, lng) in (("near", NEAR_SANLITUN), ("far", FAR), ("indigo-member", NEAR_SANLITUN),
+                             ("stranger", NEAR_SANLITUN)):
+        app_client.post("/v1/locations", headers=bearer(city["api_key"]), json={"user_id": user, "lat": lat, "lng": lng})
+    campaign = app_client.post("/v1/campaigns", json=campaign_body(audience="members")).json()
+    assert engine.run_due_jobs() == 1
+    while engine.fan_out("test-worker"):
+        pass
+
+    def pushed(user):
+        events = [json.loads(p)["data"] for _, p in engine.deliveries.events_after(scoped_user(city["id"], user), None)]
+        return [(e["campaign_id"], e["reason"], e["distance_m"]) for e in events]
+    assert pushed("near") == [(campaign["id"], "member", pytest.approx(270, abs=30))]
+    assert pushed("far") == [(campaign["id"], "member", pytest.approx(1_066_000, rel=0.01))]
+    assert pushed("unseen") == [(campaign["id"], "member", None)]
+    assert pushed("indigo-member") == pushed("stranger") == []
+    assert app_client.get(f"/v1/campaigns/{campaign['id']}/stats").json()["unique_users"] == 3
+    # Given at go-live: a location update does not give it again.
+    again = app_client.post("/v1/locations", headers=bearer(city["api_key"]),
+                            json={"user_id": "near", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
+    assert again.json()["new_offers"] == []
+
+    del app_client.headers["Authorization"]  # the operator's, until here
+
+    def feed(user=None, key=None):
+        params = {"lat": FAR[0], "lng": FAR[1]} | ({"user_id": user} if user else {})
+        r = app_client.get("/v1/feed", params=params, headers={"Authorization": f"Bearer {key}"} if key else {})
+        return r.status_code, [o["campaign_id"] for o in r.json().get("offers", [])]
+    assert feed("far", city["api_key"]) == (200, [campaign["id"]])
+    assert feed("stranger", city["api_key"]) == feed("far") == feed() == (200, [])  # no credential: public
+    assert feed("far", "made-up")[0] == 401 and feed("far", op)[0] == 403
+    member_token = user_token(city, "far")
+    assert feed("far", member_token) == (200, [campaign["id"]]) and feed("near", member_token)[0] == 403
+    near = app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
+    assert near == []  # by place, nobody sees it
