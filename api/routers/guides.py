@@ -5,13 +5,12 @@ from datetime import datetime, timezone
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from api.auth import OperatorDep
 from api.deps import GuidesDep
 from api.errors import error_body
 from api.idempotency import idempotent
-from api.schemas.core import error_responses
+from api.schemas.core import Instant, error_responses
 from api.schemas.guides import (ChannelFiguresOut, CommissionReportOut, GuideCreate, GuideDeactivate, GuideList,
                                 GuidePatch, GuidePublic, MemberPage, MemberPublic, OrderIn, OrderOut, RefundIn,
                                 RefundOut, ServiceIn, ServiceOut)
@@ -91,9 +90,9 @@ def list_members(guide_id: str, guides: GuidesDep, operator: OperatorDep, limit:
 @router.get("/{guide_id}/commissions", response_model=CommissionReportOut,
             summary="The guide's orders of [from, to), net of refunds, in all and by sales channel")
 def commissions(guide_id: str, guides: GuidesDep, operator: OperatorDep,
-                from_: AwareDatetime | None = Query(default=None, alias="from", description=(
+                from_: Instant | None = Query(default=None, alias="from", description=(
                     "default: 30 days before `to`")),
-                to: AwareDatetime | None = Query(default=None, description="default: now; at most 366 days after "
+                to: Instant | None = Query(default=None, description="default: now; at most 366 days after "
                                                  "`from`")) -> CommissionReportOut:
     r = guides.commissions(guide_id, operator, from_, to)
     return CommissionReportOut(guide_id=r.guide_id, from_=_at(r.from_ms), to=_at(r.to_ms), orders=r.orders,

@@ -2,7 +2,8 @@
 
 Coordinates are (lat, lng) in degrees with ``coord`` naming the system; GeoJSON bodies keep
 [lng, lat]. Range checks on lat/lng/radius happen in the domain, which names the field. Input is
-taken as sent: numbers must be JSON numbers (``Number``: no "39.9", no false), and every string of
+taken as sent: numbers must be JSON numbers (``Number``: no "39.9", no false), times RFC 3339
+text with an offset (``Instant``: no 1796034184), and every string of
 a request body must be acceptable text (district_engine/validation.py), checked here for all of
 them at once (``Strict``).
 """
@@ -15,7 +16,8 @@ from typing import Annotated, Literal
 
 from fastapi import Header
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, Strict as PydanticStrict, StrictInt, ValidationError, field_validator
+from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict as PydanticStrict, StrictInt,
+                      ValidationError, field_validator)
 
 from district_engine.validation import text_problem
 
@@ -25,6 +27,18 @@ State = Literal["scheduled", "live", "ended"]
 
 
 Number = Annotated[float, PydanticStrict()]  # a JSON number (an integer too): neither a string nor a boolean
+_RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_text(value):
+    """A time arrives as RFC 3339 text: pydantic would also read 1796034184 (or "1796034184") as
+    seconds, or milliseconds, since 1970, a guess about the sender's clock nobody asked for."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339_DATE.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 time with a UTC offset, as a string")
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]  # e.g. "2026-11-11T20:15:00+08:00"
 MULTILINE = frozenset({"body", "note"})  # text fields where newlines and tabs are text
 
 
@@ -99,8 +113,8 @@ class CampaignCreate(Strict):
     kind: Kind = "campaign"
     title: str = Field(examples=["Double 11 at Sanlitun: 20% off"])
     body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."])
-    starts_at: datetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
-    ends_at: datetime = Field(examples=["2026-11-12T00:00:00+08:00"])
+    starts_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
+    ends_at: Instant = Field(examples=["2026-11-12T00:00:00+08:00"])
     radius_m: Number = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
     audience: Literal["members"] | None = Field(default=None, description=(
         "null: every user within radius_m; members: the members of the district's guides, wherever they are, "
@@ -121,8 +135,8 @@ class CampaignCreate(Strict):
 class CampaignPatch(Strict):
     title: str | None = None
     body: str | None = None
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     radius_m: Number | None = None
     audience: Literal["members"] | None = None
     max_pushes_per_user: StrictInt | None = None
@@ -195,7 +209,7 @@ class UserPoint(Strict):
 
 
 class LocationIn(UserPoint):
-    at: datetime | None = Field(default=None, description="when the position was taken (default: now)")
+    at: Instant | None = Field(default=None, description="when the position was taken (default: now)")
 
 
 class LocationOut(BaseModel):

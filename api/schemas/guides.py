@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from api.schemas.core import Strict
+from api.schemas.core import Instant, Strict
 
 SalesChannel = Literal["store", "cloud_store", "flagship"]
 # An order's or a refund's id, as the brand's systems name it: it goes in URLs as it is.
-ID_PATTERN = r"^[A-Za-z0-9._:~-]{1,128}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,127}$"  # a path segment: never "." or ".."
 
 
 class GuideCreate(Strict):
@@ -55,7 +55,7 @@ class ServiceIn(Strict):
     channel_id: str = Field(min_length=1, max_length=128, examples=["ch_5d1c0e7f9a2b4c63"],
                             description="the channel whose user the member is")
     user_id: str = Field(min_length=1, max_length=128, examples=["u-10086"], description="the channel's user id")
-    served_at: AwareDatetime = Field(description="when the guide served the member: at most 5 minutes ahead of the "
+    served_at: Instant = Field(description="when the guide served the member: at most 5 minutes ahead of the "
                                      "server clock, at most DE_GUIDE_BINDING_DAYS behind it",
                                      examples=["2026-11-11T15:30:00+08:00"])
 
@@ -88,7 +88,7 @@ class OrderIn(Strict):
     sales_channel: SalesChannel = Field(examples=["cloud_store"])
     district_id: str | None = Field(default=None, min_length=1, max_length=128, examples=["sanlitun-taikoo-li"],
                                     description="the store it was sold in, if any: one of your districts")
-    at: AwareDatetime = Field(description="when it was sold: at most 5 minutes ahead of the server clock, at most "
+    at: Instant = Field(description="when it was sold: at most 5 minutes ahead of the server clock, at most "
                               "DE_ORDER_MAX_AGE_DAYS behind it", examples=["2026-11-11T20:15:00+08:00"])
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
-from api.schemas.core import Number, Strict
+from api.schemas.core import Instant, Number, Strict
 
 
 class Location(Strict):
@@ -58,7 +58,7 @@ class GateEventIn(Strict):
     type: Literal["vehicle.entry", "vehicle.exit"]
     plate: str = Field(max_length=32, examples=["京A12345"])
     confidence: Number = Field(ge=0, le=1, description="the camera's confidence in its read, 0..1")
-    captured_at: AwareDatetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T20:15:00+08:00"])
+    captured_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T20:15:00+08:00"])
     lane: str = Field(min_length=1, max_length=64, examples=["exit-1"])
 
 

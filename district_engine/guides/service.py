@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
@@ -36,10 +36,18 @@ MAX_REPORT_SPAN = timedelta(days=366)
 DEFAULT_REPORT_SPAN = timedelta(days=30)
 
 
+_FIRST_MS = int(datetime(1, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
+
+
 def _ms(t: datetime, field: str | None = None) -> int:
     if not isinstance(t, datetime) or t.tzinfo is None:
         raise InvalidInputError("must be an RFC 3339 time with a UTC offset", field=field)
-    return int(t.timestamp() * 1000)
+    try:  # "0001-01-01T00:00:00+14:00" is before the year 1 in UTC, "9999-12-31T23:59:59-14:00" after 9999
+        ms = int(t.timestamp() * 1000)
+        datetime.fromtimestamp(ms / 1000, timezone.utc)  # and it must come back as a time of the API
+        return ms
+    except (OverflowError, ValueError, OSError):
+        raise InvalidInputError("must be a time between the years 1 and 9999 in UTC", field=field) from None
 
 
 def _busy() -> StoreUnavailableError:
@@ -432,13 +440,15 @@ class Guides:
         in all and by sales channel. Default: the 30 days to now (and the 5 minutes ahead of it an
         order's time may be); at most 366 days."""
         self.guide(guide_id, operator_id)
-        to = to or self.clock() + timedelta(milliseconds=MAX_AHEAD_MS + 1)
-        from_ = from_ or to - DEFAULT_REPORT_SPAN
-        from_ms, to_ms = _ms(from_, "from"), _ms(to, "to")
+        to_ms = _ms(to, "to") if to is not None else self._now_ms() + MAX_AHEAD_MS + 1
+        from_ms = _ms(from_, "from") if from_ is not None else to_ms - DEFAULT_REPORT_SPAN // timedelta(milliseconds=1)
+        if from_ms < _FIRST_MS:  # 30 days before a "to" in the year 1's January
+            raise InvalidInputError("must leave 30 days after the year 1 began, or come with from", field="to")
         if from_ms >= to_ms:
             raise InvalidInputError("must be before to", field="from")
-        if to - from_ > MAX_REPORT_SPAN:
-            raise InvalidInputError(f"a report spans at most {MAX_REPORT_SPAN.days} days", field="to")
+        if to_ms - from_ms > MAX_REPORT_SPAN // timedelta(milliseconds=1):
+            raise InvalidInputError(f"a report spans at most {MAX_REPORT_SPAN.days} days",
+                                    field="to" if to is not None else "from")
         by = {sc: [0, 0, 0] for sc in SALES_CHANNELS}
         for page in self.store.orders_between(operator_id, guide_id, from_ms, to_ms):
             for raw in page:

@@ -61,6 +61,7 @@ class GuideStore:
     def __init__(self, client):
         self._client = client
         self._scripts = Scripts(client)
+        self._inactive_seen: dict[str, tuple] = {}  # operator -> (version, inactive guides) (``bindings``)
 
     # ------------------------------------------------------------ guides
     def put_guide(self, operator_id: str, guide_id: str, district_id: str, expected: str | None, record: str,
@@ -112,13 +113,21 @@ class GuideStore:
         return MemberState([_s(b) for b in binds], [_s(h) for h in hists], _s(version) or "0", _inactive(inactive))
 
     def bindings(self, operator_id: str, members: list[str]) -> tuple[list[str | None], dict[str, tuple[int, str]]]:
-        """Members' bindings and the operator's inactive guides, in one round trip."""
+        """Members' bindings and the operator's inactive guides, in one round trip. Members-only
+        campaigns read this for every location update while one is live, whoever sends it: the
+        inactive guides (which grow with every guide who ever left) are read again only when
+        the operator's version says they changed (every deactivation bumps it), so one tenant's
+        history does not weigh on every other tenant's requests."""
         k = keys.guide_keys(operator_id)
         pipe = self._client.pipeline(transaction=False)
         pipe.hmget(k["bind"], members)
-        pipe.hgetall(k["inactive"])
-        binds, inactive = pipe.execute()
-        return [_s(b) for b in binds], _inactive(inactive)
+        pipe.get(k["version"])
+        binds, version = pipe.execute()
+        cached = self._inactive_seen.get(operator_id)
+        if cached is None or cached[0] != version:
+            # Read after the version: a deactivation in between is in it, or bumps the version again.
+            cached = self._inactive_seen[operator_id] = (version, _inactive(self._client.hgetall(k["inactive"])))
+        return [_s(b) for b in binds], cached[1]
 
     def apply_bindings(self, operator_id: str, old_guide: str, new_guide: str, version: str,
                        rows: list[tuple[str, str, str, str, str]]) -> list[bool] | None:

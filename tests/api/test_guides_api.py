@@ -477,3 +477,55 @@ def test_a_members_only_campaign_goes_live_to_every_member_of_its_store_and_is_i
     assert feed("far", member_token) == (200, [campaign["id"]]) and feed("near", member_token)[0] == 403
     near = app_client.get("/v1/feed", params={"lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()["offers"]
     assert near == []  # by place, nobody sees it
+
+
+@pytest.mark.parametrize("field, value", [("at", 1796034184), ("at", "1796034184"), ("at", 1796034184.5),
+                                          ("served_at", 1796034184)])
+def test_times_are_rfc_3339_text_never_a_number_of_seconds(app_client, op, city, field, value):
+    ann = guide(app_client)
+    if field == "at":
+        r = app_client.post("/v1/orders", json={"order_id": "o-1", "channel_id": city["id"], "user_id": "u",
+                                                "amount_cents": 100, "sales_channel": "store", "at": value})
+    else:
+        r = app_client.post(f"/v1/guides/{ann['id']}/members",
+                            json={"channel_id": city["id"], "user_id": "u", "served_at": value})
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+@pytest.mark.parametrize("params, field", [({"to": "0001-01-10T00:00:00Z"}, "to"),
+                                           ({"to": "0001-01-01T00:00:00+14:00"}, "to"),
+                                           ({"to": "9999-12-31T23:59:59-14:00"}, "to"),
+                                           ({"from": "1796034191"}, "from"),
+                                           ({"from": "2020-01-01T00:00:00Z"}, "from")])
+def test_a_commission_report_out_of_any_calendar_is_a_422_naming_its_field(app_client, op, params, field):
+    r = app_client.get(f"/v1/guides/{guide(app_client)['id']}/commissions", params=params)
+    assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+@pytest.mark.parametrize("order_id", [".", "..", "...", "-x"])
+def test_an_order_id_is_a_path_segment_of_its_own(app_client, op, city, order_id):
+    r = order(app_client, order_id, city["id"], "u")
+    assert r.status_code == 422 and r.json()["error"]["field"] == "order_id", r.text
+
+
+def test_members_reach_reads_an_operators_inactive_guides_only_when_they_changed(app_client, op, city):
+    """Every location update reads the members' guides while a members-only campaign is live: the
+    operator's inactive guides (every guide who ever left) are read again only after a change."""
+    guides = app_client.app.state.guides
+    ann, bob = guide(app_client, "Ann"), guide(app_client, "Bob")
+    serve(app_client, ann["id"], city["id"], "m")
+    operator_id = app_client.get("/v1/operators/me").json()["id"]
+    member = scoped_user(city["id"], "m")
+    assert guides.current_guides(operator_id, [member]) == [ann["id"]]
+    client = guides.store._client
+    calls = []
+    original = client.hgetall
+    client.hgetall = lambda *a, **kw: calls.append(a) or original(*a, **kw)
+    try:
+        for _ in range(3):
+            assert guides.current_guides(operator_id, [member]) == [ann["id"]]
+        assert calls == []
+        assert app_client.post(f"/v1/guides/{ann['id']}:deactivate", json={"transfer_to": bob["id"]}).status_code == 200
+        assert guides.current_guides(operator_id, [member]) == [bob["id"]] and len(calls) == 1
+    finally:
+        client.hgetall = original
