@@ -292,7 +292,8 @@ app.add_typer(rain_app, name="rain")
 
 
 @rain_app.command("audit")
-def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campaign id.")]) -> None:
+def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campaign id.")],
+               as_json: JsonOpt = False) -> None:
     """Recompute a rain's figures from its ledger; exit 1 on any mismatch."""
     from district_engine.store.rains import RainStore
 
@@ -301,11 +302,14 @@ def rain_audit(campaign_id: Annotated[str, typer.Argument(help="The rain's campa
         return store.figures(campaign_id), store.audit(campaign_id)
 
     figures, problems = _in_store(read)
+    if as_json:
+        _print_json({"campaign_id": campaign_id, "figures": figures._asdict(), "mismatches": problems})
+        raise typer.Exit(1 if problems else 0)
     table = Table(title=f"rain {campaign_id}")
     for col in figures._fields:
         table.add_column(col, justify="right")
     table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in figures))
-    console.print(table)
+    _show(table)
     if problems:
         for p in problems:
             console.print(f"[red]mismatch:[/red] {p}")
