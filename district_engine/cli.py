@@ -406,6 +406,53 @@ def worker() -> None:
     _in_store(run)
 
 
+def _say_demo_keys(data_dir: Path, loaded_now: bool) -> None:
+    """On every start, and after a reset: the demo's keys and where they are kept."""
+    from district_engine.demo import DEMO_CHANNEL_KEY, DEMO_OPERATOR_KEY, demo_keys
+
+    found = demo_keys(data_dir)
+    if found is None:
+        console.print(f"the demo was loaded before, but its keys are not in {data_dir}/: `make reset-demo` "
+                      "(district-engine reset-demo) loads it again, with new keys", soft_wrap=True)
+        return
+    when = "demo data loaded" if loaded_now else "demo data loaded on the first start"
+    console.print(f"{when}; demo operator API key: [bold]{found['operator']}[/bold], "
+                  f"demo channel key: [bold]{found['channel']}[/bold]", soft_wrap=True)  # keys whole, to copy
+    console.print(f"demo keys: {data_dir}/{DEMO_OPERATOR_KEY} (operator), {data_dir}/{DEMO_CHANNEL_KEY} (channel), "
+                  f"{data_dir}/demo_channel.json (its token secret); `make reset-demo` starts the demo over",
+                  soft_wrap=True)
+
+
+@app.command("reset-demo")
+def reset_demo() -> None:
+    """Start the demo over: delete everything in the embedded store in DE_DATA_DIR (every operator,
+    channel, district, campaign, rain, user position and parking session, not only the demo's) and
+    the demo's key files, then load the demo again and print its new keys. Only the embedded store
+    (not a Redis at DE_REDIS_URL), and only while no engine serves from it."""
+    from district_engine.demo import clear_demo, seed_demo
+    from district_engine.engine import Engine
+    from district_engine.settings import Settings, engine_options
+    from district_engine.store import EmbeddedRedis
+
+    settings = Settings()
+    if settings.redis_url:
+        _fail(InvalidInputError("reset-demo deletes only the embedded store in DE_DATA_DIR, never the Redis at "
+                                f"DE_REDIS_URL ({settings.redis_url})", field="DE_REDIS_URL"))
+    if EmbeddedRedis.running_in(settings.data_dir):
+        _fail(InvalidInputError(f"an engine is serving from {settings.data_dir}/ (make run): stop it first (Ctrl-C)",
+                                field="DE_DATA_DIR"))
+
+    def reset(client) -> int:
+        deleted = clear_demo(client, settings.data_dir)
+        seed_demo(Engine(client, **engine_options(settings)), settings.data_dir)
+        return deleted
+
+    deleted = _in_store(reset)
+    console.print(f"deleted {deleted:,} keys from the embedded store in {settings.data_dir}/ and the demo's key files",
+                  soft_wrap=True)
+    _say_demo_keys(settings.data_dir, loaded_now=True)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -423,7 +470,7 @@ def serve(
 
     import uvicorn
 
-    from district_engine.demo import DEMO_CHANNEL_KEY, DEMO_OPERATOR_KEY, seed_demo
+    from district_engine.demo import seed_demo
     from district_engine.engine import Engine
     from district_engine.settings import Settings, engine_options
     from district_engine.store import EmbeddedRedis, connect
@@ -438,15 +485,10 @@ def serve(
         os.environ["DE_REDIS_URL"] = url  # the workers connect to the same server
         client = stack.enter_context(connect(url))
         api_key = seed_demo(Engine(client, **engine_options(settings)), settings.data_dir)
-        keys_dir = settings.data_dir
-        if api_key:
-            channel_key = (keys_dir / DEMO_CHANNEL_KEY).read_text().strip()
-            console.print(f"demo data loaded; demo operator API key: [bold]{api_key}[/bold], "
-                          f"demo channel key: [bold]{channel_key}[/bold]", soft_wrap=True)  # keys whole, to copy
-        console.print(f"demo keys: {keys_dir}/{DEMO_OPERATOR_KEY} (operator), {keys_dir}/{DEMO_CHANNEL_KEY} (channel), "
-                      f"{keys_dir}/demo_channel.json (its token secret)", soft_wrap=True)
-        console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)")
-        console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'")
+        _say_demo_keys(settings.data_dir, loaded_now=api_key is not None)
+        console.print(f"operator console: http://{host}:{port}/console/ (sign in with an operator's API key)",
+                      soft_wrap=True)
+        console.print(f"try: curl 'http://{host}:{port}/v1/feed?lat=39.9310&lng=116.4600&coord=gcj02'", soft_wrap=True)
         # uvicorn shuts down on SIGTERM, then raises the signal again with the handler it found:
         # this one, so that the stack unwinds and an embedded redis-server stops with the engine.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
