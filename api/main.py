@@ -18,12 +18,13 @@ from api.logs import configure
 from api.batching import GrabBatcher, LocateBatcher
 from api.middleware import RequestMiddleware, direct_routes
 from api.offload import StoreCalls
-from api.routers import campaigns, channel, districts, health, operators, parking, push, redenvelopes
+from api.routers import campaigns, channel, districts, guides, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
 from district_engine.engine import Engine, follow_changes
+from district_engine.guides import Guides
 from district_engine.identity.service import Identity
 from district_engine.worker import Worker
-from district_engine.settings import Settings, engine_options, worker_options
+from district_engine.settings import Settings, engine_options, guides_options, worker_options
 from district_engine.store import open_redis
 from district_engine.store.idempotency import IdempotencyStore
 
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             app.state.idempotency = IdempotencyStore(redis_client)
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute)
+            # The guides service, also the engine's member directory (members-only campaigns).
+            app.state.guides = engine.members = Guides.serving(engine, **guides_options(settings))
             app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work
             stack.callback(app.state.store_calls.close)
             app.state.locate_batcher = LocateBatcher(engine, app.state.store_calls)
@@ -85,7 +88,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency, direct=direct)
     errors.install(app)
     routers = (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
-               push.router, parking.router)
+               push.router, parking.router, guides.router, guides.orders)
     for r in routers:
         app.include_router(r)  # no prefix added: their routes' paths are the app's
     app.state.api_routes = [route for r in routers for route in r.routes]

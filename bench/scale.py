@@ -1,4 +1,4 @@
-"""National scale on one machine (issue 7), on the single embedded server and on a local 3+3 Redis
+"""National scale on one machine, on the single embedded server and on a local 3+3 Redis
 Cluster in the same run.
 
 Data: 200,000 synthetic stores in 400 cities as districts, each with a live campaign, plus the five
@@ -217,8 +217,14 @@ def redis_processes(server) -> dict[str, list[psutil.Process]]:
 def cpu_per_request(groups: dict[str, list[psutil.Process]], run) -> tuple[dict, dict[str, float]]:
     """``run()``'s wrk result, and the CPU time (user + system) each group of processes spent per
     request meanwhile (µs); "machine" is every core's busy time, wrk and all."""
+    def cpu_s(p: psutil.Process) -> float:
+        try:
+            return sum(p.cpu_times()[:2])
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):  # a short-lived child, gone: its time is lost
+            return 0.0
+
     def busy():
-        out = {name: sum(sum(p.cpu_times()[:2]) for p in procs) for name, procs in groups.items()}
+        out = {name: sum(cpu_s(p) for p in procs) for name, procs in groups.items()}
         t = psutil.cpu_times()
         return out | {"machine": t.user + t.system + getattr(t, "softirq", 0) + getattr(t, "irq", 0)}
     before, t0 = busy(), time.perf_counter()

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "engine_options", "worker_options"]
+__all__ = ["Settings", "engine_options", "worker_options", "guides_options"]
 
 
 class Settings(BaseSettings):
@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     quota_live_campaigns_per_district: int = Field(default=200, ge=0, description=(
         "live or scheduled campaigns per district (0: no limit)"))
     quota_lots_per_district: int = Field(default=50, ge=0, description="parking lots per district (0: no limit)")
+    quota_guides_per_district: int = Field(default=1000, ge=0, description="guides per district (0: no limit)")
+    guide_binding_days: int = Field(default=365, ge=1, le=3650, description=(
+        "a member's binding to a guide is protected this long after that guide's last service of the member: "
+        "another guide's service is refused (409) until then (docs/guides.md)"))
+    order_max_age_days: int = Field(default=30, ge=1, le=366, description=(
+        "how far behind the server clock an order's time may be (a late-reported order); older is a 422"))
     metrics_token: str | None = Field(default=None, description="when set, GET /metrics needs Authorization: Bearer <it>")
     allow_private_webhooks: bool = Field(default=False, description=(
         "development only: push endpoints may be on loopback, private, link-local... addresses "
@@ -124,3 +130,9 @@ def worker_options(settings: Settings) -> dict:
                                     breaker_failures=settings.push_breaker_failures,
                                     breaker_cooldown_s=settings.push_breaker_cooldown_s,
                                     lease_s=max(settings.push_reclaim_idle_s, 2 * settings.push_timeout_s)))
+
+
+def guides_options(settings: Settings) -> dict:
+    """The guides service's keyword arguments from the settings (district_engine/guides/service.py)."""
+    return dict(binding_days=settings.guide_binding_days, order_max_age_days=settings.order_max_age_days,
+                guides_per_district=settings.quota_guides_per_district)

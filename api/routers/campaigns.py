@@ -1,7 +1,7 @@
 from fastapi import APIRouter, Query, Response
 
 from api.auth import OperatorDep
-from api.deps import EngineDep
+from api.deps import EngineDep, GuidesDep
 from api.idempotency import idempotent
 from api.schemas.core import (
     CampaignCreate,
@@ -21,6 +21,7 @@ def public(c: Campaign, engine) -> CampaignPublic:
     return CampaignPublic(id=c.id, district_id=c.district_id, kind=c.kind.value, title=c.title, body=c.body,
                           starts_at=c.starts_at, ends_at=c.ends_at, ended_at=c.ended_at, radius_m=c.radius_m,
                           audience=c.audience, max_pushes_per_user=c.max_pushes_per_user,
+                          attribution_days=c.attribution_days,
                           state=c.state(engine.clock()).value, rain=c.rain, parking=c.parking)
 
 
@@ -61,9 +62,11 @@ def delete_campaign(campaign_id: str, engine: EngineDep, operator: OperatorDep) 
     return Response(status_code=204)
 
 
-@router.get("/{campaign_id}/stats", response_model=CampaignStats, summary="Offers delivered and users reached (exact)")
-def campaign_stats(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> CampaignStats:
+@router.get("/{campaign_id}/stats", response_model=CampaignStats,
+            summary="Offers delivered and users reached (exact), and the orders the campaign converted")
+def campaign_stats(campaign_id: str, engine: EngineDep, guides: GuidesDep, operator: OperatorDep) -> CampaignStats:
     engine.campaigns.get(campaign_id, owner=operator)
     n = engine.deliveries.counts(campaign_id)
+    conversions, revenue_cents = guides.campaign_conversions(operator, campaign_id)
     return CampaignStats(campaign_id=campaign_id, offers_delivered=n.delivered, unique_users=n.users, pushed=n.pushed,
-                         capped=n.capped)
+                         capped=n.capped, conversions=conversions, revenue_cents=revenue_cents)

@@ -54,7 +54,8 @@ class EventIds:
 
 def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
     """The campaign's event, serialized once with holes. ``reason`` is "entered" (the user came
-    into reach) or "broadcast" (the campaign went live with the user in reach)."""
+    into reach), "broadcast" (the campaign went live with the user in reach) or "member" (a
+    members-only campaign, for a member of its store's guides)."""
     c = campaign
     while True:  # a hole no field of the campaign contains (a random one, drawn again on the rare clash)
         hole = f"\x00{os.urandom(8).hex()}"
@@ -77,9 +78,10 @@ def user_json(user_id: str) -> str:
     return f'{user},"channel_id":{json.dumps(channel)}' if channel else user
 
 
-def distance_json(distance_m: float) -> str:
-    """An event's distance as its JSON number: metres, to 0.1 m."""
-    return repr(round(float(distance_m), 1))
+def distance_json(distance_m: float | None) -> str:
+    """An event's distance as its JSON number: metres, to 0.1 m; null when unknown (a members-only
+    offer pushed to a member whose position is not known)."""
+    return "null" if distance_m is None else repr(round(float(distance_m), 1))
 
 
 def render(template: str, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:

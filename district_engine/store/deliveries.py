@@ -256,6 +256,12 @@ class DeliveryStore:
         delivered = pushed + held + old_delivered
         return CampaignCounts(delivered, delivered - again, pushed + old_delivered - old_capped, held + old_capped)
 
+    def gifts(self, user_id: str) -> dict[str, int]:
+        """When the user was last given each campaign's offer (campaign id -> ms), for as long as
+        the campaign's attribution window keeps it (``Offering.keep_until_ms``)."""
+        state = self._client.hgetall(keys.user_keys(user_id, self.partitions)[0])
+        return {k[2:].decode(): int(v) for k, v in state.items() if k.startswith(b"g:")}
+
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""
         pipe = self._client.pipeline(transaction=False)

@@ -17,6 +17,7 @@ __all__ = [
     "push_endpoint_health", "schedule",
     "lot_keys", "lot_session", "gate_answer", "gate_recent", "lots", "operator_lots", "plate_binding", "unpaid_sessions",
     "idempotency",
+    "guide_keys", "guide_members", "district_guides", "guide_orders", "guide_owners",
 ]
 
 
@@ -122,7 +123,8 @@ def _tag(p: int) -> str:
 
 def user_keys(user_id: str, partitions: int) -> tuple[str, str, str]:
     """(offers, events, position) of one user. offers: hash c:<campaign> -> "<times delivered> <last
-    seen in reach (ms)>", _p -> recent push times (ms), _e -> the expiry last set (ms) (before
+    seen in reach (ms)>", g:<campaign> -> when it was last delivered (ms), _p -> recent push times
+    (ms), _e -> the expiry last set (ms) (before
     2026-11-26: n:<campaign>, s:<campaign> and _k; deliver_offers.lua reads both); events: stream
     of the pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms"
     (WGS-84) with a TTL."""
@@ -242,6 +244,51 @@ def plate_binding(plate: str) -> str:
 def unpaid_sessions() -> str:
     """Sorted set of "<lot id> <session id>" whose charge failed, to charge again (score: due, ms)."""
     return "parking:unpaid"
+
+
+# ---------------------------------------------------------------- guides: one hash tag per operator
+# All of one operator's guide data (guides, member bindings, orders, refunds, ledger, totals) shares
+# the tag {gd:<operator id>}: a service, an order or a refund is one atomic script on one slot, on a
+# single server or a Cluster. The cost: one operator's guide traffic is one slot's, on one primary
+# (docs/guides.md, "Storage").
+
+
+def _gd(operator_id: str) -> str:
+    return f"{{gd:{operator_id}}}"
+
+
+def guide_keys(operator_id: str) -> dict[str, str]:
+    """One operator's guide keys: guides (hash guide id -> JSON record), guide_ids (zset, score 0:
+    every guide id, by id), version (string: a counter bumped by every change of a guide that can
+    change an attribution), inactive (hash guide id -> "<deactivated ms> <transfer to>"), bind (hash
+    member (scoped user id) -> "<guide id> <bound ms> <last served ms>"), hist (hash member ->
+    "<from ms>:<guide id>,...": the member's bindings, oldest first), orders (hash order id -> JSON
+    record), refunds (hash refund id -> JSON record), ledger (stream: every order and refund, with
+    its commission or reversal), totals (hash: g:<guide>:orders|revenue_cents|commission_cents and
+    c:<campaign>:conversions|revenue_cents, net of refunds)."""
+    t = _gd(operator_id)
+    return {part: f"{t}:{part}" for part in ("guides", "guide_ids", "version", "inactive", "bind", "hist", "orders",
+                                             "refunds", "ledger", "totals")}
+
+
+def guide_members(operator_id: str, guide_id: str) -> str:
+    """Sorted set (score 0, by member id): the members bound to one guide now."""
+    return f"{_gd(operator_id)}:members:{guide_id}"
+
+
+def district_guides(operator_id: str, district_id: str) -> str:
+    """Sorted set (score 0, by id): the guides of one of the operator's districts."""
+    return f"{_gd(operator_id)}:district:{district_id}"
+
+
+def guide_orders(operator_id: str, guide_id: str) -> str:
+    """Sorted set: the order ids attributed to one guide, by the order's time (ms)."""
+    return f"{_gd(operator_id)}:guide-orders:{guide_id}"
+
+
+def guide_owners() -> str:
+    """Hash: guide id -> its operator (to find a guide by its id alone)."""
+    return "guides:owners"
 
 
 # ---------------------------------------------------------------- idempotency keys

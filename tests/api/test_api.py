@@ -61,7 +61,8 @@ def test_locations_give_each_offer_once_and_count_it(app_client, sanlitun, as_ci
     assert [o["campaign_id"] for o in first] == [c["id"]] and again == []
     app_client.post("/v1/locations", json=body | {"user_id": "u2"})
     stats = app_client.get(f"/v1/campaigns/{c['id']}/stats", headers=bearer(sanlitun)).json()
-    assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2, "pushed": 2, "capped": 0}
+    assert stats == {"campaign_id": c["id"], "offers_delivered": 2, "unique_users": 2, "pushed": 2, "capped": 0,
+                     "conversions": 0, "revenue_cents": 0}
 
 
 def test_a_location_sent_again_with_its_idempotency_key_answers_the_same_offers_once_counted(app_client, sanlitun,

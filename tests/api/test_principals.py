@@ -103,6 +103,26 @@ TABLE = {
                                      "401 401 403 403 403 201 409 403 403 401"),
     ("DELETE", "/v1/parking/plates/{plate}"): ("/v1/parking/plates/京A12345?user_id=u-1", None,
                                                "401 401 403 403 403 204 404 403 403 401"),
+    ("POST", "/v1/guides"): ("/v1/guides", {}, "401 401 403 422 422 403 403 403 403 401"),
+    ("GET", "/v1/guides"): ("/v1/guides", None, "401 401 403 200 200 403 403 403 403 401"),
+    ("GET", "/v1/guides/{guide_id}"): ("/v1/guides/{guide}", None, "401 401 403 200 404 403 403 403 403 401"),
+    ("PATCH", "/v1/guides/{guide_id}"): ("/v1/guides/{guide}", {}, "401 401 403 200 404 403 403 403 403 401"),
+    # A guide may not take over its own members: its owner gets 422; another operator 404.
+    ("POST", "/v1/guides/{guide_id}:deactivate"): ("/v1/guides/{guide}:deactivate", {"transfer_to": "{guide}"},
+                                                   "401 401 403 422 404 403 403 403 403 401"),
+    ("POST", "/v1/guides/{guide_id}/members"): ("/v1/guides/{guide}/members", {
+        "channel_id": "{channel}", "user_id": "u-1", "served_at": now().isoformat()},
+        "401 401 403 200 404 403 403 403 403 401"),
+    ("GET", "/v1/guides/{guide_id}/members"): ("/v1/guides/{guide}/members", None,
+                                               "401 401 403 200 404 403 403 403 403 401"),
+    ("GET", "/v1/guides/{guide_id}/commissions"): ("/v1/guides/{guide}/commissions", None,
+                                                   "401 401 403 200 404 403 403 403 403 401"),
+    # Order ids are the operator's own: another operator's o-2 is its own order.
+    ("POST", "/v1/orders"): ("/v1/orders", {"order_id": "o-2", "channel_id": "{channel}", "user_id": "u-1",
+                                            "amount_cents": 100, "sales_channel": "store", "at": now().isoformat()},
+                             "401 401 403 201 201 403 403 403 403 401"),
+    ("POST", "/v1/orders/{order_id}/refunds"): ("/v1/orders/{order}/refunds", {"refund_id": "rf-1", "amount_cents": 1},
+                                                "401 401 403 201 404 403 403 403 403 401"),
 }
 
 
@@ -127,11 +147,16 @@ def world(app_client):
     body, headers = gate_event()
     session = c.post(f"/v1/parking/lots/{lot['id']}/gate-events", content=body, headers=headers).json()["session_id"]
     operator_id = c.get("/v1/operators/me", headers=bearer(op_key)).json()["id"]
+    guide = c.post("/v1/guides", headers=bearer(op_key), json={"district_id": SANLITUN.id, "name": "Ann",
+                                                               "commission_bps": 300}).json()
+    order = c.post("/v1/orders", headers=bearer(op_key), json={
+        "order_id": "o-1", "channel_id": channel["id"], "user_id": "u-1", "amount_cents": 1000,
+        "sales_channel": "store", "at": now().isoformat()}).json()
     credentials = {"none": None, "wrong": "de_live_not-a-key", "admin": ADMIN, "operator": op_key,
                    "other_op": other_op, "channel": channel["api_key"], "other_ch": other_ch["api_key"],
                    "user": user_token(channel, "u-1"), "other_user": user_token(channel, "u-2"), "gate": None}
     ids = {"rain": rain["id"], "lot": lot["id"], "endpoint": endpoint["id"], "session": session,
-           "operator": operator_id, "channel": channel["id"]}
+           "operator": operator_id, "channel": channel["id"], "guide": guide["id"], "order": order["order_id"]}
     return credentials, ids, gate_event
 
 
@@ -163,7 +188,8 @@ def test_every_route_against_every_kind_of_caller(app_client, world):
             else:
                 if caller == "gate":
                     _, headers = gate_event()
-                r = app_client.request(method, url, json=body, headers=headers)
+                filled = {k: v.format(**ids) if isinstance(v, str) else v for k, v in body.items()} if body else body
+                r = app_client.request(method, url, json=filled, headers=headers)
             assert r.status_code != 500, (route, caller, r.text)
             if r.status_code in (401, 403):
                 assert r.json()["error"]["code"] in ("unauthorized", "forbidden", "wrong_principal", "wrong_user", "bad_signature")
