@@ -3,27 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test-tools run demo test test-fast bench bench-http bench-rain bench-push bench-parking bench-scale clean
+.PHONY: setup setup-run test-tools run demo reset-demo test test-fast bench bench-http bench-rain bench-push \
+	bench-parking bench-scale clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python venv module missing: installing python3-venv with apt"; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 
+# What serving needs, for `make run`: the engine and its runtime dependencies only.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+# Everything, for the suite, the notebooks and the benchmarks: the engine with its dev extras.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+setup-run: $(RUN_STAMP)
 
 setup: $(STAMP)
 
-run: setup
+run: setup-run
 	$(BIN)/district-engine serve
 
-demo: setup
+demo: setup-run
 	$(BIN)/district-engine demo
+
+# Deletes the embedded store in .district-engine/ (everything in it) and the demo's key files,
+# then loads the demo again; with `make run` stopped.
+reset-demo: setup-run
+	$(BIN)/district-engine reset-demo
 
 # What the suite drives besides Python: Debian's Chromium for the console's browser tests
 # (Playwright's own download does not work here) with a CJK font for its Chinese labels, and wrk

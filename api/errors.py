@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from district_engine.errors import (
     ConflictError,
@@ -83,5 +84,34 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # the router names only the first route of the path it found
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method served at the scope's path, over all the app's routes that match it (several
+    routes share a path: ``GET`` and ``DELETE /v1/districts/{id}``); ``HEAD`` wherever ``GET`` is
+    (api/middleware.py answers it)."""
+    # The path as the app got it: a mount that raised the 405 has changed the scope's root_path.
+    scope = {"type": "http", "method": scope["method"], "path": scope["path"],
+             "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
+    methods = set()
+    for route in _leaves(app.router.routes):
+        match, _ = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        route_methods = getattr(route, "methods", None)
+        methods |= set(route_methods) if route_methods is not None else {"GET"}  # a mount: static files
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+def _leaves(routes):
+    """The routes themselves, also those of the routers the app includes (FastAPI keeps an included
+    router as one entry)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        yield from _leaves(included.routes) if included is not None else (route,)

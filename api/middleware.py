@@ -1,6 +1,8 @@
 """One pure-ASGI middleware for every request: request id, body-size limit, latency metric,
 JSON access log. (Starlette's BaseHTTPMiddleware costs more than a feed request itself.)
 
+It answers HEAD wherever GET is served: the GET's status and headers, without the body.
+
 It also serves the direct routes: hot endpoints marked with ``direct`` are called from here,
 past the framework's middleware, routing and dependency injection, which cost a location update
 more than its match and its Redis round trip together (docs/api.md). They are ordinary FastAPI
@@ -10,6 +12,7 @@ answered by the app's own exception handlers, so a client sees no difference.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import time
@@ -49,6 +52,10 @@ class RequestMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        method = scope["method"]
+        if method == "HEAD":  # answered wherever GET is: the GET's status and headers, no body
+            scope = {**scope, "method": "GET"}
+            receive, send = _headers_only(receive, send)
         headers = dict(scope["headers"])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
         start = time.perf_counter()
@@ -101,10 +108,37 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.latency.labels(scope["method"], route, str(status)).observe(elapsed)
+            self.latency.labels(method, route, str(status)).observe(elapsed)
             access_log.info("request", extra={"fields": {
-                "request_id": request_id, "method": scope["method"], "route": route, "status": status,
+                "request_id": request_id, "method": method, "route": route, "status": status,
                 "duration_ms": round(elapsed * 1000, 3)}})
+
+
+def _headers_only(receive, send):
+    """``receive`` and ``send`` for a HEAD request that the app answers as a GET: the client gets
+    the status and headers (Content-Length included) and an empty body. Once they are out, the app
+    hears that the client left, so that a stream (server-sent events) ends instead of running on."""
+    answered = asyncio.Event()
+
+    async def head_send(message):
+        if message["type"] == "http.response.start":
+            await send(message)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            answered.set()
+        # the body's messages are dropped
+
+    async def head_receive():
+        if answered.is_set():
+            return {"type": "http.disconnect"}
+        message, told = asyncio.ensure_future(receive()), asyncio.ensure_future(answered.wait())
+        await asyncio.wait((message, told), return_when=asyncio.FIRST_COMPLETED)
+        if message.done():
+            told.cancel()
+            return message.result()
+        message.cancel()
+        return {"type": "http.disconnect"}
+
+    return head_receive, head_send
 
 
 async def _serve_direct(endpoint, scope, receive, send) -> None:

@@ -14,17 +14,28 @@ from district_engine.errors import ConflictError
 from district_engine.store import keys
 from district_engine.store.channels import ChannelStore
 
-__all__ = ["seed_demo", "DEMO_CAMPAIGNS", "DEMO_OPERATOR_KEY", "DEMO_CHANNEL_KEY"]
+__all__ = ["seed_demo", "clear_demo", "demo_keys", "DEMO_CAMPAIGNS", "DEMO_FILES", "DEMO_OPERATOR_KEY",
+           "DEMO_CHANNEL_KEY"]
 
 DEMO_OPERATOR_KEY = "demo_operator_key"
 DEMO_CHANNEL_KEY = "demo_channel_key"
+DEMO_FILES = (DEMO_OPERATOR_KEY, DEMO_CHANNEL_KEY, "demo_channel.json", "demo_lot_secrets.json")
+DEMO_WINDOW = timedelta(days=30)  # every demo campaign is live from the first start for this long
 
+# district -> (kind, title, body, the kind's own fields). The words say only what the figures do:
+# each runs for DEMO_WINDOW from the first start, so no text names a day or a season, and the
+# parking offer's free hours are its free_minutes (tests/unit/test_demo.py checks both).
 DEMO_CAMPAIGNS = {
-    "sanlitun-taikoo-li": ("campaign", "Double 11 night at Sanlitun", "Up to 50% off in Taikoo Li South and North until midnight."),
-    "indigo-beijing": ("campaign", "INDIGO riverside market", "Weekend market by the Ba River: food, crafts, music."),
-    "hkri-taikoo-hui": ("campaign", "HKRI Taikoo Hui winter lights", "Evening light show on the piazza, 18:00-22:00."),
-    "taikoo-hui-guangzhou": ("parking", "2 free hours of parking", "Spend 200 yuan at Taikoo Hui: the shop validates 2 free hours of parking."),
-    "sino-ocean-taikoo-li": ("campaign", "Taikoo Li Chengdu tea festival", "Tea tastings in the lanes around Daci Temple."),
+    "sanlitun-taikoo-li": ("campaign", "Up to 50% off at Sanlitun Taikoo Li",
+                           "Up to 50% off in selected shops of Taikoo Li South and North.", {}),
+    "indigo-beijing": ("campaign", "INDIGO riverside market",
+                       "Every weekend, a market by the Ba River: food, crafts, music.", {}),
+    "hkri-taikoo-hui": ("campaign", "HKRI Taikoo Hui light show",
+                        "Every evening, 18:00-22:00, a light show on the piazza.", {}),
+    "taikoo-hui-guangzhou": ("parking", "2 free hours of parking",
+                             "Park at Taikoo Hui: your first 2 hours are free.", {"free_minutes": 120}),
+    "sino-ocean-taikoo-li": ("campaign", "Taikoo Li Chengdu tea tastings",
+                             "Tea tastings in the lanes around Daci Temple.", {}),
 }
 
 
@@ -56,12 +67,12 @@ def seed_demo(engine: Engine, data_dir: Path) -> str | None:
                                                       name=spec.name, name_zh=spec.name_zh, capacity=spec.capacity,
                                                       tariff=spec.tariff)
     lots_of = {spec.district_id: spec.id for spec in reversed(load_demo_lots())}
-    for district_id, (kind, title, body) in DEMO_CAMPAIGNS.items():
+    for district_id, (kind, title, body, fields) in DEMO_CAMPAIGNS.items():
         if district_id not in placed:
             continue
         extra = {"lot_id": lots_of[district_id]} if kind == "parking" else {}
         engine.create_campaign(operator.id, district_id=district_id, kind=kind, title=title, body=body,
-                               starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=30), **extra)
+                               starts_at=now - timedelta(minutes=1), ends_at=now + DEMO_WINDOW, **extra, **fields)
     _private(Path(data_dir) / DEMO_OPERATOR_KEY, api_key + "\n")
     _private(Path(data_dir) / "demo_lot_secrets.json", json.dumps(lot_secrets, indent=1) + "\n")
     _private(Path(data_dir) / DEMO_CHANNEL_KEY, channel_key + "\n")
@@ -74,3 +85,23 @@ def _private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(0o600)
+
+
+def demo_keys(data_dir: Path) -> dict | None:
+    """The demo operator's and channel's keys as the first start wrote them to ``data_dir``:
+    ``{"operator": ..., "channel": ...}``, or None if they are not there."""
+    try:
+        return {who: (Path(data_dir) / name).read_text().strip()
+                for who, name in (("operator", DEMO_OPERATOR_KEY), ("channel", DEMO_CHANNEL_KEY))}
+    except OSError:
+        return None
+
+
+def clear_demo(client, data_dir: Path) -> int:
+    """Delete everything in the store (FLUSHALL: it is the demo's own, embedded one) and the demo's
+    files in ``data_dir``; then ``seed_demo`` loads it again. Returns how many keys were deleted."""
+    deleted = client.dbsize()
+    client.flushall()
+    for name in DEMO_FILES:
+        (Path(data_dir) / name).unlink(missing_ok=True)
+    return deleted

@@ -199,6 +199,7 @@ async function loadDistricts() {
 
 async function select(districtId) {
   state.selected = districtId;
+  state.reach = null; // not the last district's: outlineAt would take its outline for this one
   state.campaigns = [];
   state.campaignsOf = null; // until they are loaded: never act on another district's list
   state.density = null;
@@ -207,7 +208,9 @@ async function select(districtId) {
   renderDistricts();
   drawDistricts();
   renderLots();
-  state.reach = await api("GET", `/v1/districts/${encodeURIComponent(districtId)}/cells`);
+  const reach = await api("GET", `/v1/districts/${encodeURIComponent(districtId)}/cells`);
+  if (districtId !== state.selected) return; // another district was selected meanwhile: its reach is drawn
+  state.reach = reach;
   drawReach();
   const outline = state.reach.features.find((f) => f.properties.kind === "outline");
   map.fit(bounds([outline.geometry]));

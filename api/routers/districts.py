@@ -7,6 +7,7 @@ from district_engine.identity import Kind
 from api.schemas.core import DistrictSummary, error_responses
 from district_engine.districts.model import District
 from district_engine.errors import NotFoundError
+from district_engine.ids import new_id
 
 router = APIRouter(prefix="/v1/districts", tags=["districts"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
 
@@ -24,12 +25,19 @@ def _summary(d: District) -> DistrictSummary:
 
 
 @router.post("", status_code=201, response_model=DistrictSummary,
-             summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])")
+             summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])",
+             description="`properties.name` and `properties.city` are required. `properties.id` (or the "
+                         "Feature's `id`) is optional: without one (a Feature exported from QGIS or geojson.io) "
+                         "the server makes an id (`dst_...`), answered in the 201. With an id of one of your "
+                         "districts, that district is replaced (200).")
 @idempotent
 def create_district(engine: EngineDep, operator: OperatorDep, response: Response,
                     feature: dict = Body(examples=[FEATURE_EXAMPLE])) -> DistrictSummary:
-    district = District.from_geojson(feature)
-    if not engine.put_district(district, operator):
+    made_id = new_id("dst")  # used only if the Feature names no id; derived from an Idempotency-Key
+    district = District.from_geojson(feature, default_id=made_id)
+    # A server-made id already stored can only be this request's own first run (its answer lost):
+    # still the create, 201.
+    if not engine.put_district(district, operator) and district.id != made_id:
         response.status_code = 200  # replaced the operator's own district of that id
     return _summary(district)
 

@@ -26,6 +26,12 @@ def _features(path: Path) -> list[dict]:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInputError(f"{path} is not valid JSON: {exc}", field="geojson") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{path} is not UTF-8 text", field="geojson") from None
+    except OSError as exc:  # missing, a directory, not readable
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}", field="path") from None
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"{path} must hold a GeoJSON Feature or FeatureCollection", field="geojson")
     if doc.get("type") == "Feature":
         return [doc]
     if doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
@@ -34,8 +40,17 @@ def _features(path: Path) -> list[dict]:
 
 
 def load_districts(path: str | Path) -> list[District]:
-    """Districts from a GeoJSON file (a Feature or a FeatureCollection of Polygon/MultiPolygon features)."""
-    return [District.from_geojson(f) for f in _features(Path(path))]
+    """Districts from a GeoJSON file (a Feature or a FeatureCollection of Polygon/MultiPolygon features).
+    A bad feature's error names it: ``features[3].properties.name`` (``features[0]`` in a lone Feature)."""
+    features = _features(Path(path))
+    districts = []
+    for i, feature in enumerate(features):
+        try:
+            districts.append(District.from_geojson(feature))
+        except InvalidInputError as err:
+            where = f"features[{i}]"
+            raise InvalidInputError(err.message, field=f"{where}.{err.field}" if err.field else where) from None
+    return districts
 
 
 def load_demo_districts() -> list[District]:

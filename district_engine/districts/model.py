@@ -49,14 +49,18 @@ class District:
             )
 
     @classmethod
-    def from_geojson(cls, feature: dict) -> District:
-        """Build from a GeoJSON Feature; ``properties`` need ``id`` (or the Feature's ``id``), ``name``, ``city``."""
+    def from_geojson(cls, feature: dict, default_id: str | None = None) -> District:
+        """Build from a GeoJSON Feature; ``properties`` need ``name`` and ``city``, and ``id`` (or the
+        Feature's ``id``) unless ``default_id`` is given: the id of a Feature that names none (one
+        exported from QGIS or geojson.io)."""
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise InvalidInputError("must be a GeoJSON Feature object", field="type")
         props = feature.get("properties") or {}
         if not isinstance(props, dict):
             raise InvalidInputError("must be an object", field="properties")
         district_id = props.get("id", feature.get("id"))
+        if district_id is None:
+            district_id = default_id
         if district_id is None:
             raise InvalidInputError("a district needs an id (properties.id or the Feature's id)", field="properties.id")
         return cls(

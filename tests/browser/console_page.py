@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 from api.main import create_app
 from district_engine.demo import seed_demo
@@ -27,6 +28,11 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--no-first-run", "--disable-sync"]
 EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of (401|422)")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# Every wait is for a condition; these are only the bounds past which a condition is taken to be
+# false. They are generous: on a busy machine (a whole suite beside another CPU-heavy run) a page
+# may take seconds to do what takes it milliseconds alone, and a wait that ends early is a flake.
+WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)  # Playwright's own default for expect() is 5 s
 
 
 @pytest.fixture(scope="module")  # not the session: Playwright's sync API holds an event loop in this
@@ -80,7 +86,7 @@ def page(browser, console):  # after the server starts, closed before it stops
     page.on("pageerror", lambda e: errors.append(str(e)))
     # The API refusing a wrong key (401) or a bad field (422) is what some tests do; anything else is a bug.
     page.on("console", lambda m: m.type == "error" and not EXPECTED_REFUSAL.search(m.text) and errors.append(m.text))
-    page.set_default_timeout(30_000)  # an upper bound on waits for conditions, not a pace: a busy machine is slow
+    page.set_default_timeout(WAIT_MS)  # an upper bound on waits for conditions, not a pace
     yield page
     context.close()
     assert not errors, f"the page reported errors: {errors}"

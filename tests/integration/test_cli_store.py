@@ -37,6 +37,19 @@ def test_rain_audit_exits_0_when_it_reconciles_and_1_when_not(redis_url, redis_c
     assert missing.exit_code == 2
 
 
+def test_rain_audit_prints_json(redis_url, redis_client):
+    import json
+
+    import numpy as np
+
+    from district_engine.store.rains import RainStore
+
+    RainStore(redis_client).create("r1", np.array([5, 10, 15]), 0, 10**13)
+    result = CliRunner().invoke(app, ["rain", "audit", "r1", "--json"], env={"DE_REDIS_URL": redis_url})
+    doc = json.loads(result.output)
+    assert result.exit_code == 0 and doc["mismatches"] == [] and doc["figures"]["total_cents"] == 30
+
+
 def test_the_rain_audit_catches_a_grab_booked_twice(redis_client):
     """What a grab sent again by an engine without grab ids would leave: the same win twice in
     the ledger. The audit names it even where the sums are made to balance."""
