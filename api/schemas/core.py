@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 from fastapi import Header
 from fastapi.exceptions import RequestValidationError
-from pydantic import (AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict as PydanticStrict, StrictInt,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict as PydanticStrict, StrictInt,
                       ValidationError, field_validator)
 
 from district_engine.validation import text_problem
@@ -38,7 +38,14 @@ def _rfc3339_text(value):
     raise ValueError("must be an RFC 3339 time with a UTC offset, as a string")
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]  # e.g. "2026-11-11T20:15:00+08:00"
+def _with_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must be an RFC 3339 time with a UTC offset")
+    return value
+
+
+# e.g. "2026-11-11T20:15:00+08:00"
+Instant = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_with_offset)]
 MULTILINE = frozenset({"body", "note"})  # text fields where newlines and tabs are text
 
 

@@ -51,6 +51,7 @@ def test_what_the_rest_of_the_engine_reads(guides, channel, monkeypatch):
         guides.record_service(bob.id, OP, channel, f"b-{i}", now())
     guides.record_service(cai.id, OP, channel, "c-0", now())
     users = [f"{channel}:a-0", f"{channel}:b-2", f"{channel}:nobody", f"{channel}:c-0"]
+    guides.current_guides(OP, users)  # the first read of the operator's inactive guides, kept until they change
     trips = RoundTrips(monkeypatch)
     assert guides.current_guides(OP, users) == [ann.id, bob.id, None, cai.id]
     assert trips.count == 1
