@@ -64,8 +64,10 @@ def console(single_redis_url, tmp_path):
     client = connect(single_redis_url)
     client.flushall()
     key = seed_demo(Engine(client), tmp_path)
-    with serving(create_app(Settings(admin_token="admin", worker=False), client=client)) as url:
+    app = create_app(Settings(admin_token="admin", worker=False), client=client)
+    with serving(app) as url:
         c = Console(url, key, tmp_path)
+        c.app = app  # its services, for a test that stands in for what another part of the engine does
         yield c
         c.api.close()
         c.channel.close()
