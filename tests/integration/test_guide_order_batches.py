@@ -1,14 +1,19 @@
 """Orders in a batch (Guides.record_orders) on a real Redis: each order of a batch is answered as
 record_order answers it alone, refusals in their places; the batch takes a few round trips in all;
-an order whose guide changed between the batch's read and its write is decided again."""
+an order whose guide changed between the batch's read and its write is decided again; the API's
+batcher sends the orders of one turn of the loop as one batch per operator."""
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from api.batching import OrderBatcher
+from api.offload import StoreCalls
+
 from district_engine import load_demo_districts
 from district_engine.campaigns.model import Campaign
-from district_engine.errors import DistrictEngineError, StoreUnavailableError
+from district_engine.errors import ConflictError, DistrictEngineError, StoreUnavailableError
 from district_engine.guides import Guides
 from district_engine.guides.service import NewOrder
 from district_engine.store.campaigns import CampaignStore
@@ -158,3 +163,24 @@ def test_a_store_fault_stops_the_batch_and_sending_it_again_books_each_order_onc
     assert all(a.replayed for a in again)
     figures, problems = guides.audit("op_batch")
     assert problems == [] and figures["orders"] == 10
+
+
+def test_the_orders_of_one_turn_of_the_loop_share_one_batch_per_operator(guides, redis_client, channel):
+    """The API's OrderBatcher: orders of two operators arriving together, each answered as alone."""
+    names = [{v: k for k, v in shop(guides, redis_client, op, channel).items()} for op in OPS]
+    batcher = OrderBatcher(guides, StoreCalls(timeout_s=5.0))
+    sent = [(op, NewOrder(f"o-{i}", channel, f"u-{i % 12}", 1_000 + i, "store", now())) for i in range(20)
+            for op in OPS]
+    sent.append(("op_batch", NewOrder("o-0", channel, "u-0", 999, "store", now())))  # another body: 409
+
+    async def main():
+        return await asyncio.gather(*(batcher.record(op, o) for op, o in sent), return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert (batcher.batches, batcher.rows) == (1, len(sent))
+    assert isinstance(answers[-1], ConflictError) and answers[-1].code == "order_conflict"
+    for (op, o), a in zip(sent[:-1], answers):
+        assert a.order_id == o.order_id and not a.replayed
+        # u-0, u-3, ... are Ann's; the others Bob's, Cai's too since he left for Bob.
+        assert names[list(OPS).index(op)][a.guide_id] == ("Ann", "Bob", "Bob")[int(o.user_id[2:]) % 3]
+    assert guides.audit("op_batch")[1] == [] and guides.audit("op_single")[1] == []
