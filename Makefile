@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test-tools run demo test test-fast bench bench-http bench-rain bench-push bench-parking bench-scale clean
+.PHONY: setup test-tools run demo test test-fast bench bench-http bench-rain bench-push bench-parking bench-orders bench-scale clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -56,6 +56,10 @@ bench-push: setup
 
 bench-parking: setup
 	$(BIN)/python bench/parking.py $(ARGS)
+
+bench-orders: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/orders.py $(ARGS)
 
 bench-scale: setup test-tools
 	$(BIN)/python bench/scale.py $(ARGS)
