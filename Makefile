@@ -33,11 +33,13 @@ test-tools:
 	  echo "installing Debian's chromium, fonts-wqy-zenhei and wrk for the browser and benchmark tests"; \
 	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei wrk; }
 
+# One pytest worker per core (pytest-xdist): each starts its own Redis and Cluster, and most tests
+# wait on servers rather than compute, so two workers on two cores take well under half the time.
 test: setup test-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 test-fast: setup test-tools
-	$(BIN)/python -m pytest -m "not slow and not cluster"
+	$(BIN)/python -m pytest -n auto -m "not slow and not cluster"
 
 bench: setup
 	$(BIN)/python bench/matcher.py

@@ -1,1 +1,1 @@
-"""The HTTP API (FastAPI): built by the HTTP engine issue; the library in district_engine/ never imports it."""
+"""The HTTP API (FastAPI): the app, its routers and schemas; the library in district_engine/ never imports it."""

@@ -25,7 +25,6 @@ from district_engine.identity.service import Identity
 from district_engine.worker import Worker
 from district_engine.settings import Settings, engine_options, guides_options, worker_options
 from district_engine.store import open_redis
-from district_engine.store.guides import GuideStore
 from district_engine.store.idempotency import IdempotencyStore
 
 CONSOLE_DIR = Path(__file__).parent / "console"
@@ -45,13 +44,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             app.state.idempotency = IdempotencyStore(redis_client)
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute)
-            # Until the campaigns' attribution_days and the deliveries' gifts land on main: a
-            # campaign without the field converts for 7 days, and no gift converts anything.
-            app.state.guides = Guides(GuideStore(redis_client), clock=engine.clock, districts=engine.districts,
-                                      channels=app.state.identity.channels, campaigns=engine.campaigns,
-                                      gifts_of=getattr(engine.deliveries, "gifts", lambda user: {}),
-                                      attribution_days_of=lambda c: getattr(c, "attribution_days", 7),
-                                      **guides_options(settings))
+            # The guides service, also the engine's member directory (members-only campaigns).
+            app.state.guides = engine.members = Guides.serving(engine, **guides_options(settings))
             app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work
             stack.callback(app.state.store_calls.close)
             app.state.locate_batcher = LocateBatcher(engine, app.state.store_calls)

@@ -1,7 +1,7 @@
 """Redis work for the event loop's routes, off the event loop.
 
 A stalled Redis must not stall the process: a call on the loop that waits for Redis stops every
-other request with it (``/healthz`` took 5.8 s while Redis was stopped). The async routes hand
+other request with it, ``/healthz`` included (docs/faults.md). The async routes hand
 their Redis work to a small pool of threads instead and wait for it with a deadline:
 
 - each Redis call is bounded by the client's socket timeout (``DE_REDIS_TIMEOUT_MS``,

@@ -37,7 +37,6 @@ from district_engine.guides import Guides
 from district_engine.guides.service import NewOrder
 from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.channels import ChannelStore
-from district_engine.store.guides import GuideStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from httpbench import serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
@@ -46,15 +45,6 @@ console = Console(width=120)
 SALES_CHANNELS = ("store", "cloud_store", "flagship")
 GUIDES = 20
 NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng), about 270 m from the footprint
-
-
-def guides_service(engine: Engine) -> Guides:
-    """The guides service as the app builds it (api/main.py): the engine's stores, and the gift times
-    its deliveries keep, where they keep them."""
-    return Guides(GuideStore(engine.client), clock=engine.clock, districts=engine.districts,
-                  channels=ChannelStore(engine.client), campaigns=engine.campaigns,
-                  gifts_of=getattr(engine.deliveries, "gifts", lambda user: {}),
-                  attribution_days_of=lambda c: getattr(c, "attribution_days", 7))
 
 
 def seed(url: str, members: int) -> dict:
@@ -68,7 +58,7 @@ def seed(url: str, members: int) -> dict:
     now = engine.clock()
     engine.create_campaign(operator.id, district_id=sanlitun.id, kind="campaign", title="Double 11",
                            body="Up to 50% off", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=1))
-    guides = guides_service(engine)
+    guides = Guides.serving(engine)
     team = [guides.create_guide(operator.id, sanlitun.id, f"Guide {i}", 200 + 25 * i) for i in range(GUIDES)]
     served = now - timedelta(days=3)
     for i in range(members):
@@ -126,7 +116,7 @@ def _service_orders(ids: dict, members: int, n: int, prefix: str, seed_: int) ->
 
 
 def one_at_a_time(url: str, ids: dict, members: int, n: int) -> dict:
-    guides = guides_service(Engine(connect(url)))
+    guides = Guides.serving(Engine(connect(url)))
     orders = _service_orders(ids, members, n, "single", 1)
     t = time.perf_counter()
     for o in orders:
@@ -144,7 +134,7 @@ def _client(url: str, ids: dict, members: int, n: int, batch: int, p: int, start
 
 
 def _client_run(url: str, ids: dict, members: int, n: int, batch: int, p: int, start_at: float) -> tuple:
-    guides = guides_service(Engine(connect(url)))
+    guides = Guides.serving(Engine(connect(url)))
     guides.record_orders(ids["operator"], _service_orders(ids, members, 10, f"warm{p}", p))  # scripts, connections
     new = refused = 0
     while time.time() < start_at:
@@ -213,7 +203,7 @@ def main(argv=None) -> dict:
         r["batched"] = batched(srv.url, ids, args.members, args.direct_orders, args.batch, args.clients)
         engine = Engine(connect(srv.url))
         t = time.perf_counter()
-        figures, problems = guides_service(engine).audit(ids["operator"])
+        figures, problems = Guides.serving(engine).audit(ids["operator"])
         r["audit"] = {"figures": figures, "problems": problems, "seconds": time.perf_counter() - t}
         r["recorded"] = recorded(engine.client, ids["operator"])
         totals = engine.client.hgetall(keys.guide_keys(ids["operator"])["totals"])

@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
                 return out
 
             # Warm-up, not measured: every worker loads its scripts and models, the client opens its
-            # connections (the first ~100 requests otherwise cost 50-120 ms each).
+            # connections; otherwise the first requests' start-up costs would count as the tail.
             warm_cars = max(50, int(args.rate))
             reqs = gate_requests(cars, "A")
             measured_from = datetime.now(timezone.utc) + timedelta(seconds=warm_cars * 2 / args.rate)

@@ -1,4 +1,4 @@
-"""Push benchmark (issue 4): a live campaign's broadcast to the users in its reach among 1,000,000,
+"""Push benchmark: a live campaign's broadcast to the users in its reach among 1,000,000,
 and webhook delivery end to end through two worker processes.
 
 (1) Broadcast fan-out. N users (--users, default 1,000,000) get last positions drawn from a

@@ -1,4 +1,4 @@
-"""National scale on one machine (issue 7), on the single embedded server and on a local 3+3 Redis
+"""National scale on one machine, on the single embedded server and on a local 3+3 Redis
 Cluster in the same run.
 
 Data: 200,000 synthetic stores in 400 cities as districts, each with a live campaign, plus the five

@@ -307,7 +307,8 @@ def worker() -> None:
     import threading
 
     from district_engine.engine import Engine, follow_changes
-    from district_engine.settings import Settings, engine_options, worker_options
+    from district_engine.guides import Guides
+    from district_engine.settings import Settings, engine_options, guides_options, worker_options
     from district_engine.worker import Worker
 
     settings = Settings()
@@ -317,6 +318,7 @@ def worker() -> None:
 
     def run(client):
         engine = Engine(client, **engine_options(settings))
+        engine.members = Guides.serving(engine, **guides_options(settings))  # members-only go-lives
         engine.load()
         follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True)
         follower.start()
@@ -374,7 +376,7 @@ def serve(
         # this one, so that the stack unwinds and an embedded redis-server stops with the engine.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         # access_log=False: the engine writes its own JSON access line (with the request id and
-        # the route); uvicorn's text line repeated it, at about 15% of a worker's time under load.
+        # the route); uvicorn's text line would repeat it, a fixed cost on every request.
         # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from loopback and
         # rewrite the client address; the engine reads it itself, from DE_TRUSTED_PROXIES only.
         uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers, log_level="info",

@@ -14,14 +14,14 @@ import uuid
 from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable, Iterator, NamedTuple, Protocol
 
 import h3.api.basic_int as h3i
 import numpy as np
 import shapely
 
-from district_engine.campaigns.model import Campaign, CampaignState
-from district_engine.campaigns.offers import Offer, rank_offers
+from district_engine.campaigns.model import Audience, Campaign, CampaignState
+from district_engine.campaigns.offers import Offer, member_campaigns, rank_offers
 from district_engine.districts.model import District
 from district_engine.delivery.events import offer_template
 from district_engine.errors import (DistrictEngineError, ForbiddenError, InvalidInputError, NotFoundError,
@@ -56,12 +56,13 @@ from district_engine.store.rains import Grab, RainFigures, RainStore
 from district_engine.store.ratelimits import RateLimits
 from district_engine.store.schedule import Schedule
 
-__all__ = ["Engine", "Broadcast", "Ping", "Placed", "GrabAttempt", "follow_changes", "utcnow"]
+__all__ = ["Engine", "Broadcast", "Ping", "Placed", "GrabAttempt", "MemberDirectory", "follow_changes", "utcnow"]
 
 log = logging.getLogger("district_engine.engine")
 
 MAX_LOCATION_BATCH = 10_000
 DENSITY_RES = 8  # ~0.7 km² cells for the console's density layer
+DAY_MS = 86_400_000
 
 
 def utcnow() -> datetime:
@@ -96,6 +97,19 @@ class Placed(NamedTuple):
     untrusted: str | None = None
 
 
+class MemberDirectory(Protocol):
+    """Who is whose member (district_engine/guides): what members-only campaigns need."""
+
+    def current_guides(self, operator_id: str, users: list[str]) -> list[str | None]:
+        """Each (scoped) user's guide with the operator, None for none: one round trip."""
+
+    def guide_district(self, guide_id: str) -> str:
+        """The district (store) a guide serves; it never changes."""
+
+    def district_members(self, operator_id: str, district_id: str) -> Iterator[list[str]]:
+        """The members of the district's active guides, in pages."""
+
+
 class GrabAttempt(NamedTuple):
     """One grab, checked: the rain, the (scoped) user at a position, the device's address when the
     call came from a device (a user token), which its own rate limit counts, and the grab's id
@@ -111,14 +125,19 @@ class _View:
     """One consistent in-memory snapshot: the districts, the campaigns and the campaigns by
     district, the reach index, and the offerings made from them. Swapped whole; a change makes
     the next one from this one (``changed``) at the cost of what it touches plus shallow copies of
-    the dicts (~20 ms for 200,000 districts with a campaign each, against ~240 ms for regrouping
-    every campaign), so a change reaches every process well within a second at that scale."""
+    the dicts, not a regroup of every campaign: every process applies every change, so its cost
+    must follow the change, not the size of the catalog (figures: docs/scaling.md)."""
 
     def __init__(self, stored: dict[str, StoredDistrict], campaigns: dict[str, Campaign],
                  index: LayeredIndex | None = None, by_district: dict[str, tuple[Campaign, ...]] | None = None,
-                 offerings: dict[str, dict[str, Offering]] | None = None):
+                 offerings: dict[str, dict[str, Offering]] | None = None, members: dict[str, Campaign] | None = None,
+                 footprints: dict | None = None):
         self.stored = stored
         self.campaigns = campaigns
+        # Members-only campaigns (few), which are offered by membership, not by place.
+        self.members = ({i: c for i, c in campaigns.items() if c.audience is Audience.MEMBERS} if members is None
+                        else members)
+        self._footprints = {} if footprints is None else footprints  # district id -> compiled, made on use
         if index is None:
             index = LayeredIndex([s.district for s in stored.values()], radius_m=MAX_RADIUS_M)
         self.index = index
@@ -138,6 +157,9 @@ class _View:
         name is in their events)."""
         campaign_ids, districts = set(campaign_ids), set(districts)
         by_district, offerings = dict(self.by_district), dict(self._offerings)
+        members = {i: c for i, c in self.members.items() if i not in campaign_ids}
+        members.update((i, c) for i in campaign_ids if (c := campaigns.get(i)) is not None and c.audience)
+        footprints = {d: fp for d, fp in self._footprints.items() if d not in districts}
         for cid in campaign_ids | {c.id for d in districts for c in by_district.get(d, ())}:
             offerings.pop(cid, None)
         regroup = {c.district_id for cid in campaign_ids for c in (self.campaigns.get(cid), campaigns.get(cid))
@@ -147,7 +169,7 @@ class _View:
             group += [c for cid in campaign_ids if (c := campaigns.get(cid)) is not None and c.district_id == d]
             if group:
                 by_district[d] = tuple(group)
-        return _View(stored, campaigns, index, by_district, offerings)
+        return _View(stored, campaigns, index, by_district, offerings, members, footprints)
 
     def offering(self, c: Campaign, reason: str, reentry_gap_ms: int) -> Offering:
         """What delivering the campaign's offer needs, with its event's template, made once and
@@ -159,13 +181,27 @@ class _View:
         o = by_reason.get(reason)
         if o is None:
             template = offer_template(c, self.district_name(c.district_id), reason)
-            o = by_reason[reason] = Offering(c.id, c.owner, c.max_pushes_per_user, _ms(c.ends_at) + reentry_gap_ms,
-                                             template)
+            # Users' state about it outlives it by the re-entry gap, and its gift times (g:) by the
+            # attribution window: an order that long after still finds the offer it converts.
+            keep_ms = max(reentry_gap_ms, c.attribution_days * DAY_MS)
+            o = by_reason[reason] = Offering(c.id, c.owner, c.max_pushes_per_user, _ms(c.ends_at) + keep_ms, template)
         return o
 
     def district_name(self, district_id: str) -> str:
         stored = self.stored.get(district_id)
         return stored.district.name if stored else district_id
+
+    def distance_m(self, district_id: str, lat: float, lng: float) -> float | None:
+        """The geodesic distance (m, WGS-84) from a point to the district's footprint, 0 inside;
+        None when the district is gone. For points the reach index does not cover (farther than
+        3 km): members' offers."""
+        fp = self._footprints.get(district_id)
+        if fp is None:
+            stored = self.stored.get(district_id)
+            if stored is None:
+                return None
+            fp = self._footprints[district_id] = compile_footprints([stored.district.geometry])
+        return float(distances_to_footprint(ecef(np.array([lat]), np.array([lng])), fp.frames, fp.edges)[0])
 
 
 class Broadcast(NamedTuple):
@@ -211,6 +247,10 @@ class Engine:
         self.grab_limits = grab_limits
         self.grab_window_s = grab_window_s
         self.clock = clock
+        # Who is whose member, for members-only campaigns: the guides service, set by the
+        # composition root (api/main.py); None: such campaigns reach nobody.
+        self.members: MemberDirectory | None = None
+        self._guide_districts: dict[str, str] = {}
         self._lock = threading.RLock()  # refresh may load the first view while holding it
         self._last_change = "0-0"
         self._view: _View | None = None
@@ -516,10 +556,51 @@ class Engine:
         return self.rains.figures(c.id), state
 
     # ------------------------------------------------------------ city channel
-    def feed(self, lat: float, lng: float, coord: str = "wgs84", limit: int = 20) -> list[Offer]:
-        """Live offers in reach of a point, nearest first. Reads nothing about any user."""
+    def feed(self, lat: float, lng: float, coord: str = "wgs84", limit: int = 20,
+             user_id: str | None = None) -> list[Offer]:
+        """Live offers in reach of a point, nearest first; for a (scoped) ``user_id``, the
+        members-only offers of the user's guides first (``members_live`` says whether any could
+        be: only then does this read Redis). Records nothing."""
         view = self.view
-        return rank_offers(view.index.match(lat, lng, coord), view.by_district, self.clock(), limit)
+        now = self.clock()
+        offers = rank_offers(view.index.match(lat, lng, coord), view.by_district, now, limit)
+        if user_id is None or not self.members_live():
+            return offers
+        lat, lng = to_wgs84(lat, lng, coord)
+        return (self._member_offers(view, [user_id], [(float(lat), float(lng))], now)[0] + offers)[:limit]
+
+    def members_live(self) -> bool:
+        """Whether a members-only campaign is live now (they cost a Redis read only then)."""
+        now = self.clock()
+        return self.members is not None and any(c.state(now) is CampaignState.LIVE
+                                                for c in self.view.members.values())
+
+    def _member_offers(self, view: _View, users: list[str], points: list[tuple[float, float]],
+                       now: datetime) -> list[list[Offer]]:
+        """Per (scoped) user at a WGS-84 point, the live members-only campaigns of the districts
+        of the user's guides (``member_campaigns``), with the distance from the point: one read
+        per operator that has one live."""
+        out: list[list[Offer]] = [[] for _ in users]
+        live = [c for c in view.members.values() if c.state(now) is CampaignState.LIVE]
+        if not live or self.members is None or not users:
+            return out
+        guide_districts: list[dict[str, str]] = [{} for _ in users]
+        for owner in {c.owner for c in live}:
+            for i, guide_id in enumerate(self.members.current_guides(owner, users)):
+                if guide_id is not None:
+                    guide_districts[i][owner] = self._guide_district(guide_id)
+        for i, districts in enumerate(guide_districts):
+            for c in member_campaigns(districts, live, now) if districts else ():
+                distance = view.distance_m(c.district_id, *points[i])
+                if distance is not None:
+                    out[i].append(Offer(c, distance))
+        return out
+
+    def _guide_district(self, guide_id: str) -> str:
+        district = self._guide_districts.get(guide_id)
+        if district is None:
+            district = self._guide_districts[guide_id] = self.members.guide_district(guide_id)
+        return district
 
     def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84",
                at: datetime | None = None, accuracy_m: float | None = None, mocked: bool = False) -> list[Offer]:
@@ -583,6 +664,7 @@ class Engine:
         now_ms = _ms(now)
         gap_ms = self.deliveries.reentry_gap_ms
         per_row, items, positions, untrusted = [], [], [], {}
+        members = self._member_offers(view, [p.user_id for p in rows], [(p.lat, p.lng) for p in rows], now)
         for i, ping in enumerate(rows):
             reason = distrust(None, Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked))
             if reason is not None:
@@ -590,7 +672,9 @@ class Engine:
                 per_row.append([])
                 continue
             offers = rank_offers(view.index.match(ping.lat, ping.lng), view.by_district, now)
-            per_row.append(offers)
+            per_row.append(members[i] + offers)
+            items += [Delivery(ping.user_id, view.offering(o.campaign, "member", gap_ms), o.distance_m,
+                               request_id=ping.request_id) for o in members[i]]
             items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m,
                                request_id=ping.request_id) for o in offers]
             positions.append(Position(ping.user_id, ping.lat, ping.lng,
@@ -620,10 +704,26 @@ class Engine:
         now = self.clock()
         if c is None or c.state(now) is not CampaignState.LIVE or c.district_id not in view.stored:
             return Broadcast(0, 0, 0)
+        if c.audience is Audience.MEMBERS:
+            return self._broadcast_to_members(view, c)
         found, distance, reach = self._positions_in_reach(view.stored[c.district_id].district, c.radius_m, now)
         chunks = self.fanout.add(c.id, [found.users[i] for i in reach.tolist()], found.found_ms[reach],
                                  distance[reach], found.partitions[reach])
         return Broadcast(len(found.users), int(reach.size), chunks)
+
+    def _broadcast_to_members(self, view: _View, c: Campaign) -> Broadcast:
+        """A members-only campaign's go-live: queued for every member of its district's guides,
+        wherever they are (with the distance from their last position, if one is known)."""
+        if self.members is None:
+            return Broadcast(0, 0, 0)
+        n = chunks = 0
+        for users in self.members.district_members(c.owner, c.district_id):
+            fixes = self.deliveries.last_fixes(users)
+            distance = np.array([view.distance_m(c.district_id, *fixes[u][:2]) if u in fixes else np.nan
+                                 for u in users], dtype=float)
+            chunks += self.fanout.add(c.id, users, np.zeros(len(users), dtype=np.int64), distance)
+            n += len(users)
+        return Broadcast(n, n, chunks)
 
     def _positions_in_reach(self, district: District, radius_m: float,
                             now: datetime) -> tuple[Positions, np.ndarray, np.ndarray]:
@@ -651,8 +751,12 @@ class Engine:
             c = view.campaigns.get(ch.campaign_id)
             if c is None or c.state(now) is not CampaignState.LIVE:
                 continue  # deleted or ended since it was found
-            offering = view.offering(c, "broadcast", self.deliveries.reentry_gap_ms)
-            items += [Delivery(user_id, offering, distance_m, found_ms) for user_id, found_ms, distance_m in ch.users]
+            if c.audience is Audience.MEMBERS:  # wherever they are: delivered as an entry, once
+                offering = view.offering(c, "member", self.deliveries.reentry_gap_ms)
+                items += [Delivery(user_id, offering, distance_m) for user_id, _, distance_m in ch.users]
+            else:
+                offering = view.offering(c, "broadcast", self.deliveries.reentry_gap_ms)
+                items += [Delivery(user_id, offering, distance_m, found_ms) for user_id, found_ms, distance_m in ch.users]
         self.deliveries.deliver(items, _ms(now))
         self.fanout.ack(chunks)
         return sum(len(ch.users) for ch in chunks)

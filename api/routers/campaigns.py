@@ -21,6 +21,7 @@ def public(c: Campaign, engine) -> CampaignPublic:
     return CampaignPublic(id=c.id, district_id=c.district_id, kind=c.kind.value, title=c.title, body=c.body,
                           starts_at=c.starts_at, ends_at=c.ends_at, ended_at=c.ended_at, radius_m=c.radius_m,
                           audience=c.audience, max_pushes_per_user=c.max_pushes_per_user,
+                          attribution_days=c.attribution_days,
                           state=c.state(engine.clock()).value, rain=c.rain, parking=c.parking)
 
 

@@ -35,13 +35,25 @@ def offer_public(o: Offer, engine) -> OfferPublic:
 
 
 # async: the feed is answered from memory in microseconds, a thread hop would cost more than that.
-@router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)")
-@declare()
+@router.get("/feed", response_model=Feed, summary="Live offers within reach of a point, nearest first (records nothing)",
+            description="Public. With `user_id` and a credential for that user (the channel's key, or the user's "
+                        "token), the user's members-only offers (the campaigns of the stores whose guides the user "
+                        "is a member of) come first, wherever the point is; that credential is then checked (401, "
+                        "403). Without `user_id`, any credential is ignored.")
+@declare(optional=(Kind.CHANNEL, Kind.USER))
 async def feed(request: Request, engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
          coord: Coord = "wgs84",
-               user_id: str | None = Query(default=None, description="accepted per the v1 contract; the feed is not personalised and records nothing"),
+               user_id: str | None = Query(default=None, description=(
+                   "with a credential for this user: the user whose members-only offers are added; without "
+                   "a credential it is ignored")),
                limit: int = Query(default=20, ge=1, le=200)) -> Feed:
-    offers = engine.feed(lat, lng, coord, limit)
+    user = None
+    if user_id is not None and "authorization" in request.headers:  # else public: read from memory only
+        user = (await principal_of(request, (Kind.CHANNEL, Kind.USER))).user(user_id)
+    if user is not None and engine.members_live():  # the members read Redis: off the loop
+        offers = await request.app.state.store_calls.run(engine.feed, lat, lng, coord, limit, user)
+    else:
+        offers = engine.feed(lat, lng, coord, limit)
     request.app.state.offers_counter.labels("feed").inc(len(offers))
     return Feed(offers=[offer_public(o, engine) for o in offers])
 

@@ -102,8 +102,12 @@ class CampaignCreate(Strict):
     starts_at: datetime = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
     ends_at: datetime = Field(examples=["2026-11-12T00:00:00+08:00"])
     radius_m: Number = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
-    audience: str | None = Field(default=None, examples=["members_only"])
+    audience: Literal["members"] | None = Field(default=None, description=(
+        "null: every user within radius_m; members: the members of the district's guides, wherever they are, "
+        "and nobody else"))
     max_pushes_per_user: StrictInt = Field(default=1, description="1..100")
+    attribution_days: StrictInt = Field(default=7, ge=1, le=90, description=(
+        "an order within this many days after a user was given the offer counts as the campaign's conversion"))
     # Money and counts are strict integers: "100", 10.0 or 0.07 are refused, never coerced.
     total_cents: StrictInt | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
     packets: StrictInt | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
@@ -120,8 +124,9 @@ class CampaignPatch(Strict):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     radius_m: Number | None = None
-    audience: str | None = None
+    audience: Literal["members"] | None = None
     max_pushes_per_user: StrictInt | None = None
+    attribution_days: StrictInt | None = Field(default=None, ge=1, le=90)
 
 
 class CampaignPublic(BaseModel):
@@ -134,8 +139,9 @@ class CampaignPublic(BaseModel):
     ends_at: datetime
     ended_at: datetime | None
     radius_m: float
-    audience: str | None
+    audience: Literal["members"] | None
     max_pushes_per_user: int
+    attribution_days: int
     state: State
     rain: dict | None = Field(default=None, description="red_envelope: total_cents, packets, min_cents, split, per_user_limit")
     parking: dict | None = Field(default=None, description="parking: lot_id, free_minutes")

@@ -11,10 +11,12 @@ from district_engine.validation import check_text
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.redenvelope.split import SPLITS, check_pool
 
-__all__ = ["Campaign", "CampaignKind", "CampaignState", "campaign_state", "MAX_WINDOW"]
+__all__ = ["Campaign", "CampaignKind", "CampaignState", "Audience", "campaign_state", "MAX_WINDOW",
+           "MAX_ATTRIBUTION_DAYS"]
 
 MAX_WINDOW = timedelta(days=366)
 MAX_RAIN_WINDOW = timedelta(hours=24)
+MAX_ATTRIBUTION_DAYS = 90
 _TEXT_LIMITS = {"title": 200, "body": 4000}
 
 
@@ -22,6 +24,13 @@ class CampaignKind(StrEnum):
     CAMPAIGN = "campaign"
     RED_ENVELOPE = "red_envelope"
     PARKING = "parking"
+
+
+class Audience(StrEnum):
+    """Who a campaign reaches. None (the default): every user within its radius. ``members``: the
+    members of its store's guides wherever they are, and nobody else (district_engine/guides)."""
+
+    MEMBERS = "members"
 
 
 class CampaignState(StrEnum):
@@ -43,8 +52,9 @@ class Campaign:
     starts_at: datetime
     ends_at: datetime
     radius_m: float = MAX_RADIUS_M
-    audience: str | None = None
+    audience: Audience | None = None
     max_pushes_per_user: int = 1
+    attribution_days: int = 7  # an order this many days after the offer was given counts as its conversion
     ended_at: datetime | None = None
     rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split, per_user_limit
     parking: dict | None = None  # parking only: lot_id (None: every lot of the district), free_minutes
@@ -69,8 +79,16 @@ class Campaign:
             raise InvalidInputError("must be an integer from 1 to 100", field="max_pushes_per_user")
         if self.kind not in CampaignKind.__members__.values():
             raise InvalidInputError(f"must be one of {', '.join(k.value for k in CampaignKind)}", field="kind")
+        if self.audience is not None and self.audience not in Audience.__members__.values():
+            raise InvalidInputError(f"must be null (everyone in reach) or one of {', '.join(Audience)}",
+                                    field="audience")
         if self.audience is not None:
-            check_text(self.audience, "audience", 64, allow_empty=True)
+            object.__setattr__(self, "audience", Audience(self.audience))
+            if self.kind != CampaignKind.CAMPAIGN:  # a rain's or a lot's money is for everyone there
+                raise InvalidInputError("only a campaign of kind campaign can be for members only", field="audience")
+        if isinstance(self.attribution_days, bool) or not (
+                isinstance(self.attribution_days, int) and 1 <= self.attribution_days <= MAX_ATTRIBUTION_DAYS):
+            raise InvalidInputError(f"must be an integer from 1 to {MAX_ATTRIBUTION_DAYS}", field="attribution_days")
         object.__setattr__(self, "kind", CampaignKind(self.kind))
         if self.kind is CampaignKind.RED_ENVELOPE:
             self._check_rain()
@@ -121,12 +139,16 @@ class Campaign:
         for name in ("starts_at", "ends_at", "ended_at"):
             d[name] = d[name].isoformat() if d[name] else None
         d["kind"] = str(self.kind)
+        d["audience"] = str(self.audience) if self.audience else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> Campaign:
         times = {n: datetime.fromisoformat(d[n]) if d.get(n) else None for n in ("starts_at", "ends_at", "ended_at")}
-        return cls(**(d | times))
+        # Until audiences had a meaning the API took any label (its example was "members_only"):
+        # such a campaign was, and stays, for everyone in reach.
+        audience = d.get("audience") if d.get("audience") in Audience.__members__.values() else None
+        return cls(**(d | times | {"audience": audience}))
 
 
 def campaign_state(c: Campaign, now: datetime) -> CampaignState:

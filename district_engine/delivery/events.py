@@ -77,9 +77,10 @@ def user_json(user_id: str) -> str:
     return f'{user},"channel_id":{json.dumps(channel)}' if channel else user
 
 
-def distance_json(distance_m: float) -> str:
-    """An event's distance as its JSON number: metres, to 0.1 m."""
-    return repr(round(float(distance_m), 1))
+def distance_json(distance_m: float | None) -> str:
+    """An event's distance as its JSON number: metres, to 0.1 m; null when unknown (a members-only
+    offer pushed to a member whose position is not known)."""
+    return "null" if distance_m is None else repr(round(float(distance_m), 1))
 
 
 def render(template: str, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from district_engine.campaigns.model import Campaign
 from district_engine.errors import (ConflictError, DistrictEngineError, InvalidInputError, NotFoundError,
                                     StoreUnavailableError)
 from district_engine.guides.model import MAX_ID_LEN, Guide, OrderRecord, RefundRecord
@@ -26,6 +25,7 @@ from district_engine.guides.rules import (DAY_MS, MAX_AHEAD_MS, SALES_CHANNELS, 
 from district_engine.identity.principals import channel_of, scoped_user, unscoped_user
 from district_engine.ids import new_id
 from district_engine.quotas import check_quota
+from district_engine.store.channels import ChannelStore
 from district_engine.store.guides import PAGE, GuideStore, OrderState
 from district_engine.validation import check_text
 
@@ -105,25 +105,42 @@ class CommissionReport(NamedTuple):
 
 class Guides:
     def __init__(self, store: GuideStore, *, clock: Callable[[], datetime], districts, channels, campaigns,
-                 gifts_of: Callable[[str], Mapping[str, int]], attribution_days_of: Callable[[Campaign], int],
-                 binding_days: int = 365, order_max_age_days: int = 30, guides_per_district: int | None = None,
+                 gifts_of: Callable[[str], Mapping[str, int]], binding_days: int = 365, order_max_age_days: int = 30,
+                 guides_per_district: int | None = None,
                  gifts_of_many: Callable[[list[str]], list[Mapping[str, int]]] | None = None):
         """``districts``, ``channels``, ``campaigns``: the stores that say whether the operator owns a
-        district, whether a channel exists, and whose a campaign is. ``gifts_of(scoped user)``: campaign
-        id -> when (ms) the user was last given its offer. ``attribution_days_of(campaign)``: how many
-        days after its offer an order converts it. ``gifts_of_many(scoped users)``: ``gifts_of`` of
-        each, in one round trip, for ``record_orders`` (default: ``gifts_of`` of one after another)."""
+        district, whether a channel exists, and whose a campaign is (and its attribution window).
+        ``gifts_of(scoped user)``: campaign id -> when (ms) the user was last given its offer.
+        ``gifts_of_many(scoped users)``: ``gifts_of`` of each, in one round trip, for ``record_orders``
+        (default: ``gifts_of`` of one after another)."""
         self.store = store
         self.clock = clock
         self.districts = districts
         self.channels = channels
         self.campaigns = campaigns
         self.gifts_of = gifts_of
-        self.gifts_of_many = gifts_of_many or (lambda members: [self.gifts_of(m) for m in members])
-        self.attribution_days_of = attribution_days_of
+        if gifts_of_many is not None:
+            self.gifts_of_many = gifts_of_many
         self.window_ms = binding_days * DAY_MS
         self.order_max_age_ms = order_max_age_days * DAY_MS
         self.guides_per_district = guides_per_district
+
+    @property
+    def gifts_of(self) -> Callable[[str], Mapping[str, int]]:
+        return self._gifts_of
+
+    @gifts_of.setter
+    def gifts_of(self, gifts_of: Callable[[str], Mapping[str, int]]) -> None:
+        """Another source of gift times (a test's): ``gifts_of_many`` asks it too, one member at a time."""
+        self._gifts_of = gifts_of
+        self.gifts_of_many = lambda members: [gifts_of(m) for m in members]
+
+    @classmethod
+    def serving(cls, engine, **options) -> Guides:
+        """The service on an engine's stores, clock and gift times (what the API and a worker run)."""
+        return cls(GuideStore(engine.client), clock=engine.clock, districts=engine.districts,
+                   channels=ChannelStore(engine.client), campaigns=engine.campaigns, gifts_of=engine.deliveries.gifts,
+                   gifts_of_many=engine.deliveries.gifts_many, **options)
 
     def _now_ms(self) -> int:
         return _ms(self.clock())
@@ -152,6 +169,10 @@ class Guides:
         if raw is None:
             raise NotFoundError(f"no guide {guide_id!r}", field=field)
         return Guide.from_json(raw)
+
+    def guide_district(self, guide_id: str) -> str:
+        """The district (store) a guide serves; it never changes."""
+        return self.guide(guide_id).district_id
 
     def list_guides(self, operator_id: str, district_id: str | None = None, cursor: str | None = None,
                     limit: int = 100) -> tuple[list[Guide], str | None]:
@@ -219,14 +240,17 @@ class Guides:
         while rows := self.store.members(operator_id, guide_id, None, _MOVE_CHUNK):
             members = [m for m, _ in rows]
             state = self.store.member_state(operator_id, members)
-            now_ms = self._now_ms()
+            if guide_id not in state.inactive:
+                return  # not deactivated: nothing to move
+            # Not before the deactivation, whichever process's clock made it.
+            at_ms = max(self._now_ms(), state.inactive[guide_id][0])
             moves: dict[str, list] = {}
             for member, raw_bind, raw_hist in zip(members, state.bindings, state.histories):
                 current = Binding.decode(raw_bind)
                 settled = None
                 if current is not None and current.guide_id == guide_id:
-                    settled, history = settle(current, decode_history(raw_hist), now_ms, state.inactive,
-                                              self._keep_after(now_ms))
+                    settled, history = settle(current, decode_history(raw_hist), at_ms, state.inactive,
+                                              self._keep_after(at_ms))
                 if settled is None or settled.guide_id == guide_id:  # not (or no longer) this guide's to move
                     self.store.forget_member(operator_id, guide_id, member)
                     continue
@@ -469,7 +493,7 @@ class Guides:
         """The attribution window (ms) of each of these campaigns that is the operator's."""
         if not campaign_ids:
             return {}
-        return {c.id: self.attribution_days_of(c) * DAY_MS for c in self.campaigns.get_many(list(campaign_ids))
+        return {c.id: c.attribution_days * DAY_MS for c in self.campaigns.get_many(list(campaign_ids))
                 if c.owner == operator_id}
 
     def refund(self, operator_id: str, order_id: str, refund_id: str, amount_cents: int) -> RefundOutcome:

@@ -31,12 +31,17 @@ class FanoutQueue:
     def __init__(self, client, partitions: int | None = None):
         """``partitions``: the deployment's count (``layout.partition_count``), read when None."""
         self._client = client
-        self.stream = StreamGroup(client, keys.fanout_stream, GROUP, partitions or partition_count(client))
+        self.partitions = partitions or partition_count(client)
+        self.stream = StreamGroup(client, keys.fanout_stream, GROUP, self.partitions)
 
-    def add(self, campaign_id: str, users: list[str], found_ms, distance_m, partitions) -> int:
+    def add(self, campaign_id: str, users: list[str], found_ms, distance_m, partitions=None) -> int:
         """Queue the users found in a campaign's reach (parallel arrays; ``partitions`` as
-        ``keys.partition`` gives them), by partition in chunks; the chunks written."""
-        rows = list(zip(users, found_ms.tolist(), np.round(distance_m, 1).tolist()))
+        ``keys.partition`` gives them, computed when None; a distance NaN is unknown: null), by
+        partition in chunks; the chunks written."""
+        distances = [None if d != d else d for d in np.round(distance_m, 1).tolist()]
+        rows = list(zip(users, found_ms.tolist(), distances))
+        if partitions is None:
+            partitions = [keys.partition(u, self.partitions) for u in users]
         partitions = np.asarray(partitions)
         pipe = self._client.pipeline(transaction=False)
         n = 0

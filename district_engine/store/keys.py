@@ -123,7 +123,8 @@ def _tag(p: int) -> str:
 
 def user_keys(user_id: str, partitions: int) -> tuple[str, str, str]:
     """(offers, events, position) of one user. offers: hash c:<campaign> -> "<times delivered> <last
-    seen in reach (ms)>", _p -> recent push times (ms), _e -> the expiry last set (ms) (before
+    seen in reach (ms)>", g:<campaign> -> when it was last delivered (ms), _p -> recent push times
+    (ms), _e -> the expiry last set (ms) (before
     2026-11-26: n:<campaign>, s:<campaign> and _k; deliver_offers.lua reads both); events: stream
     of the pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms"
     (WGS-84) with a TTL."""

@@ -38,7 +38,7 @@ class ClusterPoll:
     wait. An idle stream costs a few reads a second, not twenty (each API process polls four
     streams: pushes, broadcast chunks, bulk locations, and the SSE hub's). A trickle spread over
     hundreds of partitions is read once enough has gathered, not at about one command per entry
-    (and one XACK per partition of the batch after it; docs/scaling.md, the sixth run). What it
+    (and one XACK per partition of the batch after it; docs/scaling.md). What it
     costs: an entry waits up to ``max_ms`` longer on a sparse stream."""
 
     def __init__(self, first_ms: int = 50, max_ms: int = 400, sleep=time.sleep):

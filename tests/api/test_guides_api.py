@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SANLITUN, bearer, campaign_body, make_operator, now
+from conftest import FAR, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_operator, now
 from district_engine import load_demo_districts
 from district_engine.cli import app as cli
 from district_engine.identity import scoped_user
@@ -299,6 +299,8 @@ def test_the_commission_report_counts_orders_of_its_range_net_of_refunds(app_cli
     refund(app_client, "o-3", "r-2", 10_000)
     report = app_client.get(f"/v1/guides/{ann['id']}/commissions").json()
     assert (report["orders"], report["revenue_cents"], report["commission_cents"]) == (3, 70_000, 7_000)
+    span = datetime.fromisoformat(report["to"]) - datetime.fromisoformat(report["from"])
+    assert span == timedelta(days=30) and report["guide_id"] == ann["id"]
     assert report["by_sales_channel"] == {
         "store": {"orders": 1, "revenue_cents": 10_000, "commission_cents": 1_000},
         "cloud_store": {"orders": 0, "revenue_cents": 0, "commission_cents": 0},
@@ -320,14 +322,18 @@ def test_campaign_stats_count_the_orders_the_campaign_converted(app_client, op, 
         "properties"] | {"id": "elsewhere"}}, headers=bearer(other_op)).status_code == 201
     foreign = app_client.post("/v1/campaigns", json=campaign_body(district_id="elsewhere"),
                               headers=bearer(other_op)).json()
+    longer = app_client.post("/v1/campaigns", json=campaign_body(title="Ten days", attribution_days=10)).json()
     given_ms = int((now() - timedelta(hours=1)).timestamp() * 1000)
+    eight_days_before = given_ms - 8 * 86_400_000
     gifts = {scoped_user(city["id"], "u-1"): {campaign["id"]: given_ms, foreign["id"]: given_ms + 1000},
-             scoped_user(city["id"], "u-2"): {campaign["id"]: given_ms - 8 * 86_400_000}}  # beyond 7 days
+             scoped_user(city["id"], "u-2"): {campaign["id"]: eight_days_before},  # beyond its 7 days
+             scoped_user(city["id"], "u-3"): {campaign["id"]: eight_days_before + 1, longer["id"]: eight_days_before}}
     app_client.app.state.guides.gifts_of = lambda user: gifts.get(user, {})
     converted = order(app_client, "o-1", city["id"], "u-1", 10_000).json()
     assert converted["campaign_id"] == campaign["id"]  # the other operator's later offer is not ours
     assert order(app_client, "o-2", city["id"], "u-1", 5_000).json()["campaign_id"] == campaign["id"]
     assert order(app_client, "o-3", city["id"], "u-2", 5_000).json()["campaign_id"] is None
+    assert order(app_client, "o-5", city["id"], "u-3", 5_000).json()["campaign_id"] == longer["id"]
     early = order(app_client, "o-4", city["id"], "u-1", 5_000, at=now() - timedelta(hours=2)).json()
     assert early["campaign_id"] is None  # sold before the offer was given
 
@@ -397,3 +403,29 @@ def test_a_refund_is_taken_as_sent(app_client, op, city):
                         ({"refund_id": "r 1", "amount_cents": 1}, "refund_id")]:
         r = app_client.post("/v1/orders/o-1/refunds", json=body)
         assert r.status_code == 422 and r.json()["error"]["field"] == field, (body, r.text)
+
+
+def test_an_offer_delivered_on_a_location_update_converts_the_order_that_follows(app_client, op, city):
+    """The gift times are the deliveries' own (DeliveryStore.gifts): no stand-in."""
+    campaign = app_client.post("/v1/campaigns", json=campaign_body()).json()
+    offered = app_client.post("/v1/locations", headers=bearer(city["api_key"]),
+                              json={"user_id": "u-7", "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]}).json()
+    assert [o["campaign_id"] for o in offered["new_offers"]] == [campaign["id"]]
+    assert order(app_client, "o-1", city["id"], "u-7", 2_000).json()["campaign_id"] == campaign["id"]
+    assert order(app_client, "o-2", city["id"], "u-8", 2_000).json()["campaign_id"] is None  # never offered
+    assert app_client.get(f"/v1/campaigns/{campaign['id']}/stats").json()["conversions"] == 1
+
+
+def test_a_members_only_campaign_reaches_its_stores_members_wherever_they_are(app_client, op, city):
+    """The guides service is the engine's member directory (engine.members)."""
+    ann = guide(app_client)
+    serve(app_client, ann["id"], city["id"], "member")
+    campaign = app_client.post("/v1/campaigns", json=campaign_body(audience="members")).json()
+
+    def offers(user, lat, lng):
+        r = app_client.post("/v1/locations", headers=bearer(city["api_key"]),
+                            json={"user_id": user, "lat": lat, "lng": lng})
+        assert r.status_code == 200, r.text
+        return [o["campaign_id"] for o in r.json()["new_offers"]]
+    assert offers("member", *FAR) == [campaign["id"]]
+    assert offers("stranger", *FAR) == [] and offers("stranger", *NEAR_SANLITUN) == []

@@ -64,10 +64,8 @@ def console(single_redis_url, tmp_path):
     client = connect(single_redis_url)
     client.flushall()
     key = seed_demo(Engine(client), tmp_path)
-    app = create_app(Settings(admin_token="admin", worker=False), client=client)
-    with serving(app) as url:
+    with serving(create_app(Settings(admin_token="admin", worker=False), client=client)) as url:
         c = Console(url, key, tmp_path)
-        c.app = app  # its services, for a test that stands in for what another part of the engine does
         yield c
         c.api.close()
         c.channel.close()

@@ -78,6 +78,26 @@ def test_an_update_sent_again_with_its_request_id_answers_the_same_and_pushes_no
     assert store.deliver([Delivery("v", _offering("c1"), 10.0, request_id="r1")], 5_000) == [Outcome.PUSHED]  # per user
 
 
+def test_each_delivery_records_when_the_user_was_given_the_campaign_and_nothing_else_does(redis_client):
+    """The gift time orders are attributed by: set when an offer is delivered, pushed or held back
+    by the cap; not by a ping that delivers nothing, nor by an update sent again, nor by a
+    broadcast that finds the user moved."""
+    store = _store(redis_client, cap=1)
+    assert store.deliver([_item("u", "c1"), _item("u", "c2")], 1_000) == [Outcome.PUSHED, Outcome.CAPPED]
+    assert store.gifts("u") == {"c1": 1_000, "c2": 1_000}
+    assert store.deliver([_item("u", "c1")], 2_000) == [0]  # inside the reach: nothing new
+    assert store.deliver([_item("u", "c1")], 2_000 + GAP - 1) == [0]  # seen at 2,000: no re-entry yet
+    later = 2 * (2_000 + GAP)  # re-entered, and given again (held back: the cap of 1 an hour)
+    assert store.deliver([_item("u", "c1")], later) == [Outcome.CAPPED]
+    assert store.gifts("u") == {"c1": later, "c2": 1_000}
+    again = Delivery("v", _offering("c3"), 10.0, request_id="r1")
+    store.deliver([again], 5_000)
+    store.deliver([again], 9_000)  # the same request: answered again, not given again
+    assert store.gifts("v") == {"c3": 5_000}
+    assert store.deliver([_item("w", "c1", found_ms=123)], 6_000) == [Outcome.MOVED]
+    assert store.gifts("w") == {} and store.gifts("nobody") == {}
+
+
 def test_every_push_is_in_the_outbox_and_the_users_events_and_nothing_else_is(redis_client):
     store = _store(redis_client)
     users = [f"user-{i}" for i in range(50)]  # spread over the partitions

@@ -1,7 +1,8 @@
 """Orders in a batch (Guides.record_orders) on a real Redis: each order of a batch is answered as
 record_order answers it alone, refusals in their places; the batch takes a few round trips in all;
-an order whose guide changed between the batch's read and its write is decided again; the API's
-batcher sends the orders of one turn of the loop as one batch per operator."""
+an order whose guide changed between the batch's read and its write is decided again; the members'
+gift times are one read; the API's batcher sends the orders of one turn of the loop as one batch per
+operator."""
 
 import asyncio
 from datetime import datetime, timedelta, timezone
@@ -13,10 +14,12 @@ from api.offload import StoreCalls
 
 from district_engine import load_demo_districts
 from district_engine.campaigns.model import Campaign
+from district_engine.engine import Engine
 from district_engine.errors import ConflictError, DistrictEngineError, StoreUnavailableError
 from district_engine.guides import Guides
 from district_engine.guides.service import NewOrder
 from district_engine.store.campaigns import CampaignStore
+from district_engine.store.connection import is_cluster
 from district_engine.store.channels import ChannelStore
 from district_engine.store.districts import DistrictStore
 from district_engine.store.guides import GuideStore
@@ -37,7 +40,7 @@ def guides(redis_client):
     gifts: dict[str, dict[str, int]] = {}
     g = Guides(GuideStore(redis_client), clock=now, districts=DistrictStore(redis_client),
                channels=ChannelStore(redis_client), campaigns=CampaignStore(redis_client),
-               gifts_of=lambda user: gifts.get(user, {}), attribution_days_of=lambda c: 7)
+               gifts_of=lambda user: gifts.get(user, {}))
     g.gifts = gifts
     return g
 
@@ -184,3 +187,23 @@ def test_the_orders_of_one_turn_of_the_loop_share_one_batch_per_operator(guides,
         # u-0, u-3, ... are Ann's; the others Bob's, Cai's too since he left for Bob.
         assert names[list(OPS).index(op)][a.guide_id] == ("Ann", "Bob", "Bob")[int(o.user_id[2:]) % 3]
     assert guides.audit("op_batch")[1] == [] and guides.audit("op_single")[1] == []
+
+
+def test_a_batch_reads_its_members_gift_times_in_one_round_trip_and_converts_their_orders(redis_client, channel,
+                                                                                             monkeypatch):
+    engine = Engine(redis_client)
+    engine.put_district(SANLITUN, "op_batch")
+    t = now()
+    campaign = engine.create_campaign("op_batch", district_id=SANLITUN.id, kind="campaign", title="Double 11",
+                                      body="50% off", starts_at=t - timedelta(minutes=5), ends_at=t + timedelta(days=1))
+    users = [f"{channel}:u-{i}" for i in range(6)]
+    engine.locate_many([engine.check_location(u, 39.9300, 116.4470) for u in users[:3]])  # given the offer
+    trips = RoundTrips(monkeypatch)
+    given = engine.deliveries.gifts_many(users)
+    assert trips.count <= (len(redis_client.get_primaries()) if is_cluster(redis_client) else 1)  # one per node
+    assert given == [engine.deliveries.gifts(u) for u in users] and [bool(g) for g in given] == [True] * 3 + [False] * 3
+    guides = Guides.serving(engine)
+    answers = guides.record_orders("op_batch", [NewOrder(f"o-{i}", channel, f"u-{i}", 1_000, "store", now())
+                                                for i in range(6)])
+    assert [a.campaign_id for a in answers] == [campaign.id] * 3 + [None] * 3
+    assert guides.campaign_conversions("op_batch", campaign.id) == (3, 3_000)

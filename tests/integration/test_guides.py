@@ -19,7 +19,8 @@ from district_engine.store.districts import DistrictStore
 from district_engine.store.guides import GuideStore
 from helpers import RoundTrips
 
-SANLITUN, INDIGO = (next(d for d in load_demo_districts() if d.id == i) for i in ("sanlitun-taikoo-li", "indigo-beijing"))
+SANLITUN, INDIGO = (next(d for d in load_demo_districts() if d.id == i)
+                    for i in ("sanlitun-taikoo-li", "indigo-beijing"))
 OP = "op_1"
 
 
@@ -29,7 +30,7 @@ def guides(redis_client):
         DistrictStore(redis_client).put(d, OP)
     return Guides(GuideStore(redis_client), clock=lambda: datetime.now(timezone.utc),
                   districts=DistrictStore(redis_client), channels=ChannelStore(redis_client),
-                  campaigns=CampaignStore(redis_client), gifts_of=lambda user: {}, attribution_days_of=lambda c: 7)
+                  campaigns=CampaignStore(redis_client), gifts_of=lambda user: {})
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@
 -- pushed, counted or written for it a second time.
 --
 -- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
--- reach, ms>[ <id of the request that last delivered it>]", with _p (push times of the cap window) and _e (the expiry last set). A hash
+-- reach, ms>[ <id of the request that last delivered it>]", g:<id> -> when it was last delivered
+-- (ms; orders are attributed to campaigns by it, district_engine/guides), with _p (push times of the cap window) and _e (the expiry last set). A hash
 -- written before 2026-11-26 has n:<id> and s:<id> instead, and _k for _e: it is read as such
 -- (one more HMGET, only for its campaigns not yet in the new form) until it expires.
 -- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
@@ -157,6 +158,7 @@ while a <= #ARGV do
     fields[n_items + 1], fields[n_items + 2], fields[n_items + 3] = '_p', '_e', '_k'
     local st = redis.call('HMGET', offers, unpack(fields))
     local given, seen, by, changed = {}, {}, {}, {}  -- by: the request that last delivered it
+    local gifted = {}  -- campaigns delivered by this call: their g: field is now
     local legacy = {}  -- campaigns to look up in a hash written before 2026-11-26 (it has _k)
     for i = 1, n_items do
       local cid, v = cids[i], st[i]
@@ -237,6 +239,7 @@ while a <= #ARGV do
           count(counted, cid, 'h')
         end
         given[cid] = n + 1
+        gifted[cid] = true
         delivered = true
       end
       if code ~= 3 then
@@ -253,6 +256,10 @@ while a <= #ARGV do
     for cid in pairs(changed) do
       write[#write + 1] = 'c:' .. cid
       write[#write + 1] = given[cid] .. ' ' .. ARGV[1] .. (by[cid] and (' ' .. by[cid]) or '')
+    end
+    for cid in pairs(gifted) do
+      write[#write + 1] = 'g:' .. cid
+      write[#write + 1] = ARGV[1]
     end
     if delivered then
       write[#write + 1] = '_p'
