@@ -373,7 +373,8 @@ class Guides:
         """Many orders of the operator's, each recorded as ``record_order`` records it (the same
         checks and rules, the same script, each order all or nothing on its own), in a few round
         trips for the whole batch: one read of the orders and their members, one of their guides,
-        one of the campaigns they may convert, one pipeline of the writes. For systems that report
+        one of the members' gift times (``gifts_of_many``) and one of the campaigns they may convert,
+        one pipeline of the writes. For systems that report
         orders in bulk. Each order's answer is in its place: its outcome, or the error it alone was
         refused with (an order of the batch whose member or guides changed meanwhile is recorded
         again on its own). A Redis fault raises for the whole batch: send it again, every order in
@@ -387,7 +388,7 @@ class Guides:
                 out[i] = e
         states = self.store.order_states(operator_id, [(orders[i].order_id, m) for i, (m, _) in checked.items()])
         now_ms = self._now_ms()
-        refs: dict[tuple, DistrictEngineError | None] = {}  # (channel, district, at) checked once a batch
+        refs: dict[tuple, DistrictEngineError | None] = {}  # (channel, district): checked once a batch
         todo = []  # (index, state, guide id)
         for (i, (member, body)), state in zip(checked.items(), states):
             try:
