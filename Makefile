@@ -7,7 +7,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
 .PHONY: setup setup-run test-tools run demo reset-demo test test-fast bench bench-http bench-rain bench-push \
-	bench-parking bench-scale clean
+	bench-parking bench-orders bench-scale clean
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
@@ -73,6 +73,10 @@ bench-push: setup
 
 bench-parking: setup
 	$(BIN)/python bench/parking.py $(ARGS)
+
+bench-orders: setup
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/orders.py $(ARGS)
 
 bench-scale: setup test-tools
 	$(BIN)/python bench/scale.py $(ARGS)

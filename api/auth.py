@@ -92,7 +92,7 @@ async def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
         names = " or ".join(SCHEME_NAMES[k] for k in kinds)
         raise ForbiddenError(f"this route takes {names}, not {SCHEME_NAMES[principal.kind]}", code="wrong_principal")
     if state.identity.counts_calls(principal):  # rate limits count the principal, once it is known
-        await state.store_calls.run(state.identity.admit, principal)
+        await state.admit_batcher.admit(principal)
     return principal
 
 

@@ -1,10 +1,11 @@
-"""Location updates, and grabs, that arrive together share their Redis round trips.
+"""Location updates, grabs and orders that arrive together share their Redis round trips.
 
 The handlers of the requests that become ready in one turn of the event loop each queue their
 item here; the first schedules a flush for the end of that turn, which runs them all, on a Redis
 thread (api/offload.py), through one call of the engine (``Engine.locate_many``: every position
 and delivery in one pipeline; ``Engine.grab_many``: every rate limit, last position and grab in
-one pipeline each) and answers each. Under load a worker takes fewer, larger round trips; alone,
+one pipeline each; ``Guides.record_orders``: every order's state, guide and script in one pipeline
+each, per operator) and answers each. Under load a worker takes fewer, larger round trips; alone,
 a request waits for nothing but its own.
 """
 
@@ -16,9 +17,12 @@ from typing import Callable
 
 from api.offload import StoreCalls
 from district_engine.engine import Engine, GrabAttempt, Ping, Placed
+from district_engine.guides import Guides, NewOrder, OrderOutcome
+from district_engine.identity import Principal
+from district_engine.identity.service import Identity
 from district_engine.store.rains import Grab
 
-__all__ = ["TurnBatcher", "LocateBatcher", "GrabBatcher"]
+__all__ = ["TurnBatcher", "LocateBatcher", "GrabBatcher", "OrderBatcher", "AdmitBatcher"]
 
 
 class TurnBatcher:
@@ -99,3 +103,33 @@ class GrabBatcher(TurnBatcher):
         attempt: GrabAttempt = self.engine.check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m,
                                                       mocked, request_key)
         return await self.submit(attempt)
+
+
+class OrderBatcher(TurnBatcher):
+    def __init__(self, guides: Guides, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(self._record, calls, max_batch)
+        self.guides = guides
+
+    def _record(self, items: list[tuple[str, NewOrder]]) -> list:
+        """``Guides.record_orders`` of each operator's orders of the batch; the answers in the items' order."""
+        answers: list = [None] * len(items)
+        of_operator: dict[str, list[int]] = {}
+        for i, (operator_id, _) in enumerate(items):
+            of_operator.setdefault(operator_id, []).append(i)
+        for operator_id, at in of_operator.items():
+            for i, answer in zip(at, self.guides.record_orders(operator_id, [items[i][1] for i in at])):
+                answers[i] = answer
+        return answers
+
+    async def record(self, operator_id: str, order: NewOrder) -> OrderOutcome:
+        """``Guides.record_order`` of one order, batched with the other orders of this turn of the loop."""
+        return await self.submit((operator_id, order))
+
+
+class AdmitBatcher(TurnBatcher):
+    def __init__(self, identity: Identity, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(identity.admit_many, calls, max_batch)
+
+    async def admit(self, principal: Principal) -> None:
+        """``Identity.admit`` of one call, counted with the other calls of this turn of the loop."""
+        await self.submit(principal)

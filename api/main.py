@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from api import errors, idempotency
 from api.auth import install_openapi, trusted_networks
 from api.logs import configure
-from api.batching import GrabBatcher, LocateBatcher
+from api.batching import AdmitBatcher, GrabBatcher, LocateBatcher, OrderBatcher
 from api.middleware import RequestMiddleware, direct_routes
 from api.offload import StoreCalls
 from api.routers import campaigns, channel, districts, guides, health, operators, parking, push, redenvelopes
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             stack.callback(app.state.store_calls.close)
             app.state.locate_batcher = LocateBatcher(engine, app.state.store_calls)
             app.state.grab_batcher = GrabBatcher(engine, app.state.store_calls)
+            app.state.order_batcher = OrderBatcher(app.state.guides, app.state.store_calls)
+            app.state.admit_batcher = AdmitBatcher(app.state.identity, app.state.store_calls)
             stop = threading.Event()
             follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
                                         name="changes")

@@ -3,11 +3,12 @@
 
 import { MercatorMap, bounds } from "./map.js";
 import { applyLabels, currentLang, t, toggleLang } from "./i18n.js";
+import { GuidesPanel } from "./guides.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const KEY = "de-api-key";
 const REACH_M = 3000;
-const POLL_MS = { rains: 1000, lots: 2000, campaigns: 4000, density: 5000 };
+const POLL_MS = { rains: 1000, lots: 2000, campaigns: 4000, density: 5000, guides: 5000 };
 
 const state = {
   key: sessionStorage.getItem(KEY),
@@ -157,8 +158,10 @@ function campaignItem(c) {
     h("div", {}, h("b", {}, c.title), h("span", { class: `badge kind-${c.kind}` }, t(`kind_${c.kind}`)),
       h("span", { class: `badge state-${c.state}`, "data-state": c.state }, t(`state_${c.state}`))),
     h("div", { class: "meta" }, `${when(c.starts_at)} – ${when(c.ends_at)} · ${c.radius_m} m`),
-    h("div", { class: "meta stats" }, stats
-      ? `${t("delivered")} ${stats.offers_delivered} · ${t("users")} ${stats.unique_users} · ${t("pushed")} ${stats.pushed}` : "…"),
+    h("div", { class: "meta stats" }, ...(stats ? [`${t("delivered")} ${stats.offers_delivered} · ${t("conversions")} `,
+      h("b", { class: "conversions" }, String(stats.conversions)), " · ",
+      h("b", { class: "revenue" }, yuan(stats.revenue_cents)),
+      ` ${t("revenue")} · ${t("users")} ${stats.unique_users} · ${t("pushed")} ${stats.pushed}`] : ["…"])),
     c.kind === "red_envelope" ? rainBlock(c) : null);
 }
 
@@ -185,6 +188,9 @@ function renderLots() {
     h("div", { class: "bar" }, h("i", { style: `width:${((100 * lot.occupied) / Math.max(1, lot.capacity)).toFixed(1)}%` })))));
   if (!lots.length) list.append(h("li", { class: "meta" }, t("no_lots")));
 }
+
+const guides = new GuidesPanel($("#guides"), { api, ApiError, h, t, yuan, when, showError, clearErrors,
+  districtName: (id) => { const d = state.districts.find((x) => x.id === id); return d ? nameOf(d) : id; } });
 
 // ------------------------------------------------------------------ loading
 async function loadDistricts() {
@@ -214,7 +220,7 @@ async function select(districtId) {
   drawReach();
   const outline = state.reach.features.find((f) => f.properties.kind === "outline");
   map.fit(bounds([outline.geometry]));
-  await Promise.all([loadCampaigns(), loadDensity()]);
+  await Promise.all([loadCampaigns(), loadDensity(), guides.show(districtId)]);
 }
 
 async function outlineAt(districtId, radius) {
@@ -460,7 +466,8 @@ $("#signin-form").addEventListener("submit", (event) => {
 $("#sign-out").addEventListener("click", () => signOut());
 $("#lang").addEventListener("click", () => {
   $("#lang").textContent = toggleLang() === "zh" ? "English" : "中文";
-  renderDistricts(); renderCampaigns(); renderLots(); drawDistricts(); drawCampaigns(); drawLots(); drawDensity();
+  renderDistricts(); renderCampaigns(); renderLots(); guides.render();
+  drawDistricts(); drawCampaigns(); drawLots(); drawDensity();
 });
 for (const box of document.querySelectorAll("#legend input[data-layer]")) {
   box.addEventListener("change", () => map.setVisible(box.dataset.layer, box.checked));
@@ -474,4 +481,5 @@ every(POLL_MS.rains, loadRains, () => state.campaigns.some((c) => c.kind === "re
 every(POLL_MS.lots, loadLots);
 every(POLL_MS.campaigns, loadCampaigns);
 every(POLL_MS.density, loadDensity);
+every(POLL_MS.guides, () => guides.load());
 if (state.key) signIn(state.key); else showSignIn();

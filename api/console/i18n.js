@@ -26,6 +26,13 @@ const LABELS = {
     layer_lots: "Parking (free spaces)", layer_outline: "3 km reach",
     status_density: "{n} users in reach shown in {cells} cells (cells under 5 users hidden)",
     field: "field",
+    conversions: "conversions", revenue: "revenue",
+    guides: "Guides", new_guide: "New guide", guide_name: "Name", commission_bps: "Commission (basis points, 0–10,000)",
+    no_guides: "No guides in this store yet.", guide_active: "active", guide_left: "left",
+    commission: "commission", members: "members", members_button: "Members", no_members: "No members yet.",
+    member_since: "since {when}", more: "More", this_month: "This month", orders: "orders",
+    left_to: "members went to {name}", deactivate: "Deactivate", transfer_to: "Hand the members to",
+    deactivate_confirm: "Deactivate and hand over", no_other_guide: "No other active guide can take the members: add one first.",
   },
   zh: {
     app_title: "商圈运营台", sign_out: "退出", sign_in: "登录", api_key: "API 密钥",
@@ -52,6 +59,13 @@ const LABELS = {
     layer_lots: "停车场（空位）", layer_outline: "3 公里范围",
     status_density: "范围内 {n} 位用户，显示于 {cells} 个网格（不足 5 人的网格不显示）",
     field: "字段",
+    conversions: "转化", revenue: "销售额",
+    guides: "专属导购", new_guide: "新增导购", guide_name: "姓名", commission_bps: "佣金（基点，0–10,000）",
+    no_guides: "该门店还没有导购。", guide_active: "在职", guide_left: "已离职",
+    commission: "佣金", members: "位会员", members_button: "会员", no_members: "还没有会员。",
+    member_since: "{when} 起", more: "更多", this_month: "本月", orders: "单",
+    left_to: "会员已转给 {name}", deactivate: "停用", transfer_to: "会员转给",
+    deactivate_confirm: "停用并转移会员", no_other_guide: "没有其他在职导购可接收会员：请先新增一位。",
   },
 };
 

@@ -3,18 +3,20 @@ systems report and their refunds, commission reports (docs/guides.md)."""
 
 from datetime import datetime, timezone
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
 
-from api.auth import OperatorDep
+from api.auth import OperatorDep, declare, principal_of
 from api.deps import GuidesDep
 from api.errors import error_body
 from api.idempotency import idempotent
-from api.schemas.core import Instant, error_responses
+from api.middleware import direct
+from api.schemas.core import Instant, error_responses, json_body, parse_json
 from api.schemas.guides import (ChannelFiguresOut, CommissionReportOut, GuideCreate, GuideDeactivate, GuideList,
                                 GuidePatch, GuidePublic, MemberPage, MemberPublic, OrderIn, OrderOut, RefundIn,
                                 RefundOut, ServiceIn, ServiceOut)
-from district_engine.guides import Guide
+from district_engine.guides import Guide, NewOrder
+from district_engine.identity import Kind
 
 router = APIRouter(prefix="/v1/guides", tags=["guides"], responses=error_responses(401, 403, 404, 413, 422, 503))
 orders = APIRouter(prefix="/v1/orders", tags=["orders"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
@@ -101,15 +103,25 @@ def commissions(guide_id: str, guides: GuidesDep, operator: OperatorDep,
                                                  for sc, f in r.by_sales_channel.items()})
 
 
-@orders.post("", status_code=201, response_model=OrderOut,
+@orders.post("", status_code=201, response_model=OrderOut, openapi_extra=json_body(OrderIn),
              responses={409: {"description": "order_conflict: this order_id was recorded with another body"}},
              summary="Report an order: attributed to the member's guide at its time and to the campaign it "
                      "converts; the same order again answers the same")
-def record_order(body: OrderIn, guides: GuidesDep, operator: OperatorDep) -> OrderOut:
-    o = guides.record_order(operator, body.order_id, body.channel_id, body.user_id, body.amount_cents,
-                            body.sales_channel, body.at, body.district_id)
-    return OrderOut(order_id=o.order_id, guide_id=o.guide_id, commission_cents=o.commission_cents,
-                    campaign_id=o.campaign_id)
+# async, and batched with the other orders of the same turn of the loop (api/batching.py): a few
+# round trips for all of them, on a Redis thread (api/offload.py). Served direct by the middleware
+# (api/middleware.py), past routing and dependency injection, which cost an order more than its
+# attribution: it reads its own body.
+@direct
+@declare(Kind.OPERATOR)
+async def record_order(request: Request) -> Response:
+    operator = await principal_of(request, record_order.principals)
+    body = parse_json(OrderIn, await request.body())
+    o = await request.app.state.order_batcher.record(operator.id, NewOrder(
+        body.order_id, body.channel_id, body.user_id, body.amount_cents, body.sales_channel, body.at,
+        body.district_id))
+    answer = OrderOut(order_id=o.order_id, guide_id=o.guide_id, commission_cents=o.commission_cents,
+                      campaign_id=o.campaign_id)
+    return Response(answer.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @orders.post("/{order_id}/refunds", status_code=201, response_model=RefundOut,

@@ -4,6 +4,7 @@ and a ledger every figure is recomputed from. Pure rules in ``rules.py``, record
 ``service.py`` applies them against the store (store/guides.py)."""
 
 from district_engine.guides.model import Guide, OrderRecord, RefundRecord
-from district_engine.guides.service import Guides, Membership, OrderOutcome, RefundOutcome
+from district_engine.guides.service import Guides, Membership, NewOrder, OrderOutcome, RefundOutcome
 
-__all__ = ["Guide", "Guides", "Membership", "OrderOutcome", "OrderRecord", "RefundOutcome", "RefundRecord"]
+__all__ = ["Guide", "Guides", "Membership", "NewOrder", "OrderOutcome", "OrderRecord", "RefundOutcome",
+           "RefundRecord"]

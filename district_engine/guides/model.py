@@ -4,7 +4,7 @@ a refund answers. Pure: values in, values out."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from district_engine.errors import InvalidInputError
 from district_engine.guides.rules import check_bps
@@ -17,7 +17,8 @@ MAX_ID_LEN = 128  # an order's or a refund's id, as the operator's systems name 
 
 
 def _dump(obj) -> str:
-    return json.dumps(asdict(obj), ensure_ascii=False, separators=(",", ":"))
+    # The records are flat: their fields as they are (asdict's deep copy was a third of a batch's time).
+    return json.dumps(vars(obj), ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ sent again after a lost answer changes nothing (docs/guides.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
+from district_engine.errors import (ConflictError, DistrictEngineError, InvalidInputError, NotFoundError,
+                                    StoreUnavailableError)
 from district_engine.guides.model import MAX_ID_LEN, Guide, OrderRecord, RefundRecord
 from district_engine.guides.rules import (DAY_MS, MAX_AHEAD_MS, SALES_CHANNELS, Binding, bind, campaign_at,
                                           check_amount_cents, check_sales_channel, check_time, commission_cents,
@@ -25,11 +26,13 @@ from district_engine.identity.principals import channel_of, scoped_user, unscope
 from district_engine.ids import new_id
 from district_engine.quotas import check_quota
 from district_engine.store.channels import ChannelStore
-from district_engine.store.guides import PAGE, GuideStore
+from district_engine.store.guides import PAGE, GuideStore, OrderState
 from district_engine.validation import check_text
 
-__all__ = ["Guides", "Membership", "OrderOutcome", "RefundOutcome", "ChannelFigures", "CommissionReport"]
+__all__ = ["Guides", "Membership", "NewOrder", "OrderOutcome", "RefundOutcome", "ChannelFigures", "CommissionReport"]
 
+# What refuses one order of a batch, not the batch (a StoreUnavailableError stops the batch).
+_REFUSED = (InvalidInputError, NotFoundError, ConflictError)
 _TRIES = 8  # decisions made again when what they were made on changed meanwhile; then 503
 _MOVE_CHUNK = 500  # members moved per script call (bounds how long one call holds the server)
 MAX_REPORT_SPAN = timedelta(days=366)
@@ -66,6 +69,18 @@ class Membership(NamedTuple):
     served_ms: int
 
 
+class NewOrder(NamedTuple):
+    """An order as the brand's systems report it (the body of ``POST /v1/orders``)."""
+
+    order_id: str
+    channel_id: str
+    user_id: str
+    amount_cents: int
+    sales_channel: str
+    at: datetime
+    district_id: str | None = None
+
+
 class OrderOutcome(NamedTuple):
     order_id: str
     guide_id: str | None
@@ -99,26 +114,41 @@ class CommissionReport(NamedTuple):
 class Guides:
     def __init__(self, store: GuideStore, *, clock: Callable[[], datetime], districts, channels, campaigns,
                  gifts_of: Callable[[str], Mapping[str, int]], binding_days: int = 365, order_max_age_days: int = 30,
-                 guides_per_district: int | None = None):
+                 guides_per_district: int | None = None,
+                 gifts_of_many: Callable[[list[str]], list[Mapping[str, int]]] | None = None):
         """``districts``, ``channels``, ``campaigns``: the stores that say whether the operator owns a
         district, whether a channel exists, and whose a campaign is (and its attribution window).
-        ``gifts_of(scoped user)``: campaign id -> when (ms) the user was last given its offer."""
+        ``gifts_of(scoped user)``: campaign id -> when (ms) the user was last given its offer.
+        ``gifts_of_many(scoped users)``: ``gifts_of`` of each, in one round trip, for ``record_orders``
+        (default: ``gifts_of`` of one after another)."""
         self.store = store
         self.clock = clock
         self.districts = districts
         self.channels = channels
         self.campaigns = campaigns
         self.gifts_of = gifts_of
+        if gifts_of_many is not None:
+            self.gifts_of_many = gifts_of_many
         self.window_ms = binding_days * DAY_MS
         self.order_max_age_ms = order_max_age_days * DAY_MS
         self.guides_per_district = guides_per_district
+
+    @property
+    def gifts_of(self) -> Callable[[str], Mapping[str, int]]:
+        return self._gifts_of
+
+    @gifts_of.setter
+    def gifts_of(self, gifts_of: Callable[[str], Mapping[str, int]]) -> None:
+        """Another source of gift times (a test's): ``gifts_of_many`` asks it too, one member at a time."""
+        self._gifts_of = gifts_of
+        self.gifts_of_many = lambda members: [gifts_of(m) for m in members]
 
     @classmethod
     def serving(cls, engine, **options) -> Guides:
         """The service on an engine's stores, clock and gift times (what the API and a worker run)."""
         return cls(GuideStore(engine.client), clock=engine.clock, districts=engine.districts,
                    channels=ChannelStore(engine.client), campaigns=engine.campaigns, gifts_of=engine.deliveries.gifts,
-                   **options)
+                   gifts_of_many=engine.deliveries.gifts_many, **options)
 
     def _now_ms(self) -> int:
         return _ms(self.clock())
@@ -323,15 +353,9 @@ class Guides:
         the guide's rate now) and to the operator's campaign that converted it. Idempotent on
         ``order_id``: the same order again answers what it answered (``replayed``), with nothing
         written twice, even once ``at`` is past the bounds; another order under that id is a 409."""
-        check_text(order_id, "order_id", MAX_ID_LEN)
-        check_text(channel_id, "channel_id", MAX_ID_LEN)
-        member = scoped_user(channel_id, user_id)
-        amount_cents = check_amount_cents(amount_cents)
-        sales_channel = check_sales_channel(sales_channel)
-        if district_id is not None:
-            check_text(district_id, "district_id", MAX_ID_LEN)
-        at_ms = _ms(at, "at")
-        body = (channel_id, user_id, amount_cents, sales_channel, district_id, at_ms)
+        member, body = self._check_order(NewOrder(order_id, channel_id, user_id, amount_cents, sales_channel, at,
+                                                  district_id))
+        at_ms = body[5]
         checked = False
         for _ in range(_TRIES):
             state = self.store.order_state(operator_id, order_id, member)
@@ -339,35 +363,132 @@ class Guides:
                 return self._order_replay(order_id, state.order, body)
             now_ms = self._now_ms()
             if not checked:
-                check_time(at_ms, now_ms, self.order_max_age_ms, "at", "DE_ORDER_MAX_AGE_DAYS")
-                self.channels.get(channel_id)
-                if district_id is not None:
-                    self.districts.get(district_id, owner=operator_id)
+                self._check_order_refs(operator_id, body, now_ms)
                 checked = True
             guide_id = guide_at(decode_history(state.history), at_ms, state.inactive)
             guide = self.guide(guide_id, operator_id) if guide_id else None
-            bps = guide.commission_bps if guide else 0
-            commission = commission_cents(amount_cents, bps)
-            campaign_id = self._campaign_at(operator_id, member, at_ms)
-            record = OrderRecord(channel_id, user_id, amount_cents, sales_channel, district_id, at_ms, guide_id, bps,
-                                 commission, campaign_id, now_ms)
-            ledger = {"type": "order", "order_id": order_id, "member": member, "guide": guide_id or "",
-                      "campaign": campaign_id or "", "sales_channel": sales_channel, "amount": amount_cents,
-                      "bps": bps, "commission": commission, "at": at_ms, "recorded": now_ms}
-            deltas = {}
-            if guide_id:
-                deltas |= {f"g:{guide_id}:orders": 1, f"g:{guide_id}:revenue_cents": amount_cents,
-                           f"g:{guide_id}:commission_cents": commission}
-            if campaign_id:
-                deltas |= {f"c:{campaign_id}:conversions": 1, f"c:{campaign_id}:revenue_cents": amount_cents}
-            status, stored = self.store.record_order(operator_id, order_id, member, state.history, state.version,
-                                                     record.to_json(), at_ms, guide_id, ledger,
-                                                     {f: d for f, d in deltas.items() if d})
+            gifts = {c: ms for c, ms in self.gifts_of(member).items() if ms <= at_ms}
+            campaign_id = campaign_at(gifts, at_ms, self._windows(operator_id, gifts))
+            record, write = self._order_write(order_id, member, body, state, guide, campaign_id, now_ms)
+            status, stored = self.store.record_order(operator_id, *write)
             if status == "exists":
                 return self._order_replay(order_id, stored, body)
             if status == "ok":
-                return OrderOutcome(order_id, guide_id, commission, campaign_id, False)
+                return OrderOutcome(order_id, guide_id, record.commission_cents, campaign_id, False)
         raise _busy()
+
+    def record_orders(self, operator_id: str, orders: Sequence[NewOrder]) -> list[OrderOutcome | DistrictEngineError]:
+        """Many orders of the operator's, each recorded as ``record_order`` records it (the same
+        checks and rules, the same script, each order all or nothing on its own), in a few round
+        trips for the whole batch: one read of the orders and their members, one of their guides,
+        one of the members' gift times (``gifts_of_many``) and one of the campaigns they may convert,
+        one pipeline of the writes. For systems that report
+        orders in bulk. Each order's answer is in its place: its outcome, or the error it alone was
+        refused with (an order of the batch whose member or guides changed meanwhile is recorded
+        again on its own). A Redis fault raises for the whole batch: send it again, every order in
+        it is idempotent on its id."""
+        out: list[OrderOutcome | DistrictEngineError | None] = [None] * len(orders)
+        checked: dict[int, tuple[str, tuple]] = {}
+        for i, order in enumerate(orders):
+            try:
+                checked[i] = self._check_order(order)
+            except _REFUSED as e:
+                out[i] = e
+        states = self.store.order_states(operator_id, [(orders[i].order_id, m) for i, (m, _) in checked.items()])
+        now_ms = self._now_ms()
+        refs: dict[tuple, DistrictEngineError | None] = {}  # (channel, district): checked once a batch
+        todo = []  # (index, state, guide id)
+        for (i, (member, body)), state in zip(checked.items(), states):
+            try:
+                if state.order is not None:
+                    out[i] = self._order_replay(orders[i].order_id, state.order, body)
+                    continue
+                check_time(body[5], now_ms, self.order_max_age_ms, "at", "DE_ORDER_MAX_AGE_DAYS")
+                ref = (body[0], body[4])
+                if ref not in refs:
+                    try:
+                        self._check_order_refs(operator_id, body, now_ms, bounds=False)
+                        refs[ref] = None
+                    except _REFUSED as e:
+                        refs[ref] = e
+                if refs[ref] is not None:
+                    raise refs[ref]
+            except _REFUSED as e:
+                out[i] = e
+                continue
+            todo.append((i, state, guide_at(decode_history(state.history), body[5], state.inactive)))
+        ids = sorted({g for _, _, g in todo if g})
+        guides = {g.id: g for g in map(Guide.from_json, filter(None, self.store.guides(operator_id, ids)))}
+        gifts = [{c: ms for c, ms in given.items() if ms <= checked[i][1][5]}
+                 for (i, _, _), given in zip(todo, self.gifts_of_many([checked[i][0] for i, _, _ in todo]))]
+        windows = self._windows(operator_id, {c for given in gifts for c in given})
+        decided = []  # (index, record, the store's arguments)
+        for (i, state, guide_id), given in zip(todo, gifts):
+            member, body = checked[i]
+            if guide_id and guide_id not in guides:  # as record_order answers a guide's lost record
+                out[i] = NotFoundError(f"no guide {guide_id!r}", field="guide_id")
+                continue
+            decided.append((i, *self._order_write(orders[i].order_id, member, body, state, guides.get(guide_id),
+                                                  campaign_at(given, body[5], windows), now_ms)))
+        results = self.store.record_orders(operator_id, [write for _, _, write in decided])
+        for (i, record, _), (status, stored) in zip(decided, results):
+            o = orders[i]
+            try:
+                if status == "ok":
+                    out[i] = OrderOutcome(o.order_id, record.guide_id, record.commission_cents, record.campaign_id,
+                                          False)
+                elif status == "exists":
+                    out[i] = self._order_replay(o.order_id, stored, checked[i][1])
+                else:  # what it was decided on changed meanwhile: decided again, alone
+                    out[i] = self.record_order(operator_id, *o[:6], district_id=o.district_id)
+            except _REFUSED as e:
+                out[i] = e
+        return out
+
+    @staticmethod
+    def _check_order(order: NewOrder) -> tuple[str, tuple]:
+        """(the member, the order's body as recorded: the same body again is the same order)."""
+        check_text(order.order_id, "order_id", MAX_ID_LEN)
+        check_text(order.channel_id, "channel_id", MAX_ID_LEN)
+        member = scoped_user(order.channel_id, order.user_id)
+        amount_cents = check_amount_cents(order.amount_cents)
+        sales_channel = check_sales_channel(order.sales_channel)
+        if order.district_id is not None:
+            check_text(order.district_id, "district_id", MAX_ID_LEN)
+        at_ms = _ms(order.at, "at")
+        return member, (order.channel_id, order.user_id, amount_cents, sales_channel, order.district_id, at_ms)
+
+    def _check_order_refs(self, operator_id: str, body: tuple, now_ms: int, bounds: bool = True) -> None:
+        """A new order's time is within bounds, its channel exists, its district is the operator's."""
+        channel_id, _, _, _, district_id, at_ms = body
+        if bounds:
+            check_time(at_ms, now_ms, self.order_max_age_ms, "at", "DE_ORDER_MAX_AGE_DAYS")
+        self.channels.get(channel_id)
+        if district_id is not None:
+            self.districts.get(district_id, owner=operator_id)
+
+    @staticmethod
+    def _order_write(order_id: str, member: str, body: tuple, state: OrderState, guide: Guide | None,
+                     campaign_id: str | None, now_ms: int) -> tuple[OrderRecord, tuple]:
+        """The order's record, and the arguments of the store's ``record_order`` (after the operator)
+        that write it with its ledger entry and totals, if what it was decided on is unchanged."""
+        channel_id, user_id, amount_cents, sales_channel, district_id, at_ms = body
+        guide_id = guide.id if guide else None
+        bps = guide.commission_bps if guide else 0
+        commission = commission_cents(amount_cents, bps)
+        record = OrderRecord(channel_id, user_id, amount_cents, sales_channel, district_id, at_ms, guide_id, bps,
+                             commission, campaign_id, now_ms)
+        ledger = {"type": "order", "order_id": order_id, "member": member, "guide": guide_id or "",
+                  "campaign": campaign_id or "", "sales_channel": sales_channel, "amount": amount_cents,
+                  "bps": bps, "commission": commission, "at": at_ms, "recorded": now_ms}
+        deltas = {}
+        if guide_id:
+            deltas |= {f"g:{guide_id}:orders": 1, f"g:{guide_id}:revenue_cents": amount_cents,
+                       f"g:{guide_id}:commission_cents": commission}
+        if campaign_id:
+            deltas |= {f"c:{campaign_id}:conversions": 1, f"c:{campaign_id}:revenue_cents": amount_cents}
+        return record, (order_id, member, state.history, state.version, record.to_json(), at_ms, guide_id, ledger,
+                        {f: d for f, d in deltas.items() if d})
 
     @staticmethod
     def _order_replay(order_id: str, raw: str, body: tuple) -> OrderOutcome:
@@ -377,13 +498,12 @@ class Guides:
                                 code="order_conflict")
         return OrderOutcome(order_id, record.guide_id, record.commission_cents, record.campaign_id, True)
 
-    def _campaign_at(self, operator_id: str, member: str, at_ms: int) -> str | None:
-        gifts = {c: ms for c, ms in self.gifts_of(member).items() if ms <= at_ms}
-        if not gifts:
-            return None
-        windows = {c.id: c.attribution_days * DAY_MS for c in self.campaigns.get_many(list(gifts))
-                   if c.owner == operator_id}
-        return campaign_at(gifts, at_ms, windows)
+    def _windows(self, operator_id: str, campaign_ids) -> dict[str, int]:
+        """The attribution window (ms) of each of these campaigns that is the operator's."""
+        if not campaign_ids:
+            return {}
+        return {c.id: c.attribution_days * DAY_MS for c in self.campaigns.get_many(list(campaign_ids))
+                if c.owner == operator_id}
 
     def refund(self, operator_id: str, order_id: str, refund_id: str, amount_cents: int) -> RefundOutcome:
         """Refund part or all of an order: its commission is reversed in proportion (cumulative

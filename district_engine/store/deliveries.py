@@ -84,6 +84,10 @@ class CampaignCounts(NamedTuple):
     capped: int
 
 
+def _gifts(state: dict) -> dict[str, int]:
+    return {k[2:].decode(): int(v) for k, v in state.items() if k.startswith(b"g:")}
+
+
 class DeliveryStore:
     def __init__(self, client, *, reentry_gap_ms: int, pushes_per_window: int, cap_window_ms: int = 3_600_000,
                  history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000,
@@ -259,8 +263,14 @@ class DeliveryStore:
     def gifts(self, user_id: str) -> dict[str, int]:
         """When the user was last given each campaign's offer (campaign id -> ms), for as long as
         the campaign's attribution window keeps it (``Offering.keep_until_ms``)."""
-        state = self._client.hgetall(keys.user_keys(user_id, self.partitions)[0])
-        return {k[2:].decode(): int(v) for k, v in state.items() if k.startswith(b"g:")}
+        return _gifts(self._client.hgetall(keys.user_keys(user_id, self.partitions)[0]))
+
+    def gifts_many(self, user_ids: list[str]) -> list[dict[str, int]]:
+        """``gifts`` of each user, in one round trip (a batch of orders, Guides.record_orders)."""
+        pipe = self._client.pipeline(transaction=False)
+        for user_id in user_ids:
+            pipe.hgetall(keys.user_keys(user_id, self.partitions)[0])
+        return [_gifts(state) for state in pipe.execute()] if user_ids else []
 
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""

@@ -165,16 +165,44 @@ class GuideStore:
         order, hist, version, inactive = pipe.execute()
         return OrderState(_s(order), _s(hist), _s(version) or "0", _inactive(inactive))
 
+    def order_states(self, operator_id: str, orders: list[tuple[str, str]]) -> list[OrderState]:
+        """``order_state`` of many (order id, member) pairs, in one round trip."""
+        if not orders:
+            return []
+        k = keys.guide_keys(operator_id)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(k["orders"], [o for o, _ in orders])
+        pipe.hmget(k["hist"], [m for _, m in orders])
+        pipe.get(k["version"])
+        pipe.hgetall(k["inactive"])
+        records, hists, version, inactive = pipe.execute()
+        version, inactive = _s(version) or "0", _inactive(inactive)
+        return [OrderState(_s(o), _s(h), version, inactive) for o, h in zip(records, hists)]
+
+    @staticmethod
+    def _order_call(operator_id: str, order_id: str, member: str, history: str | None, version: str, record: str,
+                    at_ms: int, guide_id: str | None, ledger: dict, deltas: dict) -> tuple[str, list, list]:
+        k = keys.guide_keys(operator_id)
+        return ("record_order", [k["orders"], k["hist"], k["version"], k["ledger"], k["totals"],
+                                 keys.guide_orders(operator_id, guide_id or "-")],
+                [order_id, member, history or "", version, record, at_ms, int(guide_id is not None), len(ledger),
+                 *_flat(ledger), *_flat(deltas)])
+
     def record_order(self, operator_id: str, order_id: str, member: str, history: str | None, version: str,
                      record: str, at_ms: int, guide_id: str | None, ledger: dict, deltas: dict) -> tuple[str, str]:
         """(status, the order's record stored now): ok | exists | stale (record_order.lua)."""
-        k = keys.guide_keys(operator_id)
-        status, stored = self._scripts(
-            "record_order", [k["orders"], k["hist"], k["version"], k["ledger"], k["totals"],
-                             keys.guide_orders(operator_id, guide_id or "-")],
-            [order_id, member, history or "", version, record, at_ms, int(guide_id is not None), len(ledger),
-             *_flat(ledger), *_flat(deltas)])
+        status, stored = self._scripts(*self._order_call(operator_id, order_id, member, history, version, record,
+                                                         at_ms, guide_id, ledger, deltas))
         return _s(status), _s(stored)
+
+    def record_orders(self, operator_id: str, writes: list[tuple]) -> list[tuple[str, str]]:
+        """``record_order`` of each write (its arguments after the operator, in order), in one
+        pipeline round trip: each script is all or nothing on its own, and sees the writes before
+        it (an order id twice in one batch: the second is ``exists``)."""
+        if not writes:
+            return []
+        results = self._scripts.pipeline([self._order_call(operator_id, *w) for w in writes])
+        return [(_s(status), _s(stored)) for status, stored in results]
 
     def refund_state(self, operator_id: str, refund_id: str, order_id: str) -> tuple[str | None, str | None]:
         """(the refund's record, if recorded already; the order's record)."""
