@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 
 from district_engine.errors import ForbiddenError, UnauthorizedError
 from district_engine.identity import Kind, Principal
-from district_engine.identity.service import CacheMiss
+from district_engine.identity.service import CALLS, CacheMiss
 
 __all__ = ["allow", "declare", "principal_of", "declared_kinds", "install_openapi", "trusted_networks",
            "client_address", "OperatorDep", "AdminDep", "ChannelUserDep", "ChannelDep", "OperatorOrChannelDep"]
@@ -76,7 +76,7 @@ def _in(address: str, networks) -> bool:
     return any(ip in n for n in networks)
 
 
-async def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
+async def principal_of(request: Request, kinds: tuple[Kind, ...], budget: str = CALLS) -> Principal:
     """The caller, if it is of one of ``kinds``; 401 if it is nobody, 403 if it may not call here,
     429 past its rate limit. A cached key costs a hash and a dict lookup on the event loop; a
     lookup the cache misses, and an operator's call count, go to a Redis thread (api/offload.py)."""
@@ -91,8 +91,8 @@ async def principal_of(request: Request, kinds: tuple[Kind, ...]) -> Principal:
     if principal.kind not in kinds:
         names = " or ".join(SCHEME_NAMES[k] for k in kinds)
         raise ForbiddenError(f"this route takes {names}, not {SCHEME_NAMES[principal.kind]}", code="wrong_principal")
-    if state.identity.counts_calls(principal):  # rate limits count the principal, once it is known
-        await state.admit_batcher.admit(principal)
+    if state.identity.counts_calls(principal, budget):  # rate limits count the principal, once it is known
+        await state.admit_batcher.admit(principal, budget)
     return principal
 
 

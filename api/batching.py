@@ -19,7 +19,7 @@ from api.offload import StoreCalls
 from district_engine.engine import Engine, GrabAttempt, Ping, Placed
 from district_engine.guides import Guides, NewOrder, OrderOutcome
 from district_engine.identity import Principal
-from district_engine.identity.service import Identity
+from district_engine.identity.service import CALLS, Identity
 from district_engine.store.rains import Grab
 
 __all__ = ["TurnBatcher", "LocateBatcher", "GrabBatcher", "OrderBatcher", "AdmitBatcher"]
@@ -130,6 +130,6 @@ class AdmitBatcher(TurnBatcher):
     def __init__(self, identity: Identity, calls: StoreCalls, max_batch: int = 64):
         super().__init__(identity.admit_many, calls, max_batch)
 
-    async def admit(self, principal: Principal) -> None:
+    async def admit(self, principal: Principal, budget: str = CALLS) -> None:
         """``Identity.admit`` of one call, counted with the other calls of this turn of the loop."""
-        await self.submit(principal)
+        await self.submit((principal, budget))

@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
             app.state.engine = engine
             app.state.idempotency = IdempotencyStore(redis_client)
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
-                                          operator_calls_per_minute=settings.operator_calls_per_minute)
+                                          operator_calls_per_minute=settings.operator_calls_per_minute,
+                                          operator_orders_per_minute=settings.operator_orders_per_minute)
             # The guides service, also the engine's member directory (members-only campaigns).
             app.state.guides = engine.members = Guides.serving(engine, **guides_options(settings))
             app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work

@@ -5,8 +5,8 @@ and --members members served by them, a channel, and a live campaign whose offer
 members were given through the engine's locations. Then, on one embedded Redis:
   (a) POST /v1/orders through `district-engine serve --workers 2` under wrk: fresh order ids, nine in
       ten from members and one in ten from others, the three sales channels, the operator's own key.
-      Beside it, in the same run and at the same connection count, GET /healthz. The operator's call
-      limit (DE_OPERATOR_CALLS_PER_MINUTE, 1,200 a minute by default: 20 orders a second) is raised
+      Beside it, in the same run and at the same connection count, GET /healthz. The operator's orders
+      limit (DE_OPERATOR_ORDERS_PER_MINUTE, 60,000 a minute by default: 1,000 a second) is raised
       out of reach, not turned off: its count still runs on every request. Then again on a server
       with the count off (0), /healthz beside it again: what the count costs;
   (b) the guides service directly (Guides.record_order), one order at a time: a few round trips each;
@@ -93,9 +93,9 @@ def recorded(client, operator_id: str) -> int:
 
 def http_orders(url: str, tmp: str, ids: dict, members: int, seconds: int, connections: int, workers: int,
                 calls_per_minute: int, run: str) -> dict:
-    """/healthz, then orders, on `district-engine serve` with this operator call limit (0: not counted)."""
+    """/healthz, then orders, on `district-engine serve` with this operator orders limit (0: not counted)."""
     client = connect(url)
-    with serving(url, tmp, workers, env={"DE_OPERATOR_CALLS_PER_MINUTE": str(calls_per_minute)}) as base:
+    with serving(url, tmp, workers, env={"DE_OPERATOR_ORDERS_PER_MINUTE": str(calls_per_minute)}) as base:
         # Warm-up, not measured: every worker loads its scripts and caches the key, wrk's
         # connections open.
         wrk(base, orders_script(Path(tmp) / "warm.lua", ids, f"warm-{run}", members), 2, connections)

@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     grab_limit_per_ip: int = Field(default=200, ge=1, description="grab attempts per device address per window "
                                    "(user-token calls only: a channel's backend is one address for many users)")
     operator_calls_per_minute: int = Field(default=1200, ge=0, description=(
-        "requests per minute from one operator, over every process (0: no limit)"))
+        "requests per minute from one operator, over every process, but for its orders (0: no limit)"))
+    operator_orders_per_minute: int = Field(default=60_000, ge=0, description=(
+        "orders (POST /v1/orders) per minute from one operator, over every process (0: no limit)"))
     grab_limit_per_channel: int = Field(default=50_000, ge=1, description="grab attempts per channel per window")
     grab_window_s: float = Field(default=10, gt=0, description="the rate limits' sliding window")
     wait_replicas: int = Field(default=0, ge=0, le=5, description="money answers (grabs, gate decisions) are given once "

@@ -17,6 +17,7 @@ from api.schemas.guides import (ChannelFiguresOut, CommissionReportOut, GuideCre
                                 RefundOut, ServiceIn, ServiceOut)
 from district_engine.guides import Guide, NewOrder
 from district_engine.identity import Kind
+from district_engine.identity.service import ORDERS
 
 router = APIRouter(prefix="/v1/guides", tags=["guides"], responses=error_responses(401, 403, 404, 413, 422, 503))
 orders = APIRouter(prefix="/v1/orders", tags=["orders"], responses=error_responses(401, 403, 404, 409, 413, 422, 503))
@@ -114,7 +115,7 @@ def commissions(guide_id: str, guides: GuidesDep, operator: OperatorDep,
 @direct
 @declare(Kind.OPERATOR)
 async def record_order(request: Request) -> Response:
-    operator = await principal_of(request, record_order.principals)
+    operator = await principal_of(request, record_order.principals, budget=ORDERS)  # not its calls' budget
     body = parse_json(OrderIn, await request.body())
     o = await request.app.state.order_batcher.record(operator.id, NewOrder(
         body.order_id, body.channel_id, body.user_id, body.amount_cents, body.sales_channel, body.at,

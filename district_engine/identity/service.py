@@ -20,9 +20,13 @@ from district_engine.store.credentials import digest
 from district_engine.store.operators import Operator, OperatorStore
 from district_engine.store.ratelimits import RateLimits
 
-__all__ = ["Identity", "CacheMiss"]
+__all__ = ["Identity", "CacheMiss", "CALLS", "ORDERS"]
 
 _CACHE_MAX = 100_000
+# An operator's budgets per minute: its calls, and the orders its sales systems report, which come at
+# the pace of its tills and web shops, not of its staff: one limit for both would cap a brand's sales.
+CALLS, ORDERS = "calls", "orders"
+_BUDGET_KEYS = {CALLS: "operator", ORDERS: "operator-orders"}
 
 
 class CacheMiss(Exception):
@@ -31,11 +35,14 @@ class CacheMiss(Exception):
 
 class Identity:
     def __init__(self, client, admin_token: str | None = None, cache_s: float = 2.0,
-                 operator_calls_per_minute: int = 1200, clock: Callable[[], float] = time.time):
-        """``operator_calls_per_minute``: each operator's requests, over every process (0: no limit)."""
+                 operator_calls_per_minute: int = 1200, operator_orders_per_minute: int = 60_000,
+                 clock: Callable[[], float] = time.time):
+        """``operator_calls_per_minute``: each operator's requests, over every process, but for
+        ``operator_orders_per_minute``: the orders it reports (0: no limit)."""
         self.operators = OperatorStore(client)
         self.limits = RateLimits(client)
         self.operator_calls_per_minute = operator_calls_per_minute
+        self.per_minute = {CALLS: operator_calls_per_minute, ORDERS: operator_orders_per_minute}
         self.channels = ChannelStore(client)
         self._admin = admin_token.encode() if admin_token else None
         self.cache_s = cache_s
@@ -98,30 +105,31 @@ class Identity:
             self._secrets[channel_id] = (secrets, now + self.cache_s)
         return secrets
 
-    def counts_calls(self, principal: Principal) -> bool:
-        """Whether ``admit`` counts this principal's calls (in Redis). A channel's and its users'
-        calls are limited where they move money instead: grabs, ``Engine.grab_many``."""
-        return principal.kind is Kind.OPERATOR and bool(self.operator_calls_per_minute)
+    def counts_calls(self, principal: Principal, budget: str = CALLS) -> bool:
+        """Whether ``admit`` counts this principal's calls (in Redis) against ``budget``. A channel's
+        and its users' calls are limited where they move money instead: grabs, ``Engine.grab_many``."""
+        return principal.kind is Kind.OPERATOR and bool(self.per_minute[budget])
 
-    def admit(self, principal: Principal) -> None:
+    def admit(self, principal: Principal, budget: str = CALLS) -> None:
         """Count an operator's call against its limit; RateLimitedError past it."""
-        refused = self.admit_many([principal])[0]
+        refused = self.admit_many([(principal, budget)])[0]
         if refused is not None:
             raise refused
 
-    def admit_many(self, principals: list[Principal]) -> list[RateLimitedError | None]:
-        """``admit`` of each call, in one round trip: None for a call admitted (or not counted),
-        the RateLimitedError of a call past its limit."""
-        counted = [i for i, p in enumerate(principals) if self.counts_calls(p)]
-        out: list[RateLimitedError | None] = [None] * len(principals)
+    def admit_many(self, calls: list[tuple[Principal, str]]) -> list[RateLimitedError | None]:
+        """``admit`` of each (principal, budget) call, in one round trip: None for a call admitted
+        (or not counted), the RateLimitedError of a call past its limit."""
+        counted = [i for i, (p, budget) in enumerate(calls) if self.counts_calls(p, budget)]
+        out: list[RateLimitedError | None] = [None] * len(calls)
         if not counted:
             return out
-        waits = self.limits.admit_many([([f"operator:{principals[i].id}"], [self.operator_calls_per_minute],
-                                         uuid.uuid4().hex) for i in counted], int(self._clock() * 1000), 60_000)
+        waits = self.limits.admit_many([([f"{_BUDGET_KEYS[calls[i][1]]}:{calls[i][0].id}"],
+                                         [self.per_minute[calls[i][1]]], uuid.uuid4().hex) for i in counted],
+                                       int(self._clock() * 1000), 60_000)
         for i, wait_ms in zip(counted, waits):
             if wait_ms:
-                out[i] = RateLimitedError(f"more than {self.operator_calls_per_minute} calls a minute from this "
-                                          "operator", retry_after_s=max(1, -(-wait_ms // 1000)))
+                out[i] = RateLimitedError(f"more than {self.per_minute[calls[i][1]]} {calls[i][1]} a minute from "
+                                          "this operator", retry_after_s=max(1, -(-wait_ms // 1000)))
         return out
 
     def forget(self) -> None:

@@ -2,6 +2,7 @@
 edge, and trusted positions (no packet moves on an untrusted one, and the audit stays clean)."""
 
 import time
+from datetime import datetime, timezone
 
 from fastapi.testclient import TestClient
 from starlette.requests import Request
@@ -150,3 +151,18 @@ def test_an_operators_calls_are_limited_per_operator_in_every_process(redis_clie
         limited = one.get("/v1/campaigns", headers=bearer(busy))
         assert limited.json()["error"]["code"] == "rate_limited" and 1 <= int(limited.headers["Retry-After"]) <= 60
         assert two.get("/v1/operators/me", headers=bearer(calm)).status_code == 200  # another operator's own limit
+
+
+def test_an_operators_orders_are_limited_apart_from_its_other_calls(redis_client):
+    """Orders come from the brand's tills and shops at their own pace (DE_OPERATOR_ORDERS_PER_MINUTE):
+    a busy console does not stop sales being reported, nor do sales use up the console's calls."""
+    settings = Settings(admin_token=ADMIN, worker=False, operator_calls_per_minute=3, operator_orders_per_minute=2)
+    with TestClient(create_app(settings, client=redis_client)) as client:
+        key = make_operator(client, "Brand")
+        channel = make_channel(client)
+        assert [client.get("/v1/operators/me", headers=bearer(key)).status_code for _ in range(4)] == [200] * 3 + [429]
+        at = datetime.now(timezone.utc).isoformat()
+        codes = [client.post("/v1/orders", headers=bearer(key), json={
+            "order_id": f"o-{i}", "channel_id": channel["id"], "user_id": "u", "amount_cents": 100,
+            "sales_channel": "store", "at": at}).status_code for i in range(3)]
+        assert codes == [201, 201, 429]

@@ -17,9 +17,9 @@ class FakeIdentity:
         self.calls = []
         self.refuse = refuse
 
-    def admit_many(self, principals):
-        self.calls.append(principals)
-        return [RateLimitedError("too many", retry_after_s=3) if p.id in self.refuse else None for p in principals]
+    def admit_many(self, calls):
+        self.calls.append(calls)
+        return [RateLimitedError("too many", retry_after_s=3) if p.id in self.refuse else None for p, _ in calls]
 
 
 def test_calls_of_one_turn_are_counted_together_and_a_refusal_goes_to_its_call_alone():
@@ -31,6 +31,6 @@ def test_calls_of_one_turn_are_counted_together_and_a_refusal_goes_to_its_call_a
         return await asyncio.gather(*(batcher.admit(p) for p in callers), return_exceptions=True)
 
     answers = asyncio.run(main())
-    assert identity.calls == [callers]
+    assert identity.calls == [[(p, "calls") for p in callers]]
     assert answers[:4] == [None] * 4
     assert isinstance(answers[4], RateLimitedError) and answers[4].retry_after_s == 3
