@@ -25,8 +25,8 @@ __all__ = ["Offering", "Delivery", "Position", "DeliveryStore", "Outcome", "Camp
 POSITION_RES = 7  # H3 cells of ~5 km²: a 3 km reach reads a few dozen of them
 _CHUNK = 500  # items per script call: bounds how long one call holds the server
 # Per campaign in a partition's stats hash (keys.push_stats): pushed, held back by the cap, delivered
-# again to a user who had it; then, written only before 2026-11-26, delivered and capped.
-_COUNTS = "phrdc"
+# again to a user who had it.
+_COUNTS = "phr"
 
 
 class Offering(NamedTuple):
@@ -256,9 +256,8 @@ class DeliveryStore:
         totals = np.zeros(len(_COUNTS), dtype=np.int64)
         for row in pipe.execute():
             totals += [int(v or 0) for v in row]
-        pushed, held, again, old_delivered, old_capped = map(int, totals)
-        delivered = pushed + held + old_delivered
-        return CampaignCounts(delivered, delivered - again, pushed + old_delivered - old_capped, held + old_capped)
+        pushed, held, again = map(int, totals)
+        return CampaignCounts(pushed + held, pushed + held - again, pushed, held)
 
     def gifts(self, user_id: str) -> dict[str, int]:
         """When the user was last given each campaign's offer (campaign id -> ms), for as long as

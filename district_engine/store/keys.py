@@ -123,11 +123,9 @@ def _tag(p: int) -> str:
 
 def user_keys(user_id: str, partitions: int) -> tuple[str, str, str]:
     """(offers, events, position) of one user. offers: hash c:<campaign> -> "<times delivered> <last
-    seen in reach (ms)>", g:<campaign> -> when it was last delivered (ms), _p -> recent push times
-    (ms), _e -> the expiry last set (ms) (before
-    2026-11-26: n:<campaign>, s:<campaign> and _k; deliver_offers.lua reads both); events: stream
-    of the pushes of the last minutes (server-sent events resume from it); position: "lat,lng,ms"
-    (WGS-84) with a TTL."""
+    seen in reach (ms)>[ <request id>]", g:<campaign> -> when it was last delivered (ms), _p ->
+    recent push times (ms), _e -> the expiry last set (ms); events: stream of the pushes of the last
+    minutes (server-sent events resume from it); position: "lat,lng,ms" (WGS-84) with a TTL."""
     t = _tag(partition(user_id, partitions))
     return f"{t}:u:{user_id}:offers", f"{t}:u:{user_id}:events", f"{t}:u:{user_id}:pos"
 
@@ -146,7 +144,7 @@ def outbox(p: int) -> str:
 def push_stats(p: int) -> str:
     """Hash of one partition's per-campaign counts: <campaign>:p pushed, :h held back by the cap, :r
     delivered again to a user who had it (delivered = p + h, users = delivered - r: a delivery moves
-    one count). Before 2026-11-26 they were :d delivered and :c capped (pushed = d - c), still added in."""
+    one count)."""
     return f"{_tag(p)}:stats"
 
 

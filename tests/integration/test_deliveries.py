@@ -275,29 +275,6 @@ def test_a_users_state_lives_as_long_as_its_longest_campaign_and_cells_keep_thei
     assert redis_client.pttl(cell_key) > store.position_ttl_ms  # its bucket and one more
 
 
-def test_state_and_counts_written_in_the_format_before_2026_11_26_are_still_honoured(redis_client):
-    """A user's hash had n:/s: per campaign and _k; the counts were :d delivered and :c capped. A
-    server upgraded with such state must neither offer again what a user had, nor lose a count."""
-    store = _store(redis_client)
-    now = int(time.time() * 1000)
-    offers = keys.user_keys("u", N)[0]
-    redis_client.hset(offers, mapping={"n:full": 2, "s:full": now - 200_000, "n:away": 1, "s:away": now - 200_000,
-                                       "n:inside": 1, "s:inside": now - 10_000, "_p": "", "_k": now + 9 * HOUR})
-    redis_client.pexpireat(offers, now + 9 * HOUR)
-    p = keys.partition("u", N)
-    redis_client.hset(keys.push_stats(p), mapping={"full:d": 5, "full:c": 2, "full:r": 1})
-    codes = store.deliver([_item("u", c) for c in ("full", "away", "inside", "new")], now)
-    # At its max; away past the gap (a re-entry); seen 10 s ago (no); never had.
-    assert codes == [0, Outcome.PUSHED, 0, Outcome.PUSHED]
-    assert store.deliver([_item("u", c) for c in ("full", "away", "inside", "new")], now + 1000) == [0] * 4
-    assert store.counts("full") == (5, 4, 3, 2)  # the old counts alone: d, d - r, d - c, c
-    store.deliver([_item("v", "full")], now)
-    assert store.counts("full") == (6, 5, 4, 2)  # old and new added
-    assert store.counts("away") == (1, 0, 1, 0)  # a second delivery to a user who had it
-    assert redis_client.pttl(offers) > 8 * HOUR  # the old expiry (_k) is not shortened
-    assert redis_client.hget(offers, "c:away") == f"2 {now + 1000}".encode()
-
-
 def test_a_batch_over_many_partitions_puts_each_push_in_its_users_partition(redis_client):
     """One batch of users of every partition: one script call on a single server, one per
     partition on a Cluster (a script there takes one slot); either way each push goes to its

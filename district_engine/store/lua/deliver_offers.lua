@@ -37,16 +37,14 @@
 --
 -- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
 -- reach, ms>[ <id of the request that last delivered it>]", g:<id> -> when it was last delivered
--- (ms; orders are attributed to campaigns by it, district_engine/guides), with _p (push times of the cap window) and _e (the expiry last set). A hash
--- written before 2026-11-26 has n:<id> and s:<id> instead, and _k for _e: it is read as such
--- (one more HMGET, only for its campaigns not yet in the new form) until it expires.
+-- (ms; orders are attributed to campaigns by it, district_engine/guides), with _p (push times of
+-- the cap window) and _e (the expiry last set).
 -- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
 -- only when it grows), and for a position a SET and an HSET (an expiry only for a new entry);
 -- per push two XADDs; per partition one HMGET and one HSET of the counts that moved, one per
 -- delivery. A repeat ping (nothing new, same cell) is four commands whatever its number of
 -- campaigns. Counts per campaign in the stats hash: <id>:p pushed, :h held back by the cap, :r
--- delivered again to a user who had it (delivered = p + h, users = delivered - r); a hash from
--- before 2026-11-26 also holds :d delivered and :c capped (pushed = d - c), never written now.
+-- delivered again to a user who had it (delivered = p + h, users = delivered - r).
 local now = tonumber(ARGV[1])
 local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local history_ms, position_ttl = ARGV[5], ARGV[7]
@@ -155,11 +153,10 @@ while a <= #ARGV do
       local cid = offerings[tonumber(ARGV[a + 4 * i - 4])].cid
       cids[i], fields[i] = cid, 'c:' .. cid
     end
-    fields[n_items + 1], fields[n_items + 2], fields[n_items + 3] = '_p', '_e', '_k'
+    fields[n_items + 1], fields[n_items + 2] = '_p', '_e'
     local st = redis.call('HMGET', offers, unpack(fields))
     local given, seen, by, changed = {}, {}, {}, {}  -- by: the request that last delivered it
     local gifted = {}  -- campaigns delivered by this call: their g: field is now
-    local legacy = {}  -- campaigns to look up in a hash written before 2026-11-26 (it has _k)
     for i = 1, n_items do
       local cid, v = cids[i], st[i]
       if given[cid] == nil then
@@ -171,20 +168,7 @@ while a <= #ARGV do
           end
         else
           given[cid], seen[cid] = 0, -1
-          if st[n_items + 3] then
-            legacy[#legacy + 1] = cid
-          end
         end
-      end
-    end
-    if #legacy > 0 then
-      local old = {}
-      for j, cid in ipairs(legacy) do
-        old[2 * j - 1], old[2 * j] = 'n:' .. cid, 's:' .. cid
-      end
-      old = redis.call('HMGET', offers, unpack(old))
-      for j, cid in ipairs(legacy) do
-        given[cid], seen[cid] = tonumber(old[2 * j - 1] or '0'), tonumber(old[2 * j] or '-1')
       end
     end
     -- The cap: push times of the last window, as a space-separated list in the same hash.
@@ -266,9 +250,9 @@ while a <= #ARGV do
       write[#write + 1] = table.concat(recent, ' ')
     end
     if #write > 0 then
-      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap); _e
-      -- (_k before 2026-11-26) is the expiry last set, so the key's TTL need not be asked.
-      if keep > math.max(tonumber(st[n_items + 2] or '0'), tonumber(st[n_items + 3] or '0')) then
+      -- The state lives as long as the longest campaign it remembers (plus the re-entry gap, or
+      -- its attribution window); _e is the expiry last set, so the key's TTL need not be asked.
+      if keep > tonumber(st[n_items + 2] or '0') then
         write[#write + 1] = '_e'
         write[#write + 1] = keep
         redis.call('HSET', offers, unpack(write))
