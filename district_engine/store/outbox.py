@@ -11,10 +11,9 @@ from typing import NamedTuple
 
 from district_engine.errors import InvalidInputError
 from district_engine.store import keys
-from district_engine.store.connection import bounded_block, is_cluster, routed
 from district_engine.store.layout import partition_count
 from district_engine.store.schedule import TimedSet
-from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, stream_id_key
+from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, read_streams, stream_id_key
 
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
@@ -100,18 +99,10 @@ class Outbox:
         streams = {self.stream.keys[p]: cursor for p, cursor in cursors.items()}
         if not streams:
             return [], {}
-        if is_cluster(self._client):  # a slot per partition: one read each, pipelined
-            pipe = self._client.pipeline(transaction=False)
-            for key, cursor in streams.items():
-                pipe.execute_command("XREAD", "COUNT", count, "STREAMS", key, cursor, **routed(self._client, key))
-            rows = [row for result in pipe.execute() for row in (result or [])]
-            self._follow_poll.after(sum(len(entries) for _, entries in rows), len(streams), block_ms)
-        else:
-            rows = self._client.xread(streams, count=count, block=bounded_block(self._client, block_ms)) or []
         moved = dict(cursors)
         events = []
-        for key, entries in rows:
-            p = self.stream.partition_of(key.decode() if isinstance(key, bytes) else key)
+        for key, entries in read_streams(self._client, streams, count, block_ms, self._follow_poll):
+            p = self.stream.partition_of(key)
             events += [_event(Entry(p, sid.decode(), f)) for sid, f in entries]
             if entries:
                 moved[p] = entries[-1][0].decode()

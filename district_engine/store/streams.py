@@ -25,7 +25,7 @@ import redis
 from district_engine.store import keys as key_names
 from district_engine.store.connection import bounded_block, is_cluster, routed
 
-__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key", "read_all", "PAGE"]
+__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key", "read_all", "read_streams", "PAGE"]
 
 PAGE = 10_000
 
@@ -67,6 +67,27 @@ def read_all(client, key: str, page: int = PAGE):
         start = b"(" + rows[-1][0] if isinstance(rows[-1][0], bytes) else "(" + rows[-1][0]
 
 
+def read_streams(client, streams: dict[str, str], count: int, block_ms: int | None, poll: ClusterPoll,
+                 group: tuple[str, str] | None = None) -> list[tuple[str, list]]:
+    """XREAD of ``streams`` (key -> the id to read after), or with ``group`` (group, consumer)
+    XREADGROUP, up to ``count`` entries each, waiting up to ``block_ms``: (key, entries) of each
+    stream that had some. On a single server, one command that blocks (bounded: store/connection.py);
+    on a Cluster, where a command touches one slot, one read per stream, pipelined, and the poll's
+    back-off where a blocking read would wait."""
+    head = ("XREADGROUP", "GROUP", *group) if group else ("XREAD",)
+    if is_cluster(client):
+        pipe = client.pipeline(transaction=False)
+        for key, after in streams.items():
+            pipe.execute_command(*head, "COUNT", count, "STREAMS", key, after, **routed(client, key))
+        rows = [row for result in pipe.execute() for row in (result or [])]
+        poll.after(sum(len(entries) for _, entries in rows), len(streams), block_ms)
+    else:
+        block = bounded_block(client, block_ms)  # BLOCK 0 would wait for ever
+        rows = (client.xreadgroup(group[0], group[1], streams, count=count, block=block) if group
+                else client.xread(streams, count=count, block=block)) or []
+    return [(key.decode() if isinstance(key, bytes) else key, entries) for key, entries in rows]
+
+
 def stream_id_key(stream_id: str) -> tuple[int, int]:
     """A Redis stream id ("<ms>-<seq>") as a sortable pair."""
     ms, seq = stream_id.split("-")
@@ -96,7 +117,6 @@ class StreamGroup:
     def __init__(self, client, stream_key: Callable[[int], str], group: str, partitions: int, *,
                  heartbeat_s: float = 1.0, member_ttl_ms: int = 10_000):
         self._client = client
-        self._cluster = is_cluster(client)
         self._poll = ClusterPoll()
         self.keys = [stream_key(p) for p in range(partitions)]
         self._partition = {k: p for p, k in enumerate(self.keys)}
@@ -153,18 +173,8 @@ class StreamGroup:
         if not mine:  # more consumers than partitions: nothing to read, for now
             time.sleep((block_ms or 0) / 1000)
             return []
-        if self._cluster:  # a slot per partition: one read each, pipelined (routed node by node)
-            pipe = self._client.pipeline(transaction=False)
-            for key in mine:
-                pipe.execute_command("XREADGROUP", "GROUP", self.group, consumer, "COUNT", count, "STREAMS", key, ">",
-                                     **routed(self._client, key))
-            rows = [row for result in pipe.execute() for row in (result or [])]
-            self._poll.after(sum(len(entries) for _, entries in rows), len(mine), block_ms)  # no BLOCK across slots
-        else:
-            rows = self._client.xreadgroup(self.group, consumer, {k: ">" for k in mine}, count=count,
-                                           block=bounded_block(self._client, block_ms)) or []  # BLOCK 0 would wait for ever
-        return [Entry(self._partition[key.decode() if isinstance(key, bytes) else key], sid.decode(), f)
-                for key, entries in rows for sid, f in entries if f]
+        rows = read_streams(self._client, {k: ">" for k in mine}, count, block_ms, self._poll, (self.group, consumer))
+        return [Entry(self._partition[key], sid.decode(), f) for key, entries in rows for sid, f in entries if f]
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 500) -> list[Entry]:
         """Entries another consumer read and never acknowledged (it died), now this consumer's: up to
