@@ -1,4 +1,5 @@
-"""Text the engine accepts: one rule for every name, title, id and note a client sends.
+"""Text and integers the engine accepts: one rule for every name, title, id and note a client
+sends, and one for every count and amount.
 
 A lone surrogate ("\\ud800", which JSON can carry) cannot be encoded as UTF-8: it failed deep in
 the Redis client as a 500. Control characters (NUL, ESC, bidi overrides are format characters,
@@ -12,7 +13,7 @@ import re
 
 from district_engine.errors import InvalidInputError
 
-__all__ = ["check_text", "text_problem"]
+__all__ = ["check_text", "check_int", "text_problem"]
 
 # C0 and C1 controls and DEL; a multi-line text (a campaign's body) may hold newlines and tabs.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -37,4 +38,12 @@ def check_text(value, field: str, max_len: int, *, multiline: bool = False, allo
         raise InvalidInputError(f"must be a string of {size}", field=field)
     if (problem := text_problem(value, multiline)) is not None:
         raise InvalidInputError(problem, field=field)
+    return value
+
+
+def check_int(value, field: str, low: int, high: int, note: str = "") -> int:
+    """``value`` if it is an integer (not a boolean, not a float that looks like one) from ``low`` to
+    ``high``; else InvalidInputError naming ``field`` (``note`` says why the bounds are what they are)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(f"must be an integer from {low} to {high}{note}, got {value!r}", field=field)
     return value

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from district_engine.errors import InvalidInputError
-from district_engine.validation import check_text
+from district_engine.validation import check_int, check_text
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.redenvelope.split import SPLITS, check_pool
 
@@ -74,9 +74,7 @@ class Campaign:
             raise InvalidInputError(f"a campaign runs at most {MAX_WINDOW.days} days", field="ends_at")
         if isinstance(self.radius_m, bool) or not isinstance(self.radius_m, (int, float)) or not (0 < self.radius_m <= MAX_RADIUS_M):
             raise InvalidInputError(f"must be > 0 and <= {MAX_RADIUS_M:g} metres, got {self.radius_m!r}", field="radius_m")
-        if isinstance(self.max_pushes_per_user, bool) or not (
-                isinstance(self.max_pushes_per_user, int) and 1 <= self.max_pushes_per_user <= 100):
-            raise InvalidInputError("must be an integer from 1 to 100", field="max_pushes_per_user")
+        check_int(self.max_pushes_per_user, "max_pushes_per_user", 1, 100)
         if self.kind not in CampaignKind.__members__.values():
             raise InvalidInputError(f"must be one of {', '.join(k.value for k in CampaignKind)}", field="kind")
         if self.audience is not None and self.audience not in Audience.__members__.values():
@@ -86,9 +84,7 @@ class Campaign:
             object.__setattr__(self, "audience", Audience(self.audience))
             if self.kind != CampaignKind.CAMPAIGN:  # a rain's or a lot's money is for everyone there
                 raise InvalidInputError("only a campaign of kind campaign can be for members only", field="audience")
-        if isinstance(self.attribution_days, bool) or not (
-                isinstance(self.attribution_days, int) and 1 <= self.attribution_days <= MAX_ATTRIBUTION_DAYS):
-            raise InvalidInputError(f"must be an integer from 1 to {MAX_ATTRIBUTION_DAYS}", field="attribution_days")
+        check_int(self.attribution_days, "attribution_days", 1, MAX_ATTRIBUTION_DAYS)
         object.__setattr__(self, "kind", CampaignKind(self.kind))
         if self.kind is CampaignKind.RED_ENVELOPE:
             self._check_rain()
@@ -104,8 +100,7 @@ class Campaign:
         lot_id, free = p.get("lot_id"), p.get("free_minutes", 0)
         if lot_id is not None and (not isinstance(lot_id, str) or not lot_id or len(lot_id) > 64):
             raise InvalidInputError("must be the id of one of the district's lots, or null", field="lot_id")
-        if isinstance(free, bool) or not isinstance(free, int) or not 0 <= free <= 1440:
-            raise InvalidInputError(f"must be an integer from 0 to 1440, got {free!r}", field="free_minutes")
+        check_int(free, "free_minutes", 0, 1440)
         object.__setattr__(self, "parking", {"lot_id": lot_id, "free_minutes": free})
 
     def _check_rain(self) -> None:
@@ -121,9 +116,7 @@ class Campaign:
         if self.ends_at - self.starts_at > MAX_RAIN_WINDOW:
             raise InvalidInputError("a red-envelope rain lasts at most 24 hours", field="ends_at")
         limit = rain.get("per_user_limit", 1)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= min(100, packets):
-            raise InvalidInputError(f"must be an integer from 1 to {min(100, packets)} (and at most packets), got {limit!r}",
-                                    field="per_user_limit")
+        check_int(limit, "per_user_limit", 1, min(100, packets), " (and at most packets)")
         object.__setattr__(self, "rain", {"total_cents": total, "packets": packets, "min_cents": min_cents, "split": split,
                                           "per_user_limit": limit})
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from district_engine.errors import InvalidInputError
+from district_engine.validation import check_int
 
 __all__ = ["MAX_AHEAD", "MAX_AUTO_CHARGE_CENTS", "MAX_BACKFILL_HOURS", "RETRY_SPAN_S", "check_captured_at",
            "check_lot_limits", "retry_delays"]
@@ -28,18 +29,12 @@ def check_captured_at(captured_at: datetime, now: datetime, max_backfill_hours: 
     return captured_at
 
 
-def _int(value, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"must be an integer from {low} to {high}, got {value!r}", field=field)
-    return value
-
-
 def check_lot_limits(max_auto_charge_cents=MAX_AUTO_CHARGE_CENTS,
                      max_backfill_hours=MAX_BACKFILL_HOURS) -> dict[str, int]:
     """A lot's limits, checked: ``max_auto_charge_cents`` 0..10,000,000 (0: staff decide every fee),
     ``max_backfill_hours`` 1..720."""
-    return {"max_auto_charge_cents": _int(max_auto_charge_cents, "max_auto_charge_cents", 0, 10_000_000),
-            "max_backfill_hours": _int(max_backfill_hours, "max_backfill_hours", 1, 720)}
+    return {"max_auto_charge_cents": check_int(max_auto_charge_cents, "max_auto_charge_cents", 0, 10_000_000),
+            "max_backfill_hours": check_int(max_backfill_hours, "max_backfill_hours", 1, 720)}
 
 
 def retry_delays(attempts: int, first_s: float, span_s: float = RETRY_SPAN_S) -> list[float]:

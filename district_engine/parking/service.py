@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
 
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
+from district_engine.validation import check_int
 from district_engine.geo.points import check_latlng
 from district_engine.ids import new_id
 from district_engine.parking.payments import LedgerGateway, PaymentGateway
@@ -140,8 +141,7 @@ class Parking:
         lost one (nobody holds it); the lot's occupancy is kept."""
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise InvalidInputError("must be a non-empty string of at most 200 characters", field="name")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= 100_000:
-            raise InvalidInputError(f"must be an integer from 1 to 100000, got {capacity!r}", field="capacity")
+        check_int(capacity, "capacity", 1, 100_000)
         lat, lng = self.check_location(lat, lng)
         tariff = Tariff.from_dict(tariff).to_dict()
         limits = check_lot_limits(max_auto_charge_cents, max_backfill_hours)
@@ -232,8 +232,7 @@ class Parking:
             raise NotFoundError(f"no parking session {session_id!r}", field="session_id") from None
         if not isinstance(merchant, str) or not merchant.strip() or len(merchant) > 200:
             raise InvalidInputError("must be a non-empty string of at most 200 characters", field="merchant")
-        if isinstance(free_minutes, bool) or not isinstance(free_minutes, int) or not 1 <= free_minutes <= 1440:
-            raise InvalidInputError(f"must be an integer from 1 to 1440, got {free_minutes!r}", field="free_minutes")
+        check_int(free_minutes, "free_minutes", 1, 1440)
         self.store.session(lot_id, session_id)
         if validation_id is not None and (not isinstance(validation_id, str) or not 1 <= len(validation_id) <= 64):
             raise InvalidInputError("must be a string of 1 to 64 characters", field="validation_id")
@@ -252,8 +251,7 @@ class Parking:
             self.lot(lot_id, owner)
         except NotFoundError:
             raise NotFoundError(f"no parking session {session_id!r}", field="session_id") from None
-        if isinstance(paid_cents, bool) or not isinstance(paid_cents, int) or not 0 <= paid_cents <= 10_000_000:
-            raise InvalidInputError(f"must be an integer from 0 to 10000000, got {paid_cents!r}", field="paid_cents")
+        check_int(paid_cents, "paid_cents", 0, 10_000_000)
         if method not in PAID_AT_GATE:
             raise InvalidInputError(f"must be one of {', '.join(PAID_AT_GATE)}", field="method")
         s = self.store.session(lot_id, session_id)
@@ -424,8 +422,7 @@ class Parking:
     def review_list(self, lot_id: str, owner: str, limit: int = 50, before: str | None = None) -> list[dict]:
         """A page of the lot's review list, newest first (see ``ParkingStore.reviews``)."""
         self.lot(lot_id, owner)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 500:
-            raise InvalidInputError(f"must be an integer from 1 to 500, got {limit!r}", field="limit")
+        check_int(limit, "limit", 1, 500)
         if before is not None and not _STREAM_ID.fullmatch(before):
             raise InvalidInputError("must be the id of an entry of the list (e.g. 1764000000000-0)", field="before")
         return self.store.reviews(lot_id, limit, before)
@@ -484,9 +481,7 @@ class Parking:
                                         "amount, or waive it", field="action")
             return fee if action == "charge" else 0
         high = fee if fee is not None else 10_000_000
-        if isinstance(amount_cents, bool) or not isinstance(amount_cents, int) or not 1 <= amount_cents <= high:
-            raise InvalidInputError(f"must be an integer from 1 to {high} (the fee) with adjust, got {amount_cents!r}",
-                                    field="amount_cents")
+        check_int(amount_cents, "amount_cents", 1, high, " (the fee) with adjust")
         return amount_cents
 
     def _resolved(self, lot_id: str, session_id: str, asked: dict, status: str, detail: str) -> dict:
