@@ -79,6 +79,10 @@ def install(app: FastAPI) -> None:
         message = first.get("msg", "invalid request").removeprefix("Value error, ")
         if first.get("type") == "extra_forbidden":
             message = "unknown field"
+        where = tuple(first.get("loc", ()))
+        # The body as a whole (not an object, or not JSON: its loc then holds a character position).
+        if first.get("type") == "json_invalid" or where == ("body",):
+            loc = ["body"]
         return JSONResponse(error_body("invalid_input", message, ".".join(loc) or None), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

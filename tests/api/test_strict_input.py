@@ -87,3 +87,9 @@ def test_a_campaign_that_would_never_run_is_refused(app_client, sanlitun):
     past = campaign_body(starts_at=(now() - timedelta(days=2)).isoformat(), ends_at=(now() - timedelta(days=1)).isoformat())
     r = app_client.post("/v1/campaigns", json=past, headers=bearer(sanlitun))
     assert _field(r) == "ends_at" and "never run" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("raw", ["null", "[]", "{", '"x"'])
+def test_a_body_that_is_no_object_is_a_422_naming_the_body(app_client, sanlitun, raw):
+    r = app_client.post("/v1/campaigns", content=raw, headers=bearer(sanlitun) | {"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "body", r.text
