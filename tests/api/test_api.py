@@ -293,7 +293,7 @@ def test_locations_answers_are_the_offers_json_even_for_titles_that_look_like_th
 
 
 @pytest.mark.parametrize("body, status, field, message", [
-    (b"{", 422, None, "Invalid JSON"),
+    (b"{", 422, "body", "Invalid JSON"),
     (b'{"user_id": "u1", "lat": 39.9, "lng": 116.4, "extra": 1}', 422, "extra", "unknown field"),
     (b'{"user_id": "u1", "lng": 116.4}', 422, "lat", "Field required"),
     (b'{"user_id": "u1", "lat": "north", "lng": 116.4}', 422, "lat", "valid number"),

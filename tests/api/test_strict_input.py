@@ -23,7 +23,7 @@ def _field(response) -> str:
 
 
 @pytest.mark.parametrize("path, text, field", [
-    ("/v1/locations", '{"user_id": "u\\ud800", "lat": 39.93, "lng": 116.447}', None),  # not even JSON for pydantic
+    ("/v1/locations", '{"user_id": "u\\ud800", "lat": 39.93, "lng": 116.447}', "body"),  # not even JSON for pydantic
     ("/v1/locations:batch", '{"locations": [{"user_id": "u\\ud800", "lat": 39.93, "lng": 116.447}]}',
      "locations.0.user_id"),
     ("/v1/locations:batch", '{"locations": [{"user_id": "a\\u0000b", "lat": 39.93, "lng": 116.447}]}',
