@@ -7,10 +7,11 @@ from api.auth import ChannelUserDep, OperatorDep
 from api.deps import EngineDep
 from api.errors import error_body
 from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, RequestKey, error_responses
+from district_engine.redenvelope.outcomes import GrabStatus
 
 router = APIRouter(prefix="/v1/red-envelopes", tags=["red envelopes"], responses=error_responses(401, 403, 404, 413, 422, 503))
 
-_MISSED = {"sold_out": "every packet has been grabbed", "not_active": "the rain is not running now"}
+_MISSED = {GrabStatus.SOLD_OUT: "every packet has been grabbed", GrabStatus.NOT_ACTIVE: "the rain is not running now"}
 
 
 @router.post("/{campaign_id}/grab", response_model=GrabOut,
@@ -28,11 +29,11 @@ async def grab(campaign_id: str, body: GrabIn, request: Request, caller: Channel
     result, grab_id = await request.app.state.grab_batcher.grab(
         campaign_id, caller.user(body.user_id), body.lat, body.lng, body.coord, address=caller.address,
         accuracy_m=body.accuracy_m, mocked=body.mocked, request_key=idempotency_key)
-    if result.status in _MISSED:
+    if result.status.missed:
         return JSONResponse({"status": result.status} | error_body(result.status, _MISSED[result.status]),
                             status_code=409)
     return GrabOut(status=result.status, amount_cents=result.amount_cents,
-                   grab_id=grab_id if result.status == "won" else None)
+                   grab_id=grab_id if result.status is GrabStatus.WON else None)
 
 
 @router.get("/{campaign_id}", response_model=RainFiguresOut,

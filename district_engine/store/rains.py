@@ -10,18 +10,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from district_engine.redenvelope.outcomes import GrabStatus
 from district_engine.errors import ConflictError, NotFoundError, StoreUnavailableError
 from district_engine.store import keys
 from district_engine.store.streams import PAGE, read_all
 from district_engine.store.scripts import Scripts
 
-__all__ = ["RainStore", "Grab", "RainFigures"]
+__all__ = ["RainStore", "Grab", "GrabStatus", "RainFigures"]
 
 _PUSH_CHUNK = 5_000  # packets per script call
 
 
 class Grab(NamedTuple):
-    status: str  # won | already_grabbed | sold_out | not_active
+    status: GrabStatus
     amount_cents: int
 
 
@@ -45,7 +46,7 @@ def _grab(rain_id: str, status, amount) -> Grab | NotFoundError:
     status = status.decode() if isinstance(status, bytes) else status
     if status == "no_rain":
         return NotFoundError(f"no rain {rain_id!r}", field="campaign_id")
-    return Grab(status, int(amount))
+    return Grab(GrabStatus(status), int(amount))
 
 
 class RainStore:
