@@ -45,7 +45,7 @@ def _assert_no_horizontal_overflow(page):
 
 
 def _assert_fields_fit(page, form_selector):
-    """Every shown field of the form, its label and its buttons lie inside the form's box, which lies
+    """Every shown field of the form (or list), its labels and its buttons lie inside its box, which lies
     inside the side panel and the viewport."""
     clipped = page.evaluate("""([sel, width]) => {
         const form = document.querySelector(sel), panel = form.closest('aside');
@@ -63,6 +63,8 @@ def _assert_fields_fit(page, form_selector):
 
 
 def test_nothing_runs_off_the_page_and_every_field_fits(page, console):
+    r = console.api.post("/v1/guides", json={"district_id": SANLITUN, "name": "Li Na", "commission_bps": 300})
+    assert r.status_code == 201, r.text
     _open_sanlitun(page, console)
     _assert_no_horizontal_overflow(page)
     page.click("#new-campaign")
@@ -76,6 +78,9 @@ def test_nothing_runs_off_the_page_and_every_field_fits(page, console):
     page.screenshot(path=str(ARTIFACTS / f"console-{_width(page)}.png"))
     page.click("#new-guide")
     _assert_fields_fit(page, "#guide-form")
+    page.click("#guide-list [data-action=members]")  # a guide's row, its buttons and its open member list
+    expect(page.locator("#guide-list ul.members")).to_have_count(1)
+    _assert_fields_fit(page, "#guide-list")
     _assert_no_horizontal_overflow(page)
     page.locator("#guides").screenshot(path=str(ARTIFACTS / f"console-guides-{_width(page)}.png"))
 
