@@ -4,14 +4,13 @@ at its field), times carry their zone and counts their plural, and density is no
 colour."""
 # ruff: noqa: F811 - the fixtures imported from console_page are the tests' parameters
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import h3
 import pytest
-from playwright.sync_api import expect
-
 from console_page import ARTIFACTS, browser, console, opened, sign_in  # noqa: F401 - fixtures
 from helpers import offset
+from playwright.sync_api import expect
 
 SANLITUN = "sanlitun-taikoo-li"
 NEAR_SANLITUN = (39.9300, 116.4470)  # (lat, lng), about 270 m from the footprint
@@ -161,7 +160,7 @@ def test_the_guide_forms_errors_show_together(page, console):
 
 
 def test_times_show_their_zone(page, console):
-    starts = datetime(2026, 12, 24, 12, 15, tzinfo=timezone.utc)  # 20:15 in Beijing
+    starts = datetime(2026, 12, 24, 12, 15, tzinfo=UTC)  # 20:15 in Beijing
     r = console.api.post("/v1/campaigns", json={
         "district_id": SANLITUN, "kind": "campaign", "title": "Christmas Eve", "body": "Mulled wine",
         "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(), "radius_m": 800})
