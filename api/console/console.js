@@ -492,8 +492,10 @@ async function signIn(key) {
   $("#sign-out").hidden = false;
   $("#operator-name").textContent = state.operator.name;
   map.render();
+  state.selected = null;
   await Promise.all([loadDistricts(), loadLots()]);
-  if (state.districts.length) await select(state.districts[0].id);
+  // The first district, unless one was clicked while the lots were loading: that choice stands.
+  if (state.districts.length && !state.selected) await select(state.districts[0].id);
   else map.fit(bounds(state.others.map((d) => ({ type: "Point", coordinates: [d.centroid.lng, d.centroid.lat] }))));
 }
 
