@@ -191,6 +191,7 @@ def test_counts_take_their_plural_in_both_languages(page, console):
     page.click("#lang")
     expect(status).to_contain_text("29 位用户")
     expect(status).to_contain_text("2 个网格")
+    page.screenshot(path=str(ARTIFACTS / f"console-zh-{_width(page)}.png"))
 
 
 def test_density_and_footprints_have_distinct_colours(page, console):
