@@ -176,7 +176,7 @@ function campaignItem(c) {
     h("div", {}, h("b", {}, c.title), h("span", { class: `badge kind-${c.kind}` }, t(`kind_${c.kind}`)),
       h("span", { class: `badge state-${c.state}`, "data-state": c.state }, t(`state_${c.state}`))),
     h("div", { class: "meta" }, h("span", { class: "when", title: zoneTitle(new Date(c.starts_at)) },
-      whenSpan(c.starts_at, c.ends_at)), ` · ${c.radius_m} m`),
+      whenSpan(c.starts_at, c.ends_at)), " · ", h("span", { class: "nowrap" }, `${c.radius_m} m`)),
     h("div", { class: "meta stats" }, ...(stats ? [`${t("delivered")} ${stats.offers_delivered} · ${t("conversions")} `,
       h("b", { class: "conversions" }, String(stats.conversions)), " · ",
       h("b", { class: "revenue" }, yuan(stats.revenue_cents)),
