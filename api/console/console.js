@@ -2,7 +2,8 @@
 // Coordinates: the API's (lat, lng) objects at its edges; GeoJSON [lng, lat] for everything drawn.
 
 import { MercatorMap, bounds } from "./map.js";
-import { applyLabels, currentLang, t, toggleLang } from "./i18n.js";
+import { applyLabels, currentLang, t, tn, toggleLang } from "./i18n.js";
+import { campaignProblems } from "./checks.js";
 import { GuidesPanel } from "./guides.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -51,8 +52,25 @@ async function api(method, path, body) {
 const yuan = (cents) => `¥${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, "0")}`;
 const nameOf = (d) => (currentLang() === "zh" && d.name_zh) || d.name;
 const localInput = (date) => new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-const when = (iso) => new Date(iso).toLocaleString(currentLang() === "zh" ? "zh-CN" : "en-GB",
-  { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+// Times are the browser's, in its zone, and every time shown names it: "24 Dec 20:15 UTC+8", with the
+// zone's name on hover ("Asia/Shanghai (UTC+8)").
+const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const locale = () => (currentLang() === "zh" ? "zh-CN" : "en-GB");
+const day = (date) => date.toLocaleDateString(locale(), { month: "short", day: "numeric" });
+const clock = (date) => date.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+function utcOffset(date) {
+  const minutes = -date.getTimezoneOffset(), abs = Math.abs(minutes);
+  return `UTC${minutes < 0 ? "-" : "+"}${Math.floor(abs / 60)}${abs % 60 ? `:${String(abs % 60).padStart(2, "0")}` : ""}`;
+}
+const zoneTitle = (date) => `${ZONE} (${utcOffset(date)})`;
+const when = (iso) => { const d = new Date(iso); return `${day(d)} ${clock(d)} ${utcOffset(d)}`; };
+// A span of time: the day once if it is one day, the zone once unless it changes (daylight saving).
+function whenSpan(fromIso, toIso) {
+  const a = new Date(fromIso), b = new Date(toIso);
+  const sameZone = utcOffset(a) === utcOffset(b);
+  const start = `${day(a)} ${clock(a)}${sameZone ? "" : ` ${utcOffset(a)}`}`;
+  return `${start} – ${day(a) === day(b) ? "" : `${day(b)} `}${clock(b)} ${utcOffset(b)}`;
+}
 
 function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -78,12 +96,12 @@ function drawDensity() {
   const features = state.density?.features || [];
   const most = Math.max(1, ...features.map((f) => f.properties.users));
   map.setLayer("density", features.map((f) => ({
-    geometry: f.geometry, cls: "density", title: `${f.properties.users} ${t("users")}`,
+    geometry: f.geometry, cls: "density", title: tn("users_n", f.properties.users),
     attrs: { "fill-opacity": (0.15 + 0.6 * (f.properties.users / most)).toFixed(2), "data-users": f.properties.users },
     label: String(f.properties.users), labelCls: "density-label", minZoom: 13,
   })));
   const users = features.reduce((n, f) => n + f.properties.users, 0);
-  $("#map-status").textContent = state.density ? t("status_density", { n: users, cells: features.length }) : "";
+  $("#map-status").textContent = state.density ? t("status_density", { users: tn("users_n", users), cells: tn("cells_n", features.length) }) : "";
 }
 
 const topOf = (geometry) => { const b = bounds([geometry]); return [(b[0] + b[2]) / 2, b[3]]; };
@@ -157,7 +175,8 @@ function campaignItem(c) {
   return h("li", { "data-campaign-id": c.id }, actions,
     h("div", {}, h("b", {}, c.title), h("span", { class: `badge kind-${c.kind}` }, t(`kind_${c.kind}`)),
       h("span", { class: `badge state-${c.state}`, "data-state": c.state }, t(`state_${c.state}`))),
-    h("div", { class: "meta" }, `${when(c.starts_at)} – ${when(c.ends_at)} · ${c.radius_m} m`),
+    h("div", { class: "meta" }, h("span", { class: "when", title: zoneTitle(new Date(c.starts_at)) },
+      whenSpan(c.starts_at, c.ends_at)), " · ", h("span", { class: "nowrap" }, `${c.radius_m} m`)),
     h("div", { class: "meta stats" }, ...(stats ? [`${t("delivered")} ${stats.offers_delivered} · ${t("conversions")} `,
       h("b", { class: "conversions" }, String(stats.conversions)), " · ",
       h("b", { class: "revenue" }, yuan(stats.revenue_cents)),
@@ -170,9 +189,9 @@ function rainBlock(c) {
     total_cents: c.rain?.total_cents || 0, remaining_packets: c.rain?.packets || 0, remaining_cents: c.rain?.total_cents || 0, refunded_cents: 0 };
   const share = r.packets ? (100 * r.won_packets) / r.packets : 0;
   return h("div", { class: "rain", "data-rain": c.id },
-    `${t("won")} `, h("b", { class: "won-packets" }, String(r.won_packets)), ` / ${r.packets} ${t("packets_unit")} · `,
+    `${t("won")} `, h("b", { class: "won-packets" }, String(r.won_packets)), ` / ${r.packets} ${tn("packet_noun", r.packets)} · `,
     h("b", { class: "won-cents" }, yuan(r.won_cents)), ` / ${yuan(r.total_cents)} · ${t("remaining")} `,
-    h("b", { class: "remaining-packets" }, String(r.remaining_packets)), ` ${t("packets_unit")} `,
+    h("b", { class: "remaining-packets" }, String(r.remaining_packets)), ` ${tn("packet_noun", r.remaining_packets)} `,
     h("b", { class: "remaining-cents" }, yuan(r.remaining_cents)),
     r.refunded_cents ? ` · ${t("refunded")} ${yuan(r.refunded_cents)}` : "",
     h("div", { class: "bar" }, h("i", { style: `width:${share.toFixed(1)}%` })));
@@ -189,7 +208,7 @@ function renderLots() {
   if (!lots.length) list.append(h("li", { class: "meta" }, t("no_lots")));
 }
 
-const guides = new GuidesPanel($("#guides"), { api, ApiError, h, t, yuan, when, showError, clearErrors,
+const guides = new GuidesPanel($("#guides"), { api, ApiError, h, t, tn, yuan, when, showError, clearErrors,
   districtName: (id) => { const d = state.districts.find((x) => x.id === id); return d ? nameOf(d) : id; } });
 
 // ------------------------------------------------------------------ loading
@@ -299,7 +318,8 @@ function clearErrors(root) {
   for (const e of root.querySelectorAll(".invalid")) e.classList.remove("invalid");
 }
 
-// The API names the field it refuses (`radius_m`, `packets`, ...): its message goes beside that field.
+// A problem names its field (`radius_m`, `packets`, ...), as the API's 422 does: its message goes beside that
+// field. Called once per problem: a form's own checks show all of theirs together.
 function showError(root, error) {
   const field = error.field.split(".").pop();
   const slot = (field && root.querySelector(`[data-error-for="${field}"]`)) || root.querySelector('[data-error-for=""]');
@@ -324,6 +344,7 @@ function openForm(c = null) {
   form.elements.ends_at.value = localInput(c ? new Date(c.ends_at) : new Date(now.getTime() + 2 * 3600e3));
   form.elements.radius_m.value = c?.radius_m ?? REACH_M;
   for (const fs of form.querySelectorAll("fieldset[data-kind]")) fs.disabled = !!c; // fixed once created
+  for (const zone of form.querySelectorAll(".zone")) { zone.textContent = utcOffset(now); zone.title = zoneTitle(now); }
   showKindFields();
   form.elements.title.focus();
 }
@@ -349,9 +370,26 @@ function formBody() {
   return body;
 }
 
+// The form's values for its own checks: numbers as numbers (NaN when not one), times as Dates.
+function formValues() {
+  const el = form.elements;
+  const number = (name) => (el[name].value.trim() === "" ? undefined : Number(el[name].value));
+  const time = (name) => (el[name].value ? new Date(el[name].value) : null);
+  return { kind: el.kind.value, title: el.title.value, body: el.body.value, starts_at: time("starts_at"),
+    ends_at: time("ends_at"), radius_m: number("radius_m"), total_cents: number("total_cents"),
+    packets: number("packets"), min_cents: number("min_cents"), free_minutes: number("free_minutes") };
+}
+
+function showProblems(root, problems) {
+  for (const p of problems) showError(root, { field: p.field, message: t(p.key, p.vars) });
+  root.querySelector(".invalid")?.focus();
+}
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors(form);
+  const problems = campaignProblems(formValues(), { fixed: !!state.editing });
+  if (problems.length) return showProblems(form, problems);
   const id = state.editing?.id;
   try {
     const saved = id ? await api("PATCH", `/v1/campaigns/${id}`, formBody()) : await api("POST", "/v1/campaigns", formBody());
@@ -454,8 +492,10 @@ async function signIn(key) {
   $("#sign-out").hidden = false;
   $("#operator-name").textContent = state.operator.name;
   map.render();
+  state.selected = null;
   await Promise.all([loadDistricts(), loadLots()]);
-  if (state.districts.length) await select(state.districts[0].id);
+  // The first district, unless one was clicked while the lots were loading: that choice stands.
+  if (state.districts.length && !state.selected) await select(state.districts[0].id);
   else map.fit(bounds(state.others.map((d) => ({ type: "Point", coordinates: [d.centroid.lng, d.centroid.lat] }))));
 }
 
@@ -469,6 +509,10 @@ $("#lang").addEventListener("click", () => {
   renderDistricts(); renderCampaigns(); renderLots(); guides.render();
   drawDistricts(); drawCampaigns(); drawLots(); drawDensity();
 });
+// The legend is open on a wide window and folded on a narrow one, where it would cover the map's labels.
+const wide = matchMedia("(min-width: 1001px)");
+$("#legend").open = wide.matches;
+wide.addEventListener("change", () => { $("#legend").open = wide.matches; });
 for (const box of document.querySelectorAll("#legend input[data-layer]")) {
   box.addEventListener("change", () => map.setVisible(box.dataset.layer, box.checked));
 }

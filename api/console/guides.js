@@ -2,6 +2,8 @@
 // this month's commission; a new guide; a guide who leaves hands its members to another.
 // Only the public API (docs/guides.md), with the operator's key, through the console's own `api`.
 
+import { guideProblems } from "./checks.js";
+
 const MEMBER_PAGE = 20;
 const COUNT_PAGE = 1000; // members counted per guide and poll: one request (the API has no count)
 
@@ -13,8 +15,8 @@ function monthStart(now = new Date()) {
 }
 
 export class GuidesPanel {
-  constructor(root, { api, ApiError, h, t, yuan, when, showError, clearErrors, districtName }) {
-    Object.assign(this, { root, api, ApiError, h, t, yuan, when, showError, clearErrors, districtName });
+  constructor(root, { api, ApiError, h, t, tn, yuan, when, showError, clearErrors, districtName }) {
+    Object.assign(this, { root, api, ApiError, h, t, tn, yuan, when, showError, clearErrors, districtName });
     this.list = root.querySelector("#guide-list");
     this.form = root.querySelector("#guide-form");
     this.district = null; // the store shown
@@ -85,7 +87,7 @@ export class GuidesPanel {
   }
 
   item(g) {
-    const { h, t, yuan } = this;
+    const { h, t, tn, yuan } = this;
     const f = this.figures.get(g.id);
     const r = f?.report;
     const actions = h("span", { class: "item-actions" },
@@ -100,10 +102,10 @@ export class GuidesPanel {
           t(g.active ? "guide_active" : "guide_left"))),
       h("div", { class: "meta" }, h("span", { class: "bps", title: `${g.commission_bps} bps` }, pct(g.commission_bps)),
         ` ${t("commission")} · `, h("span", { class: "member-count" }, f ? `${f.members}${f.more ? "+" : ""}` : "…"),
-        ` ${t("members")}`,
+        ` ${f ? tn("member_noun", f.members + (f.more ? 1 : 0)) : t("members")}`,
         g.transfer_to ? ` · ${t("left_to", { name: successor?.name || g.transfer_to })}` : ""),
       h("div", { class: "meta month" }, `${t("this_month")}: `,
-        h("b", { class: "month-orders" }, r ? String(r.orders) : "…"), ` ${t("orders")} · `,
+        h("b", { class: "month-orders" }, r ? String(r.orders) : "…"), ` ${r ? tn("order_noun", r.orders) : t("orders")} · `,
         h("b", { class: "month-revenue" }, r ? yuan(r.revenue_cents) : "…"), ` ${t("revenue")} · `,
         h("b", { class: "month-commission" }, r ? yuan(r.commission_cents) : "…"), ` ${t("commission")}`),
       this.leaving?.guide.id === g.id ? this.leaving.form : null,
@@ -157,6 +159,11 @@ export class GuidesPanel {
     const bps = el.commission_bps.value.trim();
     const body = { district_id: this.district, name: el.name.value,
       commission_bps: bps === "" ? undefined : Number(bps) };
+    const problems = guideProblems(body);
+    if (problems.length) {
+      for (const p of problems) this.showError(this.form, { field: p.field, message: this.t(p.key, p.vars) });
+      return this.form.querySelector(".invalid")?.focus();
+    }
     const submit = this.form.querySelector("button[type=submit]");
     submit.disabled = true; // one click, one guide
     try {

@@ -23,8 +23,15 @@ const LABELS = {
     free: "free", occupied: "occupied", of: "of", no_campaigns: "No campaigns for this district yet.",
     no_lots: "No parking lots for this district.", no_districts: "No districts yet: upload one below.",
     layer_cells: "Reach cells (H3)", layer_campaigns: "Campaign reach", layer_density: "Users per cell (≥5)",
-    layer_lots: "Parking (free spaces)", layer_outline: "3 km reach",
-    status_density: "{n} users in reach shown in {cells} cells (cells under 5 users hidden)",
+    layer_lots: "Parking (free spaces)", layer_outline: "3 km reach", legend: "Layers",
+    layer_footprints: "Your districts", layer_selected: "Selected district",
+    status_density: "{users} in reach, {cells} (cells of fewer than 5 users hidden)",
+    users_n: { one: "{n} user", other: "{n} users" }, cells_n: { one: "in {n} cell", other: "in {n} cells" },
+    member_noun: { one: "member", other: "members" }, order_noun: { one: "order", other: "orders" },
+    packet_noun: { one: "packet", other: "packets" },
+    check_blank: "must not be blank", check_time: "must be a date and time", check_after_start: "must be after the start",
+    check_radius: "must be more than 0 and at most {max} metres", check_whole: "must be a whole number from {min} to {max}",
+    check_pool: "must be at least packets × smallest packet = {n}",
     field: "field",
     conversions: "conversions", revenue: "revenue",
     guides: "Guides", new_guide: "New guide", guide_name: "Name", commission_bps: "Commission (basis points, 0–10,000)",
@@ -56,8 +63,14 @@ const LABELS = {
     free: "空位", occupied: "占用", of: "/", no_campaigns: "该商圈还没有活动。",
     no_lots: "该商圈没有停车场。", no_districts: "还没有商圈：请在下方上传。",
     layer_cells: "覆盖网格（H3）", layer_campaigns: "活动范围", layer_density: "每格用户数（≥5）",
-    layer_lots: "停车场（空位）", layer_outline: "3 公里范围",
-    status_density: "范围内 {n} 位用户，显示于 {cells} 个网格（不足 5 人的网格不显示）",
+    layer_lots: "停车场（空位）", layer_outline: "3 公里范围", legend: "图层",
+    layer_footprints: "我的商圈", layer_selected: "选中的商圈",
+    status_density: "范围内 {users}，{cells}（不足 5 人的网格不显示）",
+    users_n: "{n} 位用户", cells_n: "显示于 {n} 个网格",
+    member_noun: "位会员", order_noun: "单", packet_noun: "个",
+    check_blank: "不能为空", check_time: "须填写日期和时间", check_after_start: "须晚于开始时间",
+    check_radius: "须大于 0 且不超过 {max} 米", check_whole: "须为 {min} 到 {max} 的整数",
+    check_pool: "至少为 红包个数 × 最小红包 = {n}",
     field: "字段",
     conversions: "转化", revenue: "销售额",
     guides: "专属导购", new_guide: "新增导购", guide_name: "姓名", commission_bps: "佣金（基点，0–10,000）",
@@ -73,9 +86,19 @@ let lang = localStorage.getItem("de-lang") || (navigator.language?.startsWith("z
 
 export function currentLang() { return lang; }
 
+const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+
 export function t(key, vars = {}) {
-  const text = LABELS[lang][key] ?? LABELS.en[key] ?? key;
-  return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+  return fill(LABELS[lang][key] ?? LABELS.en[key] ?? key, vars);
+}
+
+// A label for a count `n`: English has "one" and "other" forms, Chinese one form for all; the language's
+// plural rules (Intl.PluralRules) choose. `{n}` in the label is the count.
+export function tn(key, n, vars = {}) {
+  const label = LABELS[lang][key] ?? LABELS.en[key] ?? key;
+  const text = typeof label === "string" ? label
+    : label[new Intl.PluralRules(lang === "zh" ? "zh-CN" : "en").select(n)] ?? label.other;
+  return fill(text, { n, ...vars });
 }
 
 export function applyLabels(root = document) {

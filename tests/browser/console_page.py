@@ -8,6 +8,7 @@ runs are elsewhere). Not a conftest.py: the api tests import their conftest by t
 import json
 import re
 import shutil
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -78,9 +79,12 @@ def console(single_redis_url, tmp_path):
     client.close()
 
 
-@pytest.fixture
-def page(browser, console):  # after the server starts, closed before it stops
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="en-GB")
+@contextmanager
+def opened(browser, width=1400, height=900, timezone_id=None):
+    """A page at a viewport's size (and in a time zone, else the machine's) that fails on any error the
+    page reports, closed on leaving."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB",
+                                  timezone_id=timezone_id)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -90,6 +94,12 @@ def page(browser, console):  # after the server starts, closed before it stops
     yield page
     context.close()
     assert not errors, f"the page reported errors: {errors}"
+
+
+@pytest.fixture
+def page(browser, console):  # after the server starts, closed before it stops
+    with opened(browser) as page:
+        yield page
 
 
 def sign_in(page, console, key=None):

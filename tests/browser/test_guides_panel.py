@@ -85,7 +85,7 @@ def test_a_guide_made_in_the_panel_shows_its_member_and_this_months_commission(p
     page.locator("#guides").screenshot(path=str(ARTIFACTS / "console-guides.png"))
 
 
-def test_the_apis_error_shows_at_the_guide_forms_field_and_nothing_is_written(page, console):
+def test_a_bad_field_shows_its_error_at_the_guide_forms_field_and_nothing_is_written(page, console):
     _open_sanlitun(page, console)
     page.click("#new-guide")
     page.fill("#guide-form [name=name]", "Too generous")
@@ -94,7 +94,7 @@ def test_the_apis_error_shows_at_the_guide_forms_field_and_nothing_is_written(pa
     expect(page.locator('#guide-form [data-error-for="commission_bps"]')).to_contain_text("10")
     expect(page.locator("#guide-form [name=commission_bps]")).to_have_class("invalid")
     assert page.locator('#guide-form [data-error-for="name"]').inner_text() == ""
-    page.fill("#guide-form [name=name]", "   ")  # blank: the API names the field
+    page.fill("#guide-form [name=name]", "   ")  # blank
     page.fill("#guide-form [name=commission_bps]", "300")
     page.click("#guide-form button[type=submit]")
     expect(page.locator('#guide-form [data-error-for="name"]')).not_to_be_empty()
