@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-run test-tools run demo reset-demo test test-fast bench bench-http bench-rain bench-push \
+.PHONY: setup setup-run test-tools run demo reset-demo lint test test-fast bench bench-http bench-rain bench-push \
 	bench-parking bench-orders bench-scale clean
 
 $(BIN)/python:
@@ -48,9 +48,16 @@ test-tools:
 	  echo "installing Debian's chromium, fonts-wqy-zenhei and wrk for the browser and benchmark tests"; \
 	  apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei wrk; }
 
+# Static checks, configured in pyproject.toml: ruff (with the import boundaries: redis only in
+# district_engine/store/, fastapi only in api/) and mypy (strict on the pure cores). `make test` runs
+# them first and stops on a finding.
+lint: setup
+	@$(BIN)/ruff check . || { echo "make lint: ruff found the problems above" >&2; exit 1; }
+	@$(BIN)/mypy || { echo "make lint: mypy found the problems above" >&2; exit 1; }
+
 # One pytest worker per core (pytest-xdist): each starts its own Redis and Cluster, and most tests
 # wait on servers rather than compute, so two workers on two cores take well under half the time.
-test: setup test-tools
+test: setup lint test-tools
 	$(BIN)/python -m pytest -n auto
 
 test-fast: setup test-tools
@@ -82,4 +89,4 @@ bench-scale: setup test-tools
 	$(BIN)/python bench/scale.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis tests/artifacts bench/out
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache tests/artifacts bench/out

@@ -105,12 +105,17 @@ def freshness_ms(base: str, key: str, district_id: str = "fresh-mall", at: tuple
     limits = httpx.Limits(max_connections=probes, max_keepalive_connections=probes)
     with httpx.Client(base_url=base, timeout=10, limits=limits) as http, ThreadPoolExecutor(probes) as pool:
         h = {"Authorization": f"Bearer {key}"}
-        feed = lambda _: http.get("/v1/feed", params={"lat": lat, "lng": lng}).json()["offers"]
+        def feed(_):
+            return http.get("/v1/feed", params={"lat": lat, "lng": lng}).json()["offers"]
+
         list(pool.map(feed, range(probes)))  # the connections are open before the clock starts
         t0 = time.perf_counter()
         http.post("/v1/districts", json=feature, headers=h).raise_for_status()
         now = time.time()
-        iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
+
+        def iso(t):
+            return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(t))
+
         c = http.post("/v1/campaigns", headers=h, json={"district_id": district_id, "title": "New", "body": "b",
                                                         "starts_at": iso(now - 60), "ends_at": iso(now + 3600)}).json()
         while time.perf_counter() - t0 < 10:
@@ -144,8 +149,11 @@ def main(argv=None):
             # (the latency and wrk's own turn), which grows with the load: two calibration runs,
             # each correcting the wait by how far its cycle was from the period.
             period_ms = 1000 * args.connections / (0.4 * results["healthz"]["req_s"])
-            paced = lambda wait_ms: wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms,
-                                                         channel_key=channel_key), args.seconds, args.connections)
+
+            def paced(wait_ms):
+                return wrk(base, lua_points(Path(tmp) / "paced.lua", lat, lng, post=True, delay_ms=wait_ms,
+                                            channel_key=channel_key), args.seconds, args.connections)
+
             wait_ms = period_ms
             for _ in range(2):
                 cycle_ms = 1000 * args.connections / paced(wait_ms)["req_s"]

@@ -146,14 +146,17 @@ def geosearch(client, lat, lng, radius_m):
 
 def with_timers(obj, names, spent):
     """Replace obj's methods ``names`` by timed wrappers adding to spent[name]; undo with ``del``."""
-    for name in names:
-        def run(*a, _fn=getattr(obj, name), _name=name, **kw):
+    def timed(fn, name):
+        def run(*a, **kw):
             t = time.perf_counter()
             try:
-                return _fn(*a, **kw)
+                return fn(*a, **kw)
             finally:
-                spent[_name] += time.perf_counter() - t
-        setattr(obj, name, run)
+                spent[name] += time.perf_counter() - t
+        return run
+
+    for name in names:
+        setattr(obj, name, timed(getattr(obj, name), name))
 
 
 def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:

@@ -517,7 +517,7 @@ class Engine:
         view = self.view
         out: list = [None] * len(attempts)
         going = []
-        for i, (a, grab_id, wait_ms) in enumerate(zip(attempts, grab_ids, waits)):
+        for i, (a, wait_ms) in enumerate(zip(attempts, waits)):
             out[i] = self._refusal(view, a, wait_ms, last.get(a.ping.user_id), now_ms)
             if out[i] is None:
                 going.append(i)

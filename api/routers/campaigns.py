@@ -1,3 +1,5 @@
+from typing import Annotated
+
 from fastapi import APIRouter, Query, Response
 
 from api.auth import OperatorDep
@@ -33,7 +35,7 @@ def create_campaign(body: CampaignCreate, engine: EngineDep, operator: OperatorD
 
 @router.get("", response_model=CampaignList, summary="Your campaigns, optionally by district and state")
 def list_campaigns(engine: EngineDep, operator: OperatorDep, district_id: str | None = None,
-                   state: State | None = Query(default=None)) -> CampaignList:
+                   state: Annotated[State | None, Query()] = None) -> CampaignList:
     now = engine.clock()
     found = [c for c in engine.campaigns.of_operator(operator)
              if (district_id is None or c.district_id == district_id) and (state is None or c.state(now).value == state)]

@@ -1,3 +1,5 @@
+from typing import Annotated
+
 from fastapi import APIRouter, Body, Query, Request, Response
 
 from api.auth import OperatorDep, declare, principal_of
@@ -32,7 +34,7 @@ def _summary(d: District) -> DistrictSummary:
                          "districts, that district is replaced (200).")
 @idempotent
 def create_district(engine: EngineDep, operator: OperatorDep, response: Response,
-                    feature: dict = Body(examples=[FEATURE_EXAMPLE])) -> DistrictSummary:
+                    feature: Annotated[dict, Body(examples=[FEATURE_EXAMPLE])]) -> DistrictSummary:
     made_id = new_id("dst")  # used only if the Feature names no id; derived from an Idempotency-Key
     district = District.from_geojson(feature, default_id=made_id)
     # A server-made id already stored can only be this request's own first run (its answer lost):

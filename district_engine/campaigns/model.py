@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from district_engine.errors import InvalidInputError
 from district_engine.validation import check_int, check_text
@@ -56,10 +57,10 @@ class Campaign:
     max_pushes_per_user: int = 1
     attribution_days: int = 7  # an order this many days after the offer was given counts as its conversion
     ended_at: datetime | None = None
-    rain: dict | None = None  # red_envelope only: total_cents, packets, min_cents, split, per_user_limit
-    parking: dict | None = None  # parking only: lot_id (None: every lot of the district), free_minutes
+    rain: dict[str, Any] | None = None  # red_envelope only: total_cents, packets, min_cents, split, per_user_limit
+    parking: dict[str, Any] | None = None  # parking only: lot_id (None: every lot of the district), free_minutes
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, limit in _TEXT_LIMITS.items():
             value = check_text(getattr(self, name), name, limit, multiline=name == "body")
             if not value.strip():
@@ -127,7 +128,7 @@ class Campaign:
         """This campaign ended early at ``at`` (a no-op if it already ended)."""
         return self if self.state(at) is CampaignState.ENDED else replace(self, ended_at=at)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for name in ("starts_at", "ends_at", "ended_at"):
             d[name] = d[name].isoformat() if d[name] else None
@@ -136,7 +137,7 @@ class Campaign:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Campaign:
+    def from_dict(cls, d: dict[str, Any]) -> Campaign:
         times = {n: datetime.fromisoformat(d[n]) if d.get(n) else None for n in ("starts_at", "ends_at", "ended_at")}
         # Until audiences had a meaning the API took any label (its example was "members_only"):
         # such a campaign was, and stays, for everyone in reach.

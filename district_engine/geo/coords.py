@@ -12,9 +12,11 @@ All functions take and return ``(lat, lng)`` in degrees: scalars give floats, ar
 from __future__ import annotations
 
 import math
+from typing import Any, overload
 
 import numpy as np
 from numba import njit
+from numpy.typing import ArrayLike, NDArray
 
 from district_engine.geo.points import check_coord, check_latlng
 
@@ -30,9 +32,13 @@ _INVERSE_MAX_ITER = 30
 # per-request path (a scalar) and the batch path (a compiled loop), so there is one formula each.
 WGS_TO_GCJ, GCJ_TO_WGS, GCJ_TO_BD, BD_TO_GCJ = 0, 1, 2, 3
 
+LatLng = tuple[float, float]
+# floats for scalars, float64 arrays (of the input's shape) for arrays
+Points = tuple[float, float] | tuple[NDArray[np.float64], NDArray[np.float64]]
+
 
 @njit(cache=True)
-def _wgs_to_gcj(lat, lng):
+def _wgs_to_gcj(lat: float, lng: float) -> LatLng:
     if lng < 72.004 or lng > 137.8347 or lat < 0.8293 or lat > 55.8271:
         return lat, lng  # outside the GCJ-02 area
     x, y = lng - 105.0, lat - 35.0
@@ -53,19 +59,19 @@ def _wgs_to_gcj(lat, lng):
 
 
 @njit(cache=True)
-def _gcj_to_bd(lat, lng):
+def _gcj_to_bd(lat: float, lng: float) -> LatLng:
     z = math.hypot(lng, lat) + 0.00002 * math.sin(lat * _X_PI)
     theta = math.atan2(lat, lng) + 0.000003 * math.cos(lng * _X_PI)
     return z * math.sin(theta) + 0.006, z * math.cos(theta) + 0.0065
 
 
 @njit(cache=True)
-def _forward(step, lat, lng):
+def _forward(step: int, lat: float, lng: float) -> LatLng:
     return _wgs_to_gcj(lat, lng) if step == WGS_TO_GCJ else _gcj_to_bd(lat, lng)
 
 
 @njit(cache=True)
-def _step(step, lat, lng):
+def _step(step: int, lat: float, lng: float) -> LatLng:
     """One step; the inverses solve forward(x) = (lat, lng) by fixed-point iteration (the
     transforms are near-translations), to 1e-10 degrees."""
     if step == WGS_TO_GCJ or step == GCJ_TO_BD:
@@ -83,14 +89,15 @@ def _step(step, lat, lng):
 
 
 @njit(cache=True)
-def _point(steps, lat, lng):
+def _point(steps: tuple[int, ...], lat: float, lng: float) -> LatLng:
     for s in steps:
         lat, lng = _step(s, lat, lng)
     return lat, lng
 
 
 @njit(cache=True)
-def _rows(steps, lat, lng):
+def _rows(steps: tuple[int, ...], lat: NDArray[np.float64],
+          lng: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     out_lat = np.empty(lat.size)
     out_lng = np.empty(lat.size)
     for i in range(lat.size):
@@ -98,7 +105,7 @@ def _rows(steps, lat, lng):
     return out_lat, out_lng
 
 
-def _apply(steps: tuple, lat, lng):
+def _apply(steps: tuple[int, ...], lat: ArrayLike, lng: ArrayLike) -> Points:
     """Validate, convert, and give back floats for scalars or arrays (same shape) for arrays."""
     lat_a, lng_a = check_latlng(lat, lng)
     if not steps:
@@ -109,41 +116,54 @@ def _apply(steps: tuple, lat, lng):
     return out_lat.reshape(lat_a.shape), out_lng.reshape(lat_a.shape)
 
 
-def wgs84_to_gcj02(lat, lng):
+def wgs84_to_gcj02(lat: ArrayLike, lng: ArrayLike) -> Points:
     """WGS-84 -> GCJ-02 (identity outside China); (lat, lng) degrees, scalars or arrays."""
     return _apply((WGS_TO_GCJ,), lat, lng)
 
 
-def gcj02_to_wgs84(lat, lng):
+def gcj02_to_wgs84(lat: ArrayLike, lng: ArrayLike) -> Points:
     """GCJ-02 -> WGS-84 by iteration (error well under 1 mm); (lat, lng) degrees, scalars or arrays."""
     return _apply((GCJ_TO_WGS,), lat, lng)
 
 
-def gcj02_to_bd09(lat, lng):
+def gcj02_to_bd09(lat: ArrayLike, lng: ArrayLike) -> Points:
     """GCJ-02 -> BD-09; (lat, lng) degrees, scalars or arrays."""
     return _apply((GCJ_TO_BD,), lat, lng)
 
 
-def bd09_to_gcj02(lat, lng):
+def bd09_to_gcj02(lat: ArrayLike, lng: ArrayLike) -> Points:
     """BD-09 -> GCJ-02 by iteration (error well under 1 mm); (lat, lng) degrees, scalars or arrays."""
     return _apply((BD_TO_GCJ,), lat, lng)
 
 
-_TO_WGS = {"wgs84": (), "gcj02": (GCJ_TO_WGS,), "bd09": (BD_TO_GCJ, GCJ_TO_WGS)}
-_FROM_WGS = {"wgs84": (), "gcj02": (WGS_TO_GCJ,), "bd09": (WGS_TO_GCJ, GCJ_TO_BD)}
+_TO_WGS: dict[str, tuple[int, ...]] = {"wgs84": (), "gcj02": (GCJ_TO_WGS,), "bd09": (BD_TO_GCJ, GCJ_TO_WGS)}
+_FROM_WGS: dict[str, tuple[int, ...]] = {"wgs84": (), "gcj02": (WGS_TO_GCJ,), "bd09": (WGS_TO_GCJ, GCJ_TO_BD)}
 
 
-def to_wgs84(lat, lng, coord: str = "wgs84"):
+@overload
+def to_wgs84(lat: float, lng: float, coord: str = ...) -> LatLng: ...
+@overload
+def to_wgs84(lat: NDArray[Any], lng: NDArray[Any], coord: str = ...) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+@overload
+def to_wgs84(lat: ArrayLike, lng: ArrayLike, coord: str = ...) -> Points: ...
+def to_wgs84(lat: ArrayLike, lng: ArrayLike, coord: str = "wgs84") -> Points:
     """Convert (lat, lng) given in ``coord`` (wgs84, gcj02 or bd09) to WGS-84 (lat, lng)."""
     return _apply(_TO_WGS[check_coord(coord)], lat, lng)
 
 
-def from_wgs84(lat, lng, coord: str = "wgs84"):
+@overload
+def from_wgs84(lat: float, lng: float, coord: str = ...) -> LatLng: ...
+@overload
+def from_wgs84(lat: NDArray[Any], lng: NDArray[Any], coord: str = ...) -> tuple[NDArray[np.float64], NDArray[np.float64]]: ...
+@overload
+def from_wgs84(lat: ArrayLike, lng: ArrayLike, coord: str = ...) -> Points: ...
+def from_wgs84(lat: ArrayLike, lng: ArrayLike, coord: str = "wgs84") -> Points:
     """Convert WGS-84 (lat, lng) to ``coord`` (wgs84, gcj02 or bd09)."""
     return _apply(_FROM_WGS[check_coord(coord)], lat, lng)
 
 
-def convert(lat, lng, src: str, dst: str):
+def convert(lat: ArrayLike, lng: ArrayLike, src: str, dst: str) -> Points:
     """Convert (lat, lng) from coordinate system ``src`` to ``dst``."""
     check_coord(dst)
-    return from_wgs84(*to_wgs84(lat, lng, src), dst)
+    wgs_lat, wgs_lng = to_wgs84(lat, lng, src)
+    return from_wgs84(wgs_lat, wgs_lng, dst)

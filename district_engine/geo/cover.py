@@ -15,6 +15,7 @@ How the cells are found, for many footprints at once:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import chain
 from typing import NamedTuple
 
@@ -133,7 +134,7 @@ def reach_cover(fp: CompiledFootprints, radius_m: float, res: int = REACH_RES, p
 class _CellTable:
     """Sorted candidate cells with their ECEF centres and circumradii; grows on demand."""
 
-    def __init__(self, cells: np.ndarray, chunk: int, advance):
+    def __init__(self, cells: np.ndarray, chunk: int, advance: Callable[[], object]):
         self.cells = cells
         self.xyz = np.empty((cells.size, 3))
         self.radius = np.empty(cells.size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import shapely
 from shapely.validation import explain_validity
@@ -23,7 +24,7 @@ MAX_FOOTPRINT_VERTICES = 10_000
 _MAX_ABS_LAT = 85.0
 
 
-def _position(p, field: str) -> tuple[float, float]:
+def _position(p: object, field: str) -> tuple[float, float]:
     if not isinstance(p, (list, tuple)) or len(p) < 2:
         raise InvalidInputError(f"a position must be [lng, lat], got {p!r}", field=field)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p[:2]):
@@ -39,7 +40,7 @@ def _position(p, field: str) -> tuple[float, float]:
     return lng, lat
 
 
-def _ring(ring, field: str) -> list[tuple[float, float]]:
+def _ring(ring: object, field: str) -> list[tuple[float, float]]:
     if not isinstance(ring, (list, tuple)):
         raise InvalidInputError(f"a linear ring must be an array of positions, got {type(ring).__name__}", field=field)
     if len(ring) < 4:
@@ -55,14 +56,14 @@ def _ring(ring, field: str) -> list[tuple[float, float]]:
     return pts
 
 
-def _polygon(rings, field: str) -> shapely.Polygon:
+def _polygon(rings: object, field: str) -> shapely.Polygon:
     if not isinstance(rings, (list, tuple)) or not rings:
         raise InvalidInputError("a polygon must be a non-empty array of linear rings", field=field)
     parsed = [_ring(r, f"{field}[{i}]") for i, r in enumerate(rings)]
     return shapely.Polygon(parsed[0], parsed[1:])
 
 
-def parse_footprint(geometry, field: str = "geometry"):
+def parse_footprint(geometry: object, field: str = "geometry") -> shapely.Geometry:
     """Return a valid, normalised shapely (Multi)Polygon from a GeoJSON geometry object (a dict)."""
     if not isinstance(geometry, dict):
         raise InvalidInputError("must be a GeoJSON geometry object", field=field)
@@ -91,6 +92,7 @@ def parse_footprint(geometry, field: str = "geometry"):
     return shapely.orient_polygons(geom, exterior_cw=False)
 
 
-def footprint_to_geojson(geom) -> dict:
+def footprint_to_geojson(geom: shapely.Geometry) -> dict[str, Any]:
     """The GeoJSON geometry object of a shapely footprint: a dict with [lng, lat] positions in lists."""
-    return json.loads(shapely.to_geojson(geom))
+    geojson: dict[str, Any] = json.loads(shapely.to_geojson(geom))
+    return geojson

@@ -16,9 +16,11 @@ for footprints, whose edges are tens to hundreds of metres.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 import shapely
 from pyproj import Geod
 
@@ -33,13 +35,13 @@ __all__ = [
 WGS84 = Geod(ellps="WGS84")
 
 
-def ecef(lat, lng) -> np.ndarray:
+def ecef(lat: ArrayLike, lng: ArrayLike) -> NDArray[np.float64]:
     """ECEF coordinates (m), shape (n, 3), of points on the WGS-84 ellipsoid (height 0)."""
     lat = np.ascontiguousarray(lat, dtype=np.float64).ravel()
     return ecef_rows(lat, np.ascontiguousarray(lng, dtype=np.float64).ravel())
 
 
-def footprint_centre(geometry) -> tuple[float, float]:
+def footprint_centre(geometry: Any) -> tuple[float, float]:
     """(lat, lng) of the centre of the footprint's bounding box: the origin of its local frame."""
     min_lng, min_lat, max_lng, max_lat = shapely.bounds(geometry)
     return float(min_lat + max_lat) / 2.0, float(min_lng + max_lng) / 2.0
@@ -68,7 +70,7 @@ class CompiledFootprints(NamedTuple):
         return np.maximum.reduceat(r, self.edge_offsets[:-1]) if r.size else r
 
 
-def compile_footprints(geometries) -> CompiledFootprints:
+def compile_footprints(geometries: Iterable[Any]) -> CompiledFootprints:
     """Place each (Multi)Polygon (lng/lat) in its own tangent plane; vectorized over all of them."""
     geoms = np.asarray(geometries, dtype=object).ravel()
     rings, ring_owner = _rings(geoms)
@@ -99,7 +101,7 @@ def _rings(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rings, part_owner[ring_part]
 
 
-def distance_to_footprint(lat, lng, geometry):
+def distance_to_footprint(lat: ArrayLike, lng: ArrayLike, geometry: Any) -> float | NDArray[np.float64]:
     """Geodesic distance (m, WGS-84) from (lat, lng) to a Polygon/MultiPolygon footprint; 0 inside.
 
     ``geometry`` is a shapely geometry in GeoJSON order (x=lng, y=lat). Scalars give a float,

@@ -9,12 +9,17 @@ millimetre within 5 km of the footprint, which is what makes a 1 m exactness bud
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
+from numpy.typing import NDArray
 
 __all__ = ["EDGE_COLUMNS", "edge_rows", "ecef_xyz", "ecef_rows", "local_xy", "polygon_distance",
            "distances_to_footprint"]
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.integer[Any]]
 
 WGS84_A = 6378137.0
 WGS84_F = 1.0 / 298.257223563
@@ -34,7 +39,7 @@ def edge_rows(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) ->
 
 
 @njit(cache=True)
-def ecef_xyz(lat, lng):
+def ecef_xyz(lat: float, lng: float) -> tuple[float, float, float]:
     """ECEF (x, y, z) in metres of a point on the WGS-84 ellipsoid (height 0); degrees in."""
     phi = math.radians(lat)
     lam = math.radians(lng)
@@ -45,7 +50,7 @@ def ecef_xyz(lat, lng):
 
 
 @njit(cache=True)
-def ecef_rows(lat, lng):
+def ecef_rows(lat: Floats, lng: Floats) -> Floats:
     """``ecef_xyz`` of every point: shape (n, 3)."""
     out = np.empty((lat.size, 3))
     for i in range(lat.size):
@@ -54,7 +59,7 @@ def ecef_rows(lat, lng):
 
 
 @njit(cache=True, inline="always")
-def local_xy(x, y, z, frame, f):
+def local_xy(x: float, y: float, z: float, frame: Floats, f: int) -> tuple[float, float]:
     """Project ECEF (x, y, z) into the tangent plane of frame row ``f``: (east_m, north_m)."""
     dx = x - frame[f, 0]
     dy = y - frame[f, 1]
@@ -69,7 +74,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
 @njit(cache=True, fastmath=_FASTMATH)
-def polygon_distance(px, py, edges, e0, e1):
+def polygon_distance(px: float, py: float, edges: Floats, e0: int, e1: int) -> float:
     """Planar distance (m) from (px, py) to the polygon whose boundary is edges[e0:e1]; 0 inside.
 
     An edge row is ``EDGE_COLUMNS`` (start, direction, 1/length^2, dx/dy), precomputed so that
@@ -97,7 +102,7 @@ def polygon_distance(px, py, edges, e0, e1):
 
 
 @njit(cache=True)
-def distances_to_footprint(xyz, frame, edges):
+def distances_to_footprint(xyz: Floats, frame: Floats, edges: Floats) -> Floats:
     """Distance (m) from each ECEF point (rows of xyz) to the single footprint (frame row 0, all edges)."""
     n = xyz.shape[0]
     out = np.empty(n)
@@ -111,7 +116,8 @@ OUTSIDE, BOUNDARY, INTERIOR = 0, 1, 2
 
 
 @njit(cache=True)
-def classify_cells(cell_xyz, cell_radius_m, pair_cell, pair_fp, frames, edges, edge_offsets, radius_m):
+def classify_cells(cell_xyz: Floats, cell_radius_m: Floats, pair_cell: Ints, pair_fp: Ints, frames: Floats,
+                   edges: Floats, edge_offsets: Ints, radius_m: float) -> NDArray[np.int8]:
     """For each (cell, footprint) pair: INTERIOR if the whole cell is within ``radius_m`` of the
     footprint, OUTSIDE if none of it is, BOUNDARY otherwise.
 

@@ -7,10 +7,12 @@ Pure functions: no I/O. The console (``/console``) draws exactly these.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import h3.api.basic_int as h3i
 import h3ronpy.vector as h3v
 import numpy as np
+from numpy.typing import ArrayLike
 import pyproj
 import shapely
 
@@ -20,7 +22,7 @@ MIN_USERS_SHOWN = 5  # a density cell with fewer users is withheld: counts, neve
 _OUTLINE_SEGMENTS = 48  # per quarter circle: chords sag at most r(1 - cos(pi/192)) = 0.4 m at 3 km
 
 
-def cell_features(cells, properties: list[dict]) -> list[dict]:
+def cell_features(cells: ArrayLike, properties: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One GeoJSON Polygon Feature per H3 cell (uint64 ids), with ``cell`` (hex) and its properties."""
     features = []
     for cell, props in zip(np.asarray(cells, dtype=np.uint64).tolist(), properties):
@@ -39,7 +41,7 @@ def _azimuthal(lat: float, lng: float) -> tuple[pyproj.Transformer, pyproj.Trans
             pyproj.Transformer.from_crs(local, wgs84, always_xy=True))
 
 
-def reach_outline(geometry, radius_m: float, centre: tuple[float, float]) -> shapely.Geometry:
+def reach_outline(geometry: Any, radius_m: float, centre: tuple[float, float]) -> shapely.Geometry:
     """The points ``radius_m`` from the footprint (shapely, x=lng, y=lat): the edge of its reach.
 
     The footprint is buffered in the azimuthal equidistant plane centred at ``centre`` (lat, lng).
@@ -56,7 +58,7 @@ def reach_outline(geometry, radius_m: float, centre: tuple[float, float]) -> sha
 
 def outline_sag_m(radius_m: float) -> float:
     """How far inside its true line ``reach_outline`` may run (chords of its arcs)."""
-    return radius_m * (1 - np.cos(np.pi / (4 * _OUTLINE_SEGMENTS)))
+    return radius_m * (1 - float(np.cos(np.pi / (4 * _OUTLINE_SEGMENTS))))
 
 
 def binned_counts(lats: np.ndarray, lngs: np.ndarray, res: int,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from district_engine.errors import InvalidInputError
 
@@ -33,7 +36,7 @@ def _check_range(values: np.ndarray, field: str, bound: float) -> None:
         )
 
 
-def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
+def check_latlng(lat: ArrayLike, lng: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Return (lat, lng) as float64 arrays of one shape; raise InvalidInputError naming the bad field.
 
     Accepts scalars or array-likes; scalars come back as 0-d arrays.
@@ -55,7 +58,7 @@ def check_latlng(lat, lng) -> tuple[np.ndarray, np.ndarray]:
     return lat_a, lng_a
 
 
-def check_radius_m(radius_m) -> float:
+def check_radius_m(radius_m: Any) -> float:
     """Return the radius as a float if 0 < radius_m <= 3000 (metres), else raise."""
     try:
         r = float(radius_m)

@@ -9,7 +9,11 @@ degrees and on the ellipsoid to well under a millimetre of the metre-scale toler
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 import shapely
 
 from district_engine.geo.geodesy import WGS84
@@ -19,7 +23,7 @@ __all__ = ["reference_distance_m"]
 _GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
-def _edge_arrays(geometries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _edge_arrays(geometries: Iterable[Any]) -> tuple[np.ndarray, np.ndarray]:
     """Per geometry, its edges as (lng0, lat0, lng1, lat1) rows, and a CSR offset array."""
     rows, offsets = [], [0]
     for g in geometries:
@@ -30,7 +34,7 @@ def _edge_arrays(geometries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(rows), np.asarray(offsets)
 
 
-def reference_distance_m(lats, lngs, geometries, iterations: int = 40) -> np.ndarray:
+def reference_distance_m(lats: ArrayLike, lngs: ArrayLike, geometries: Iterable[Any], iterations: int = 40) -> np.ndarray:
     """Geodesic distance (m) from point i, (lats[i], lngs[i]), to geometries[i]; 0 inside.
 
     ``geometries`` are shapely (Multi)Polygons in lng/lat, one per point (repeat them for pairs).
@@ -50,9 +54,10 @@ def reference_distance_m(lats, lngs, geometries, iterations: int = 40) -> np.nda
     lng0, lat0, lng1, lat1 = edges[edge].T
     az, _, length = WGS84.inv(lng0, lat0, lng1, lat1)
 
-    def dist_at(t):
+    def dist_at(t: NDArray[np.float64]) -> NDArray[np.float64]:
         x_lng, x_lat, _ = WGS84.fwd(lng0, lat0, az, t * length)
-        return WGS84.inv(plng, plat, x_lng, x_lat)[2]
+        d: NDArray[np.float64] = WGS84.inv(plng, plat, x_lng, x_lat)[2]
+        return d
 
     lo, hi = np.zeros(pair.size), np.ones(pair.size)
     a = hi - _GOLDEN * (hi - lo)

@@ -11,6 +11,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 if TYPE_CHECKING:
     from district_engine.matching.index import ReachIndex
@@ -43,7 +44,8 @@ def transition(index: ReachIndex, previous: tuple[float, float] | None, current:
     return fence_transition(before, [m.district_id for m in index.match(*current, coord)])
 
 
-def transitions_many(index: ReachIndex, prev_lats, prev_lngs, lats, lngs, coord: str = "wgs84"):
+def transitions_many(index: ReachIndex, prev_lats: ArrayLike, prev_lngs: ArrayLike, lats: ArrayLike, lngs: ArrayLike,
+                     coord: str = "wgs84") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorized transitions: (point_index, district position, Fence code) arrays, sorted.
 
     A NaN previous position means "not known": everything in reach now is an ENTER.

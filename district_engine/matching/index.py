@@ -16,6 +16,7 @@ from typing import NamedTuple, Sequence
 import h3.api.basic_int as h3i
 import h3ronpy.vector as h3v
 import numpy as np
+from numpy.typing import ArrayLike
 
 from district_engine.districts.model import District
 from district_engine.errors import InvalidInputError, NotFoundError
@@ -68,7 +69,7 @@ class ReachIndex:
         self.res = res
         # Neighbours in space become neighbours in memory: the matcher reads them together.
         districts = list(districts)
-        self.districts = [districts[i] for i in _spatial_order(districts)]
+        self.districts: list[District] = [districts[i] for i in _spatial_order(districts)]
         self.district_ids = np.array([d.id for d in self.districts], dtype=object)
         self._position = {d.id: i for i, d in enumerate(self.districts)}
         if len(self._position) != len(self.districts):
@@ -91,8 +92,8 @@ class ReachIndex:
     @property
     def nbytes(self) -> int:
         """Bytes held by the index's arrays (cells, CSR, footprints)."""
-        return (self.cells.nbytes + self.cell_offsets.nbytes + self.entry_district.nbytes
-                + self.entry_interior.nbytes + self.footprints.nbytes)
+        return int(self.cells.nbytes + self.cell_offsets.nbytes + self.entry_district.nbytes
+                   + self.entry_interior.nbytes + self.footprints.nbytes)
 
     def has(self, district_id: str) -> bool:
         return district_id in self._position
@@ -118,7 +119,8 @@ class ReachIndex:
         hit[hit] = self.cells[slot[hit]] == cells[hit]
         return np.where(hit, slot, -1)
 
-    def _run(self, xyz, slot, measure):
+    def _run(self, xyz: np.ndarray, slot: np.ndarray,
+             measure: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Kernel call: per point, its row range in the output buffers and its match count."""
         counts = np.where(slot >= 0, self.cell_offsets[slot + 1] - self.cell_offsets[slot], 0)
         row_start = np.concatenate([[0], np.cumsum(counts)[:-1]]) if counts.size else counts
@@ -141,7 +143,8 @@ class ReachIndex:
                                      self._extents, fp.edges, fp.edge_offsets, self.radius_m)
         return list(map(Match._make, zip(self.district_ids[out_fp].tolist(), out_dist.tolist())))
 
-    def _batches(self, lats, lngs, coord, measure):
+    def _batches(self, lats: ArrayLike, lngs: ArrayLike, coord: str,
+                 measure: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lat, lng = to_wgs84(np.atleast_1d(lats), np.atleast_1d(lngs), coord)
         lat, lng = lat.ravel(), lng.ravel()
         parts = [self._batch(lat[i:i + _CHUNK], lng[i:i + _CHUNK], i, measure) for i in range(0, lat.size, _CHUNK)]
@@ -149,9 +152,11 @@ class ReachIndex:
             return parts[0]
         if not parts:
             return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0)
-        return tuple(np.concatenate(p) for p in zip(*parts))
+        point, fp, dist = (np.concatenate(p) for p in zip(*parts))
+        return point, fp, dist
 
-    def _batch(self, lat, lng, first, measure):
+    def _batch(self, lat: np.ndarray, lng: np.ndarray, first: int,
+               measure: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cells = np.asarray(h3v.coordinates_to_cells(lat, lng, self.res)).astype(np.uint64, copy=False)
         # Points in cell order visit neighbouring districts together, so their footprints stay
         # in cache; gather_rows puts the rows back in point order.
@@ -161,7 +166,7 @@ class ReachIndex:
             point, fp, dist = gather_rows(order, *self._run(xyz, slot, measure))
         return point + first, fp, dist
 
-    def match_many(self, lats, lngs, coord: str = "wgs84", ids: bool = True) -> BatchMatches:
+    def match_many(self, lats: ArrayLike, lngs: ArrayLike, coord: str = "wgs84", ids: bool = True) -> BatchMatches:
         """Vectorized ``match``: every (point, district) pair in reach, grouped by point, nearest first.
 
         ``ids=False`` gives district positions (int32, into ``district_ids``) instead of id strings,
@@ -170,7 +175,7 @@ class ReachIndex:
         point, fp, dist = self._batches(lats, lngs, coord, measure=True)
         return BatchMatches(point, self.district_ids[fp] if ids else fp, dist)
 
-    def contains_many(self, lats, lngs, coord: str = "wgs84") -> tuple[np.ndarray, np.ndarray]:
+    def contains_many(self, lats: ArrayLike, lngs: ArrayLike, coord: str = "wgs84") -> tuple[np.ndarray, np.ndarray]:
         """(point_index, district position) of every pair in reach, without distances.
 
         Interior cells answer without any geometry; only boundary candidates are measured.

@@ -7,18 +7,23 @@ are independent and the loops run in parallel threads (numba prange) with no coo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
+from numpy.typing import NDArray
 
 from district_engine.geo.kernels import ecef_xyz, local_xy, polygon_distance
 
 __all__ = ["match_point", "match_one", "match_points", "gather_rows"]
 
+Array = NDArray[Any]  # the index's arrays: float64 geometry, int32/int64 offsets and positions, bool flags
+
 
 @njit(cache=True)
-def match_point(x, y, z, s, start, cell_offsets, entry_fp, entry_interior, frames, extents, edges, edge_offsets,
-                radius_m, measure, out_fp, out_dist):
+def match_point(x: float, y: float, z: float, s: int | np.integer[Any], start: int | np.integer[Any], cell_offsets: Array, entry_fp: Array,
+                entry_interior: Array, frames: Array, extents: Array, edges: Array, edge_offsets: Array,
+                radius_m: float, measure: bool, out_fp: Array, out_dist: Array) -> int:
     """Match one ECEF point whose cell is index row ``s``; returns its number of matches.
 
     The matches go to ``out_*[start:start + count]``. With ``measure`` every candidate's distance
@@ -52,8 +57,9 @@ def match_point(x, y, z, s, start, cell_offsets, entry_fp, entry_interior, frame
 
 
 @njit(cache=True)
-def match_one(lat, lng, cell, cells, cell_offsets, entry_fp, entry_interior, frames, extents, edges, edge_offsets,
-              radius_m):
+def match_one(lat: float, lng: float, cell: np.uint64, cells: Array, cell_offsets: Array, entry_fp: Array,
+              entry_interior: Array, frames: Array, extents: Array, edges: Array, edge_offsets: Array,
+              radius_m: float) -> tuple[NDArray[np.int32], NDArray[np.float64]]:
     """One WGS-84 point whose H3 cell is ``cell``: (footprint, distance) arrays, nearest first.
 
     The whole per-request path in one compiled call: cell lookup, ECEF, candidates, order.
@@ -71,8 +77,9 @@ def match_one(lat, lng, cell, cells, cell_offsets, entry_fp, entry_interior, fra
 
 
 @njit(cache=True, parallel=True)
-def match_points(xyz, slot, row_start, cell_offsets, entry_fp, entry_interior, frames, extents, edges,
-                 edge_offsets, radius_m, measure, out_fp, out_dist):
+def match_points(xyz: Array, slot: Array, row_start: Array, cell_offsets: Array, entry_fp: Array,
+                 entry_interior: Array, frames: Array, extents: Array, edges: Array, edge_offsets: Array,
+                 radius_m: float, measure: bool, out_fp: Array, out_dist: Array) -> NDArray[np.int64]:
     """``match_point`` over many points (``slot[i]`` -1: no candidates); returns the match counts."""
     n = slot.size
     counts = np.zeros(n, np.int64)
@@ -85,7 +92,8 @@ def match_points(xyz, slot, row_start, cell_offsets, entry_fp, entry_interior, f
 
 
 @njit(cache=True, parallel=True)
-def gather_rows(order, row_start, counts, fp, dist):
+def gather_rows(order: Array, row_start: Array, counts: Array, fp: Array,
+                dist: Array) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.float64]]:
     """Collect each point's rows, in original point order: (point_index, fp, dist) arrays.
 
     ``order[p]`` is the original index of the point matched at position p.

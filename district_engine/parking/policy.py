@@ -29,8 +29,8 @@ def check_captured_at(captured_at: datetime, now: datetime, max_backfill_hours: 
     return captured_at
 
 
-def check_lot_limits(max_auto_charge_cents=MAX_AUTO_CHARGE_CENTS,
-                     max_backfill_hours=MAX_BACKFILL_HOURS) -> dict[str, int]:
+def check_lot_limits(max_auto_charge_cents: object = MAX_AUTO_CHARGE_CENTS,
+                     max_backfill_hours: object = MAX_BACKFILL_HOURS) -> dict[str, int]:
     """A lot's limits, checked: ``max_auto_charge_cents`` 0..10,000,000 (0: staff decide every fee),
     ``max_backfill_hours`` 1..720."""
     return {"max_auto_charge_cents": check_int(max_auto_charge_cents, "max_auto_charge_cents", 0, 10_000_000),

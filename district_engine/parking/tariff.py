@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from district_engine.errors import InvalidInputError
 
@@ -43,18 +44,17 @@ _CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
 _MINUTE = timedelta(minutes=1)
 
 
-def _int(value, field: str, minimum: int = 0, maximum: int | None = None) -> int:
+def _int(value: object, field: str, minimum: int = 0, maximum: int | None = None) -> int:
     if value is None:
         raise InvalidInputError("is required", field=field)
     # bool is an int subclass, but True minutes is a bug, not a value.
-    is_int = isinstance(value, int) and not isinstance(value, bool)
-    if not is_int or value < minimum or (maximum is not None and value > maximum):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
         bounds = f"an integer from {minimum} to {maximum}" if maximum is not None else "a non-negative integer"
         raise InvalidInputError(f"must be {bounds}, got {value!r}", field=field)
     return value
 
 
-def _check_keys(d, valid: tuple[str, ...], field: str) -> None:
+def _check_keys(d: object, valid: tuple[str, ...], field: str) -> None:
     if not isinstance(d, dict):
         raise InvalidInputError(f"must be an object, got {type(d).__name__}", field=field)
     unknown = sorted(set(d) - set(valid), key=str)
@@ -66,7 +66,7 @@ def _clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _parse_clock(text, field: str, end: bool) -> int:
+def _parse_clock(text: object, field: str, end: bool) -> int:
     match = _CLOCK.fullmatch(text) if isinstance(text, str) else None
     if match is None or (text == "24:00" and not end):
         last = "24:00" if end else "23:59"
@@ -90,7 +90,7 @@ class Period:
         return (self.end_minute - minute_of_day) % DAY_MINUTES or DAY_MINUTES
 
 
-def _cover_day(periods: tuple) -> tuple[Period, ...]:
+def _cover_day(periods: tuple[Period, ...]) -> tuple[Period, ...]:
     """The period covering each minute of the day; raises unless the periods cover every minute exactly once."""
     by_minute: list[Period | None] = [None] * DAY_MINUTES
     owner = [0] * DAY_MINUTES
@@ -114,7 +114,7 @@ def _cover_day(periods: tuple) -> tuple[Period, ...]:
         gap = by_minute.index(None)
         raise InvalidInputError(f"no period covers {_clock(gap)}; the periods must cover the whole day",
                                 field="tariff.periods")
-    return tuple(by_minute)
+    return tuple(p for p in by_minute if p is not None)  # every minute has its period, as checked above
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Tariff:
     max_cents: int | None = None
     _by_minute: tuple[Period, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         _int(self.free_minutes, "tariff.free_minutes")
         for name in ("daily_cap_cents", "min_cents", "max_cents"):
             if getattr(self, name) is not None:
@@ -163,14 +163,14 @@ class Tariff:
         object.__setattr__(self, "_by_minute", by_minute)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Tariff:
+    def from_dict(cls, d: dict[str, Any]) -> Tariff:
         """Parse the JSON form (see the module docstring); raises InvalidInputError naming ``tariff.<key>``."""
         _check_keys(d, _KEYS, "tariff")
         periods = d.get("periods")
         if periods is not None:
             if not isinstance(periods, list) or not periods:
                 raise InvalidInputError("must be a non-empty list of periods", field="tariff.periods")
-            parsed = []
+            parsed: list[Period] = []
             for i, p in enumerate(periods):
                 name = f"tariff.periods[{i}]"
                 _check_keys(p, _PERIOD_KEYS, name)
@@ -179,14 +179,16 @@ class Tariff:
                                      _int(p.get("unit_minutes"), f"{name}.unit_minutes", 1, DAY_MINUTES),
                                      _int(p.get("cents_per_unit"), f"{name}.cents_per_unit")))
             periods = tuple(parsed)
-        return cls(free_minutes=d.get("free_minutes"), unit_minutes=d.get("unit_minutes"),
+        # A missing free_minutes (None) is refused by __post_init__, which names the field.
+        return cls(free_minutes=d.get("free_minutes"),  # type: ignore[arg-type]
+                   unit_minutes=d.get("unit_minutes"),
                    cents_per_unit=d.get("cents_per_unit"), daily_cap_cents=d.get("daily_cap_cents"),
                    periods=periods or (), utc_offset_minutes=d.get("utc_offset_minutes"),
                    min_cents=d.get("min_cents"), max_cents=d.get("max_cents"))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON form; ``Tariff.from_dict(t.to_dict()) == t``. Keys that are None are left out."""
-        d = {"free_minutes": self.free_minutes}
+        d: dict[str, Any] = {"free_minutes": self.free_minutes}
         if self.periods:
             d["periods"] = [{"start": _clock(p.start_minute), "end": _clock(p.end_minute),
                              "unit_minutes": p.unit_minutes, "cents_per_unit": p.cents_per_unit} for p in self.periods]
@@ -228,7 +230,7 @@ class Tariff:
         return cents
 
 
-def _aware(value, field: str) -> datetime:
+def _aware(value: object, field: str) -> datetime:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise InvalidInputError(f"must be a timezone-aware datetime, got {value!r}", field=field)
     return value

@@ -11,6 +11,7 @@ each over randomly chosen packets.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 from numba import njit
 
 from district_engine.errors import InvalidInputError
@@ -22,13 +23,13 @@ MAX_PACKETS = 1_000_000
 MAX_TOTAL_CENTS = 100_000_000
 
 
-def _positive_int(value, field: str, maximum: int) -> int:
+def _positive_int(value: object, field: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= maximum:
         raise InvalidInputError(f"must be an integer from 1 to {maximum:,}, got {value!r}", field=field)
     return int(value)
 
 
-def check_pool(total_cents, packets, min_cents=1) -> tuple[int, int, int]:
+def check_pool(total_cents: object, packets: object, min_cents: object = 1) -> tuple[int, int, int]:
     """Validate a pool; returns (total_cents, packets, min_cents) as ints or raises naming the field."""
     total_cents = _positive_int(total_cents, "total_cents", MAX_TOTAL_CENTS)
     packets = _positive_int(packets, "packets", MAX_PACKETS)
@@ -41,7 +42,7 @@ def check_pool(total_cents, packets, min_cents=1) -> tuple[int, int, int]:
 
 
 @njit(cache=True)
-def _double_mean(total, min_cents, u):
+def _double_mean(total: int, min_cents: int, u: NDArray[np.float64]) -> NDArray[np.int64]:
     n = u.size
     out = np.empty(n, np.int64)
     remaining = total
@@ -55,7 +56,7 @@ def _double_mean(total, min_cents, u):
     return out
 
 
-def split_packets(total_cents, packets, min_cents=1, split: str = "double_mean",
+def split_packets(total_cents: object, packets: object, min_cents: object = 1, split: str = "double_mean",
                   rng: np.random.Generator | None = None, shuffle: bool = True) -> np.ndarray:
     """``packets`` amounts (int64 cents), each >= ``min_cents``, summing exactly to ``total_cents``.
 

@@ -121,7 +121,8 @@ def test_a_primary_killed_during_a_rain(tmp_path, wait):
         def grabber(t, stop):  # a new user each time; on an error the same user again
             for i in range(10**9):
                 user = f"t{t}-u{i}"
-                g = _until_answered(lambda: store.grab("storm", user, _ms(), f"{user}-grab"), errors, stop)
+                # The lambda is called (and retried) within this iteration: it sees this user.
+                g = _until_answered(lambda: store.grab("storm", user, _ms(), f"{user}-grab"), errors, stop)  # noqa: B023
                 if g is None:
                     return
                 if g.status in ("won", "already_grabbed"):
@@ -160,7 +161,9 @@ def test_a_primary_killed_during_gate_events(tmp_path, wait):
         def car_park(t, stop):  # cars one after another: bound, in 95 minutes ago, out now
             for i in range(10**9):
                 plate = f"京{chr(65 + t)}{i:05d}"
-                if _until_answered(lambda: parking.bind_plate(f"user-{t}-{i}", plate, f"agr_{t}_{i}"), errors, stop) is None:
+                # Called within this iteration, like grabber's.
+                if _until_answered(lambda: parking.bind_plate(f"user-{t}-{i}", plate, f"agr_{t}_{i}"),  # noqa: B023
+                                   errors, stop) is None:
                     return
                 answer = decide("vehicle.entry", plate, datetime.now(timezone.utc) - timedelta(minutes=95), stop)
                 if answer is None:

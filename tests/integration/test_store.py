@@ -105,7 +105,10 @@ def test_put_many_stores_and_signals_everything_but_anothers_ids(redis_client):
     import shapely
 
     store = DistrictStore(redis_client)
-    make = lambda i: District.from_geojson(feature(f"bulk-{i}", shapely.geometry.shape(square(30.25, 120.16 + i * 0.01, 50))))
+
+    def make(i):
+        return District.from_geojson(feature(f"bulk-{i}", shapely.geometry.shape(square(30.25, 120.16 + i * 0.01, 50))))
+
     store.put(make(3), "other")
     before = changes.last_id(redis_client)
     with pytest.raises(ConflictError) as e:

@@ -191,7 +191,10 @@ def test_cover_grows_a_grid_disk_that_was_too_small(monkeypatch):
     normal = cover.reach_cover(fp, 3000.0)
     monkeypatch.setattr(cover, "_K_SAFETY", 4.0)  # disks four times too small
     grown = cover.reach_cover(fp, 3000.0)
-    as_set = lambda c: set(zip(c.cells.tolist(), c.footprint.tolist(), c.interior.tolist()))
+
+    def as_set(c):
+        return set(zip(c.cells.tolist(), c.footprint.tolist(), c.interior.tolist()))
+
     assert as_set(grown) == as_set(normal)
 
 
