@@ -26,7 +26,7 @@ from district_engine.identity.principals import channel_of, scoped_user, unscope
 from district_engine.ids import new_id
 from district_engine.quotas import check_quota
 from district_engine.store.channels import ChannelStore
-from district_engine.store.guides import PAGE, GuideStore, OrderState
+from district_engine.store.guides import PAGE, GuideStore, OrderWrite
 from district_engine.validation import check_text
 
 __all__ = ["Guides", "Membership", "NewOrder", "OrderOutcome", "RefundOutcome", "ChannelFigures", "CommissionReport"]
@@ -352,41 +352,24 @@ class Guides:
         """Record an order, attributed to the guide who held the member at ``at`` (commission at
         the guide's rate now) and to the operator's campaign that converted it. Idempotent on
         ``order_id``: the same order again answers what it answered (``replayed``), with nothing
-        written twice, even once ``at`` is past the bounds; another order under that id is a 409."""
-        member, body = self._check_order(NewOrder(order_id, channel_id, user_id, amount_cents, sales_channel, at,
-                                                  district_id))
-        at_ms = body[5]
-        checked = False
-        for _ in range(_TRIES):
-            state = self.store.order_state(operator_id, order_id, member)
-            if state.order is not None:
-                return self._order_replay(order_id, state.order, body)
-            now_ms = self._now_ms()
-            if not checked:
-                self._check_order_refs(operator_id, body, now_ms)
-                checked = True
-            guide_id = guide_at(decode_history(state.history), at_ms, state.inactive)
-            guide = self.guide(guide_id, operator_id) if guide_id else None
-            gifts = {c: ms for c, ms in self.gifts_of(member).items() if ms <= at_ms}
-            campaign_id = campaign_at(gifts, at_ms, self._windows(operator_id, gifts))
-            record, write = self._order_write(order_id, member, body, state, guide, campaign_id, now_ms)
-            status, stored = self.store.record_order(operator_id, *write)
-            if status == "exists":
-                return self._order_replay(order_id, stored, body)
-            if status == "ok":
-                return OrderOutcome(order_id, guide_id, record.commission_cents, campaign_id, False)
-        raise _busy()
+        written twice, even once ``at`` is past the bounds; another order under that id is a 409.
+        A batch of one (``record_orders``)."""
+        answer = self.record_orders(operator_id, [NewOrder(order_id, channel_id, user_id, amount_cents, sales_channel,
+                                                           at, district_id)])[0]
+        if isinstance(answer, DistrictEngineError):
+            raise answer
+        return answer
 
     def record_orders(self, operator_id: str, orders: Sequence[NewOrder]) -> list[OrderOutcome | DistrictEngineError]:
         """Many orders of the operator's, each recorded as ``record_order`` records it (the same
-        checks and rules, the same script, each order all or nothing on its own), in a few round
-        trips for the whole batch: one read of the orders and their members, one of their guides,
-        one of the members' gift times (``gifts_of_many``) and one of the campaigns they may convert,
-        one pipeline of the writes. For systems that report
-        orders in bulk. Each order's answer is in its place: its outcome, or the error it alone was
-        refused with (an order of the batch whose member or guides changed meanwhile is recorded
-        again on its own). A Redis fault raises for the whole batch: send it again, every order in
-        it is idempotent on its id."""
+        checks and rules, each order all or nothing on its own), in a few round trips for the whole
+        batch: one read of the orders and their members, one of their guides, one of the members'
+        gift times (``gifts_of_many``) and one of the campaigns they may convert, one pipeline of
+        the writes (record_orders.lua, a few hundred orders a call). For systems that report orders
+        in bulk. Each order's answer is in its place: its outcome, or the error it alone was refused
+        with. The orders whose member or guides changed between the read and the write are read,
+        decided and written again (StoreUnavailableError after a few tries). A Redis fault raises for
+        the whole batch: send it again, every order in it is idempotent on its id."""
         out: list[OrderOutcome | DistrictEngineError | None] = [None] * len(orders)
         checked: dict[int, tuple[str, tuple]] = {}
         for i, order in enumerate(orders):
@@ -394,20 +377,34 @@ class Guides:
                 checked[i] = self._check_order(order)
             except _REFUSED as e:
                 out[i] = e
-        states = self.store.order_states(operator_id, [(orders[i].order_id, m) for i, (m, _) in checked.items()])
-        now_ms = self._now_ms()
         refs: dict[tuple, DistrictEngineError | None] = {}  # (channel, district): checked once a batch
-        todo = []  # (index, state, guide id)
-        for (i, (member, body)), state in zip(checked.items(), states):
+        pending = list(checked)
+        for _ in range(_TRIES):
+            if not pending:
+                return out
+            pending = self._record_round(operator_id, orders, checked, pending, refs, out)
+        if pending:
+            raise _busy()
+        return out
+
+    def _record_round(self, operator_id: str, orders: Sequence[NewOrder], checked: dict[int, tuple[str, tuple]],
+                      pending: list[int], refs: dict, out: list) -> list[int]:
+        """Read, decide and write the ``pending`` orders once, their answers into ``out``: the
+        orders to decide again (what they were decided on changed meanwhile)."""
+        state = self.store.order_states(operator_id, [(orders[i].order_id, checked[i][0]) for i in pending])
+        now_ms = self._now_ms()
+        todo = []  # (index, history read, guide id)
+        for i, raw, history in zip(pending, state.orders, state.histories):
+            body = checked[i][1]
             try:
-                if state.order is not None:
-                    out[i] = self._order_replay(orders[i].order_id, state.order, body)
+                if raw is not None:
+                    out[i] = self._order_replay(orders[i].order_id, raw, body)
                     continue
                 check_time(body[5], now_ms, self.order_max_age_ms, "at", "DE_ORDER_MAX_AGE_DAYS")
                 ref = (body[0], body[4])
                 if ref not in refs:
                     try:
-                        self._check_order_refs(operator_id, body, now_ms, bounds=False)
+                        self._check_order_refs(operator_id, body)
                         refs[ref] = None
                     except _REFUSED as e:
                         refs[ref] = e
@@ -416,34 +413,37 @@ class Guides:
             except _REFUSED as e:
                 out[i] = e
                 continue
-            todo.append((i, state, guide_at(decode_history(state.history), body[5], state.inactive)))
+            todo.append((i, history, guide_at(decode_history(history), body[5], state.inactive)))
+        if not todo:
+            return []
         ids = sorted({g for _, _, g in todo if g})
         guides = {g.id: g for g in map(Guide.from_json, filter(None, self.store.guides(operator_id, ids)))}
-        gifts = [{c: ms for c, ms in given.items() if ms <= checked[i][1][5]}
+        gifts = [{c: ms for c, ms in given.items() if ms <= checked[i][1][5]} if given else given
                  for (i, _, _), given in zip(todo, self.gifts_of_many([checked[i][0] for i, _, _ in todo]))]
         windows = self._windows(operator_id, {c for given in gifts for c in given})
-        decided = []  # (index, record, the store's arguments)
-        for (i, state, guide_id), given in zip(todo, gifts):
+        decided = []  # (index, outcome, the store's write)
+        for (i, history, guide_id), given in zip(todo, gifts):
             member, body = checked[i]
-            if guide_id and guide_id not in guides:  # as record_order answers a guide's lost record
+            guide = guides.get(guide_id) if guide_id else None
+            if guide_id and guide is None:  # the guide's record is lost
                 out[i] = NotFoundError(f"no guide {guide_id!r}", field="guide_id")
                 continue
-            decided.append((i, *self._order_write(orders[i].order_id, member, body, state, guides.get(guide_id),
-                                                  campaign_at(given, body[5], windows), now_ms)))
-        results = self.store.record_orders(operator_id, [write for _, _, write in decided])
-        for (i, record, _), (status, stored) in zip(decided, results):
-            o = orders[i]
-            try:
-                if status == "ok":
-                    out[i] = OrderOutcome(o.order_id, record.guide_id, record.commission_cents, record.campaign_id,
-                                          False)
-                elif status == "exists":
-                    out[i] = self._order_replay(o.order_id, stored, checked[i][1])
-                else:  # what it was decided on changed meanwhile: decided again, alone
-                    out[i] = self.record_order(operator_id, *o[:6], district_id=o.district_id)
-            except _REFUSED as e:
-                out[i] = e
-        return out
+            campaign_id = campaign_at(given, body[5], windows) if given else None
+            decided.append((i, *self._order_write(orders[i].order_id, member, body, history, guide, campaign_id,
+                                                  now_ms)))
+        stale = []
+        results = self.store.record_orders(operator_id, state.version, [write for _, _, write in decided])
+        for (i, outcome, _), (status, stored) in zip(decided, results):
+            if status == "ok":
+                out[i] = outcome
+            elif status == "exists":
+                try:
+                    out[i] = self._order_replay(orders[i].order_id, stored, checked[i][1])
+                except _REFUSED as e:
+                    out[i] = e
+            else:
+                stale.append(i)
+        return stale
 
     @staticmethod
     def _check_order(order: NewOrder) -> tuple[str, tuple]:
@@ -458,37 +458,35 @@ class Guides:
         at_ms = _ms(order.at, "at")
         return member, (order.channel_id, order.user_id, amount_cents, sales_channel, order.district_id, at_ms)
 
-    def _check_order_refs(self, operator_id: str, body: tuple, now_ms: int, bounds: bool = True) -> None:
-        """A new order's time is within bounds, its channel exists, its district is the operator's."""
-        channel_id, _, _, _, district_id, at_ms = body
-        if bounds:
-            check_time(at_ms, now_ms, self.order_max_age_ms, "at", "DE_ORDER_MAX_AGE_DAYS")
+    def _check_order_refs(self, operator_id: str, body: tuple) -> None:
+        """A new order's channel exists, its district is the operator's."""
+        channel_id, _, _, _, district_id, _ = body
         self.channels.get(channel_id)
         if district_id is not None:
             self.districts.get(district_id, owner=operator_id)
 
     @staticmethod
-    def _order_write(order_id: str, member: str, body: tuple, state: OrderState, guide: Guide | None,
-                     campaign_id: str | None, now_ms: int) -> tuple[OrderRecord, tuple]:
-        """The order's record, and the arguments of the store's ``record_order`` (after the operator)
-        that write it with its ledger entry and totals, if what it was decided on is unchanged."""
+    def _order_write(order_id: str, member: str, body: tuple, history: str | None, guide: Guide | None,
+                     campaign_id: str | None, now_ms: int) -> tuple[OrderOutcome, OrderWrite]:
+        """What the order answers once written, and the store's write of its record, ledger entry
+        and totals (``GuideStore.record_orders``), if what it was decided on is unchanged."""
         channel_id, user_id, amount_cents, sales_channel, district_id, at_ms = body
         guide_id = guide.id if guide else None
         bps = guide.commission_bps if guide else 0
         commission = commission_cents(amount_cents, bps)
         record = OrderRecord(channel_id, user_id, amount_cents, sales_channel, district_id, at_ms, guide_id, bps,
                              commission, campaign_id, now_ms)
-        ledger = {"type": "order", "order_id": order_id, "member": member, "guide": guide_id or "",
-                  "campaign": campaign_id or "", "sales_channel": sales_channel, "amount": amount_cents,
-                  "bps": bps, "commission": commission, "at": at_ms, "recorded": now_ms}
-        deltas = {}
+        ledger = ("order", order_id, member, guide_id or "", campaign_id or "", sales_channel, amount_cents, bps,
+                  commission, at_ms, now_ms)  # as ORDER_LEDGER names them
+        deltas: tuple = ()
         if guide_id:
-            deltas |= {f"g:{guide_id}:orders": 1, f"g:{guide_id}:revenue_cents": amount_cents,
-                       f"g:{guide_id}:commission_cents": commission}
+            deltas = (f"g:{guide_id}:orders", 1, f"g:{guide_id}:revenue_cents", amount_cents)
+            if commission:
+                deltas += (f"g:{guide_id}:commission_cents", commission)
         if campaign_id:
-            deltas |= {f"c:{campaign_id}:conversions": 1, f"c:{campaign_id}:revenue_cents": amount_cents}
-        return record, (order_id, member, state.history, state.version, record.to_json(), at_ms, guide_id, ledger,
-                        {f: d for f, d in deltas.items() if d})
+            deltas += (f"c:{campaign_id}:conversions", 1, f"c:{campaign_id}:revenue_cents", amount_cents)
+        return (OrderOutcome(order_id, guide_id, commission, campaign_id, False),
+                OrderWrite(order_id, member, history, record.to_json(), at_ms, guide_id, ledger, deltas))
 
     @staticmethod
     def _order_replay(order_id: str, raw: str, body: tuple) -> OrderOutcome:

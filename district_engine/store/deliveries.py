@@ -265,11 +265,21 @@ class DeliveryStore:
         return _gifts(self._client.hgetall(keys.user_keys(user_id, self.partitions)[0]))
 
     def gifts_many(self, user_ids: list[str]) -> list[dict[str, int]]:
-        """``gifts`` of each user, in one round trip (a batch of orders, Guides.record_orders)."""
-        pipe = self._client.pipeline(transaction=False)
-        for user_id in user_ids:
-            pipe.hgetall(keys.user_keys(user_id, self.partitions)[0])
-        return [_gifts(state) for state in pipe.execute()] if user_ids else []
+        """``gifts`` of each user, in one round trip (a batch of orders, Guides.record_orders): one
+        script call per partition (read_gifts.lua), not a command per user."""
+        if not user_ids:
+            return []
+        of_partition: dict[int, list[int]] = defaultdict(list)
+        for i, user_id in enumerate(user_ids):
+            of_partition[keys.partition(user_id, self.partitions)].append(i)
+        calls = [("read_gifts", [keys.user_keys(user_ids[i], self.partitions)[0] for i in at], [])
+                 for at in of_partition.values()]
+        out: list[dict[str, int]] = [{} for _ in user_ids]
+        for at, found in zip(of_partition.values(), self._scripts.pipeline(calls)):
+            for i, flat in zip(at, found):
+                if flat:
+                    out[i] = {c.decode(): int(ms) for c, ms in zip(flat[::2], flat[1::2])}
+        return out
 
     def forget_campaign(self, campaign_id: str) -> None:
         """Drop a deleted campaign's counts (users' own state expires by itself)."""

@@ -19,9 +19,13 @@ from district_engine.store import keys
 from district_engine.store.scripts import Scripts
 from district_engine.store.streams import read_all
 
-__all__ = ["GuideStore", "MemberState", "OrderState", "PAGE"]
+__all__ = ["GuideStore", "MemberState", "OrderStates", "OrderWrite", "ORDER_LEDGER", "ORDERS_PER_CALL", "PAGE"]
 
 PAGE = 1000  # ids per read of a listing or a report
+ORDERS_PER_CALL = 250  # orders per script call (bounds how long one call holds the server: a few ms)
+# An order's ledger entry, field by field (``audit`` reads it back).
+ORDER_LEDGER = ("type", "order_id", "member", "guide", "campaign", "sales_channel", "amount", "bps", "commission",
+                "at", "recorded")
 
 
 def _s(raw) -> str | None:
@@ -50,11 +54,27 @@ class MemberState(NamedTuple):
     inactive: dict[str, tuple[int, str]]
 
 
-class OrderState(NamedTuple):
-    order: str | None  # the order's record, if it is recorded already
-    history: str | None  # the member's binding history
+class OrderStates(NamedTuple):
+    """Orders' records and their members' binding histories as read (None: none), in the order
+    asked, with the operator's guides' version and inactive guides, all in one read."""
+
+    orders: list[str | None]
+    histories: list[str | None]
     version: str
     inactive: dict[str, tuple[int, str]]
+
+
+class OrderWrite(NamedTuple):
+    """An order to record (``record_orders``): what it was decided on and what it writes."""
+
+    order_id: str
+    member: str
+    history: str | None  # the member's binding history as read
+    record: str  # its JSON record
+    at_ms: int
+    guide_id: str | None
+    ledger: tuple  # its ledger entry's values, in ORDER_LEDGER's order
+    deltas: tuple  # field, increment, field, increment, ... of the running totals (none zero)
 
 
 class GuideStore:
@@ -155,20 +175,8 @@ class GuideStore:
         self._client.zrem(keys.guide_members(operator_id, guide_id), member)
 
     # ------------------------------------------------------------ orders and refunds
-    def order_state(self, operator_id: str, order_id: str, member: str) -> OrderState:
-        k = keys.guide_keys(operator_id)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.hget(k["orders"], order_id)
-        pipe.hget(k["hist"], member)
-        pipe.get(k["version"])
-        pipe.hgetall(k["inactive"])
-        order, hist, version, inactive = pipe.execute()
-        return OrderState(_s(order), _s(hist), _s(version) or "0", _inactive(inactive))
-
-    def order_states(self, operator_id: str, orders: list[tuple[str, str]]) -> list[OrderState]:
-        """``order_state`` of many (order id, member) pairs, in one round trip."""
-        if not orders:
-            return []
+    def order_states(self, operator_id: str, orders: list[tuple[str, str]]) -> OrderStates:
+        """What orders are decided on, for (order id, member) pairs, in one round trip."""
         k = keys.guide_keys(operator_id)
         pipe = self._client.pipeline(transaction=False)
         pipe.hmget(k["orders"], [o for o, _ in orders])
@@ -176,33 +184,35 @@ class GuideStore:
         pipe.get(k["version"])
         pipe.hgetall(k["inactive"])
         records, hists, version, inactive = pipe.execute()
-        version, inactive = _s(version) or "0", _inactive(inactive)
-        return [OrderState(_s(o), _s(h), version, inactive) for o, h in zip(records, hists)]
+        return OrderStates([_s(o) for o in records], [_s(h) for h in hists], _s(version) or "0", _inactive(inactive))
 
-    @staticmethod
-    def _order_call(operator_id: str, order_id: str, member: str, history: str | None, version: str, record: str,
-                    at_ms: int, guide_id: str | None, ledger: dict, deltas: dict) -> tuple[str, list, list]:
+    def record_orders(self, operator_id: str, version: str, writes: list[OrderWrite]) -> list[tuple[str, str]]:
+        """Record each order if its id is new and neither the member's history nor the operator's
+        guides' ``version`` changed since read: (status, the order's record stored now) of each, in
+        order: ok | exists | stale (record_orders.lua). One pipeline round trip, ORDERS_PER_CALL
+        orders a script call; each order all or nothing on its own, seeing the writes before it (an
+        order id twice: the second is ``exists``)."""
         k = keys.guide_keys(operator_id)
-        return ("record_order", [k["orders"], k["hist"], k["version"], k["ledger"], k["totals"],
-                                 keys.guide_orders(operator_id, guide_id or "-")],
-                [order_id, member, history or "", version, record, at_ms, int(guide_id is not None), len(ledger),
-                 *_flat(ledger), *_flat(deltas)])
-
-    def record_order(self, operator_id: str, order_id: str, member: str, history: str | None, version: str,
-                     record: str, at_ms: int, guide_id: str | None, ledger: dict, deltas: dict) -> tuple[str, str]:
-        """(status, the order's record stored now): ok | exists | stale (record_order.lua)."""
-        status, stored = self._scripts(*self._order_call(operator_id, order_id, member, history, version, record,
-                                                         at_ms, guide_id, ledger, deltas))
-        return _s(status), _s(stored)
-
-    def record_orders(self, operator_id: str, writes: list[tuple]) -> list[tuple[str, str]]:
-        """``record_order`` of each write (its arguments after the operator, in order), in one
-        pipeline round trip: each script is all or nothing on its own, and sees the writes before
-        it (an order id twice in one batch: the second is ``exists``)."""
-        if not writes:
-            return []
-        results = self._scripts.pipeline([self._order_call(operator_id, *w) for w in writes])
-        return [(_s(status), _s(stored)) for status, stored in results]
+        head = [version, len(ORDER_LEDGER), *ORDER_LEDGER]
+        calls = []
+        for start in range(0, len(writes), ORDERS_PER_CALL):
+            call_keys = [k["orders"], k["hist"], k["version"], k["ledger"], k["totals"]]
+            guide_key: dict[str, int] = {}  # guide id -> its orders' key's index in call_keys (from 1, as in Lua)
+            args = head.copy()
+            for w in writes[start:start + ORDERS_PER_CALL]:
+                index = 0
+                if w.guide_id is not None:
+                    index = guide_key.get(w.guide_id, 0)
+                    if not index:
+                        call_keys.append(keys.guide_orders(operator_id, w.guide_id))
+                        index = guide_key[w.guide_id] = len(call_keys)
+                args += (w.order_id, w.member, w.history or "", w.record, w.at_ms, index, len(w.deltas) // 2,
+                         *w.ledger, *w.deltas)
+            calls.append(("record_orders", call_keys, args))
+        out = []
+        for result in self._scripts.pipeline(calls):
+            out += zip(map(_s, result[::2]), map(_s, result[1::2]))
+        return [(status, w.record if status == "ok" else stored) for (status, stored), w in zip(out, writes)]
 
     def refund_state(self, operator_id: str, refund_id: str, order_id: str) -> tuple[str | None, str | None]:
         """(the refund's record, if recorded already; the order's record)."""

@@ -87,7 +87,7 @@ def test_an_order_sent_again_after_a_lost_answer_is_booked_once(shop, fault):
             "sales_channel": "store", "at": at}
     warm = http.post("/v1/orders", json=body | {"order_id": "warm-up"})  # the script is loaded: the next EVALSHA runs
     assert warm.status_code == 201, warm.text
-    (proxy.hold_reply if fault == "late" else proxy.cut_reply)(script_sha("record_order"), *(
+    (proxy.hold_reply if fault == "late" else proxy.cut_reply)(script_sha("record_orders"), *(
         (1.5,) if fault == "late" else ()))
     first = http.post("/v1/orders", json=body)
     assert proxy.held + proxy.cut == 1  # the fault happened to the order's script

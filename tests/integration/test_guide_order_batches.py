@@ -198,6 +198,7 @@ def test_a_batch_reads_its_members_gift_times_in_one_round_trip_and_converts_the
                                       body="50% off", starts_at=t - timedelta(minutes=5), ends_at=t + timedelta(days=1))
     users = [f"{channel}:u-{i}" for i in range(6)]
     engine.locate_many([engine.check_location(u, 39.9300, 116.4470) for u in users[:3]])  # given the offer
+    engine.deliveries.gifts_many(users[:1])  # the script is loaded
     trips = RoundTrips(monkeypatch)
     given = engine.deliveries.gifts_many(users)
     assert trips.count <= (len(redis_client.get_primaries()) if is_cluster(redis_client) else 1)  # one per node
@@ -207,3 +208,54 @@ def test_a_batch_reads_its_members_gift_times_in_one_round_trip_and_converts_the
                                                 for i in range(6)])
     assert [a.campaign_id for a in answers] == [campaign.id] * 3 + [None] * 3
     assert guides.campaign_conversions("op_batch", campaign.id) == (3, 3_000)
+
+
+def test_one_script_call_answers_new_replayed_conflicting_and_stale_orders_each_as_alone(guides, redis_client,
+                                                                                          channel, monkeypatch):
+    """The orders of one write (record_orders.lua): new ones written, one recorded before replayed,
+    another body under its id refused, an id twice in the call, and an order whose member a guide
+    served between the read and the write decided again: each answered as record_order answers it
+    alone after the same events, and the ledger reconciles."""
+    shops = {op: shop(guides, redis_client, op, channel) for op in OPS}
+    t, served = now(), now() - timedelta(minutes=1)
+    for op in OPS:
+        guides.record_order(op, "o-seen", channel, "u-0", 4_000, "flagship", t)
+    orders = [NewOrder("o-new", channel, "u-4", 10_000, "store", t),
+              NewOrder("o-seen", channel, "u-0", 4_000, "flagship", t),
+              NewOrder("o-seen", channel, "u-0", 4_001, "flagship", t),
+              NewOrder("o-late", channel, "u-13", 7_000, "cloud_store", t),  # nobody's member when read
+              NewOrder("o-new", channel, "u-4", 10_000, "store", t)]
+    read, reads = guides.store.order_states, []
+
+    def read_then_ann_serves_u13(operator_id, pairs):
+        reads.append([o for o, _ in pairs])
+        state = read(operator_id, pairs)
+        if len(reads) == 1:
+            guides.record_service(shops["op_batch"]["Ann"], "op_batch", channel, "u-13", served)
+        return state
+
+    monkeypatch.setattr(guides.store, "order_states", read_then_ann_serves_u13)
+    batch = guides.record_orders("op_batch", orders)
+    monkeypatch.undo()
+    assert reads == [[o.order_id for o in orders], ["o-late"]]  # only the stale order was decided again
+    guides.record_service(shops["op_single"]["Ann"], "op_single", channel, "u-13", served)
+    alone = []
+    for o in orders:
+        try:
+            alone.append(guides.record_order("op_single", *o[:6], district_id=o.district_id))
+        except DistrictEngineError as e:
+            alone.append(e)
+
+    def seen(answer, op):
+        if isinstance(answer, Exception):
+            return type(answer).__name__, answer.code
+        names = {v: k for k, v in shops[op].items()}
+        return answer.order_id, names.get(answer.guide_id), answer.commission_cents, answer.replayed
+
+    assert [seen(a, "op_batch") for a in batch] == [seen(a, "op_single") for a in alone] == [
+        ("o-new", "Bob", 500, False), ("o-seen", "Ann", 120, True), ("ConflictError", "order_conflict"),
+        ("o-late", "Ann", 210, False), ("o-new", "Bob", 500, True)]
+    for op in OPS:
+        figures, problems = guides.audit(op)
+        assert problems == [] and figures["orders"] == 3
+    assert guides.audit("op_batch")[0] == guides.audit("op_single")[0]
