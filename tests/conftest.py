@@ -8,6 +8,11 @@ import os
 import pytest
 from hypothesis import settings
 
+# The apps and servers the tests start wait up to 5 s for Redis, not the 500 ms a service is given:
+# several pytest workers, a Cluster each, share the cores, and a setup call must not be a 503 of a
+# busy machine. The fault tests, which are about that bound, set theirs.
+os.environ.setdefault("DE_REDIS_TIMEOUT_MS", "5000")
+
 # Compiled kernels are built on first use (numba); a time limit per example would make whichever
 # property test runs first flaky. Property tests bound their own work by example counts instead.
 settings.register_profile("district-engine", deadline=None)
