@@ -1,0 +1,71 @@
+"""Schemathesis against the served app, with all its checks: the OpenAPI document must state what
+the server does. Every operation is fuzzed as each kind of caller (no credential, an operator key,
+a channel key, a user token, the admin token), a bounded and derandomized number of examples each;
+any failure fails the suite.
+
+The app runs under a real server (one per module, on the session's single Redis): schemathesis'
+in-process ASGI client would keep every app it starts alive for the rest of the process.
+"""
+
+import uuid
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from api.main import create_app
+from conftest import ADMIN, SANLITUN, bearer, make_channel, make_operator, user_token
+from district_engine.settings import Settings
+from helpers import serving
+
+MAX_EXAMPLES = 6
+CALLERS = ("none", "operator", "channel", "user", "admin")
+
+
+@pytest.fixture(scope="module")
+def served(single_redis_url):
+    """(base URL, {caller: headers}) of the app on a fresh Redis, with one operator that owns
+    Sanlitun, one channel and a token of the channel's user u-1."""
+    import httpx
+
+    from district_engine.store import connect
+
+    client = connect(single_redis_url)
+    client.flushall()
+    # Fuzzing calls far faster than a console: the operators' call limit must not answer 429.
+    settings_ = Settings(admin_token=ADMIN, worker=False, operator_calls_per_minute=10**9)
+    with serving(create_app(settings_, client=client)) as url, httpx.Client(base_url=url) as http:
+        operator = make_operator(http)
+        assert http.post("/v1/districts", json=SANLITUN.to_geojson(), headers=bearer(operator)).status_code == 201
+        channel = make_channel(http)
+        callers = {"none": {}, "operator": bearer(operator), "channel": bearer(channel["api_key"]),
+                   "user": bearer(user_token(channel, "u-1")), "admin": bearer(ADMIN)}
+        yield url, callers
+    client.flushall()
+    client.close()
+
+
+# The document of the app, built without serving it: one test per operation.
+schema = schemathesis.openapi.from_dict(create_app(Settings(admin_token=ADMIN, worker=False)).openapi())
+
+
+def fresh_idempotency_key(case) -> None:
+    """A create's Idempotency-Key is one request's: a generated key that repeats across different
+    bodies is answered 422 (idempotency_key_reused), rightly. A valid generated key is replaced by a
+    new UUID; an invalid one is kept, for the server to refuse."""
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and 0 < len(key) <= 255 and key.isascii() and key.isprintable():
+        case.headers["Idempotency-Key"] = str(uuid.uuid4())
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_the_api_answers_as_its_openapi_document_says(case, caller, served):
+    url, callers = served
+    fresh_idempotency_key(case)
+    headers = dict(callers[caller])
+    if case.headers and "Authorization" in case.headers:
+        headers.pop("Authorization", None)  # a generated Authorization (a negative case) is sent as it is
+    case.call_and_validate(base_url=url, headers=headers)
