@@ -83,7 +83,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
+        code = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "error")
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # the router names only the first route of the path it found
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}
@@ -97,10 +98,17 @@ def allowed_methods(app, scope) -> list[str]:
     # The path as the app got it: a mount that raised the 405 has changed the scope's root_path.
     scope = {"type": "http", "method": scope["method"], "path": scope["path"],
              "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
-    methods = set()
+    matched = []
     for route in _leaves(app.router.routes):
-        match, _ = route.matches(scope)
-        if match is Match.NONE:
+        match, child = route.matches(scope)
+        if match is not Match.NONE:
+            matched.append((route, child.get("path_params", {})))
+    # `/v1/guides/{id}:deactivate` also matches `/v1/guides/{id}` with the id "x:deactivate"; an id
+    # never holds the ':' that starts a custom method, so that route does not serve the path.
+    custom = any("}:" in getattr(route, "path_format", "") for route, _ in matched)
+    methods = set()
+    for route, params in matched:
+        if custom and "}:" not in getattr(route, "path_format", "") and any(":" in str(v) for v in params.values()):
             continue
         route_methods = getattr(route, "methods", None)
         methods |= set(route_methods) if route_methods is not None else {"GET"}  # a mount: static files
