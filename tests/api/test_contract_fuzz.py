@@ -8,6 +8,7 @@ in-process ASGI client would keep every app it starts alive for the rest of the 
 """
 
 import json
+import re
 import uuid
 
 import pytest
@@ -48,7 +49,8 @@ def served(single_redis_url):
 
 
 # The document of the app, built without serving it: one test per operation.
-schema = schemathesis.openapi.from_dict(create_app(Settings(admin_token=ADMIN, worker=False)).openapi())
+DOCUMENT = create_app(Settings(admin_token=ADMIN, worker=False)).openapi()
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 # Rules a JSON Schema cannot state: they depend on the clock, on who calls, or on what a name
@@ -72,9 +74,21 @@ def by_domain_rule(response) -> bool:
                for field, code, part in DOMAIN_RULES)
 
 
+def header_off_pattern(case) -> bool:
+    """A header that does not match its documented pattern: schemathesis' coverage phase labels
+    some such values (``Last-Event-ID: 0``) positive."""
+    params = DOCUMENT["paths"][case.operation.path].get(case.method.lower(), {}).get("parameters", [])
+    for param in params:
+        value = (case.headers or {}).get(param["name"])
+        pattern = param.get("schema", {}).get("pattern")
+        if param["in"] == "header" and isinstance(value, str) and pattern and not re.search(pattern, value):
+            return True
+    return False
+
+
 def positive_data_accepted(ctx, response, case):
     """Schemathesis' positive_data_acceptance, but for the refusals of DOMAIN_RULES."""
-    if by_domain_rule(response):
+    if by_domain_rule(response) or header_off_pattern(case):
         return None
     return positive_data_acceptance(ctx, response, case)
 
