@@ -98,17 +98,10 @@ def allowed_methods(app, scope) -> list[str]:
     # The path as the app got it: a mount that raised the 405 has changed the scope's root_path.
     scope = {"type": "http", "method": scope["method"], "path": scope["path"],
              "root_path": scope.get("app_root_path", scope.get("root_path", ""))}
-    matched = []
-    for route in _leaves(app.router.routes):
-        match, child = route.matches(scope)
-        if match is not Match.NONE:
-            matched.append((route, child.get("path_params", {})))
-    # `/v1/guides/{id}:deactivate` also matches `/v1/guides/{id}` with the id "x:deactivate"; an id
-    # never holds the ':' that starts a custom method, so that route does not serve the path.
-    custom = any("}:" in getattr(route, "path_format", "") for route, _ in matched)
     methods = set()
-    for route, params in matched:
-        if custom and "}:" not in getattr(route, "path_format", "") and any(":" in str(v) for v in params.values()):
+    for route in _leaves(app.router.routes):
+        match, _ = route.matches(scope)
+        if match is Match.NONE:
             continue
         route_methods = getattr(route, "methods", None)
         methods |= set(route_methods) if route_methods is not None else {"GET"}  # a mount: static files
