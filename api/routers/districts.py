@@ -25,6 +25,7 @@ def _summary(d: District) -> DistrictSummary:
 
 
 @router.post("", status_code=201, response_model=DistrictSummary,
+             responses={200: {"model": DistrictSummary, "description": "one of your districts, replaced"}},
              summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])",
              description="`properties.name` and `properties.city` are required. `properties.id` (or the "
                          "Feature's `id`) is optional: without one (a Feature exported from QGIS or geojson.io) "
