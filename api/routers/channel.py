@@ -44,9 +44,10 @@ def offer_public(o: Offer, engine) -> OfferPublic:
 async def feed(request: Request, engine: EngineDep, lat: float = Query(ge=-90, le=90, examples=[39.9310]),
                lng: float = Query(ge=-180, le=180, examples=[116.4600]),
                coord: Coord = "wgs84",
-               user_id: str | None = Query(default=None, min_length=1, max_length=128, pattern=TEXT_PATTERN, description=(
-                   "with a credential for this user: the user whose members-only offers are added; without "
-                   "a credential it is ignored")),
+               user_id: str | None = Query(
+                   default=None, min_length=1, max_length=128, pattern=TEXT_PATTERN, description=(
+                       "with a credential for this user: the user whose members-only offers are added; without "
+                       "a credential it is ignored")),
                limit: int = Query(default=20, ge=1, le=200)) -> Feed:
     user = None
     if user_id is not None and "authorization" in request.headers:  # else public: read from memory only

@@ -67,7 +67,8 @@ def get_district(district_id: str, engine: EngineDep) -> dict:
                         "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
                         "there) and the `outline`, the points `radius_m` from the footprint on WGS-84.")
 @declare()
-def district_cells(district_id: str, engine: EngineDep, radius_m: float = Query(3000, gt=0, le=3000, description="metres (at most 3 km)")) -> dict:
+def district_cells(district_id: str, engine: EngineDep,
+                   radius_m: float = Query(3000, gt=0, le=3000, description="metres (at most 3 km)")) -> dict:
     return engine.reach_map(district_id, radius_m)
 
 
