@@ -87,7 +87,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
+        code = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status_code, "error")
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:  # the router names only the first route of the path it found
             headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}

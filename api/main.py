@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from api import errors, idempotency
+from api import errors, idempotency, openapi
 from api.auth import install_openapi, trusted_networks
 from api.logs import configure
 from api.batching import AdmitBatcher, GrabBatcher, LocateBatcher, OrderBatcher
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     idempotent.update(idempotency.idempotent_routes(app.state.api_routes))
     install_openapi(app, app.state.api_routes)
     idempotency.document(app, app.state.api_routes)
+    openapi.document(app)
     # The operator console: static files, no build step; it drives the API above with an operator's key.
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
     return app

@@ -12,8 +12,8 @@ from pydantic_core import to_json
 from api.auth import ChannelDep, ChannelUserDep, declare, principal_of
 from api.deps import EngineDep
 from api.middleware import direct
-from api.schemas.core import (REQUEST_KEY_PATTERN, Coord, Feed, LocationIn, LocationOut, OfferPublic, error_responses,
-                              json_body, parse_json, request_key)
+from api.schemas.core import (REQUEST_KEY_PATTERN, TEXT_PATTERN, Coord, Feed, LocationIn, LocationOut, OfferPublic,
+                              error_responses, json_body, parse_json, request_key)
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
 from district_engine.identity import Kind
@@ -41,11 +41,13 @@ def offer_public(o: Offer, engine) -> OfferPublic:
                         "is a member of) come first, wherever the point is; that credential is then checked (401, "
                         "403). Without `user_id`, any credential is ignored.")
 @declare(optional=(Kind.CHANNEL, Kind.USER))
-async def feed(request: Request, engine: EngineDep, lat: float = Query(examples=[39.9310]), lng: float = Query(examples=[116.4600]),
-         coord: Coord = "wgs84",
-               user_id: str | None = Query(default=None, description=(
-                   "with a credential for this user: the user whose members-only offers are added; without "
-                   "a credential it is ignored")),
+async def feed(request: Request, engine: EngineDep, lat: float = Query(ge=-90, le=90, examples=[39.9310]),
+               lng: float = Query(ge=-180, le=180, examples=[116.4600]),
+               coord: Coord = "wgs84",
+               user_id: str | None = Query(
+                   default=None, min_length=1, max_length=128, pattern=TEXT_PATTERN, description=(
+                       "with a credential for this user: the user whose members-only offers are added; without "
+                       "a credential it is ignored")),
                limit: int = Query(default=20, ge=1, le=200)) -> Feed:
     user = None
     if user_id is not None and "authorization" in request.headers:  # else public: read from memory only
@@ -116,14 +118,17 @@ def locations_batch(body: LocationBatchIn, engine: EngineDep, channel: ChannelDe
 
 
 KEEPALIVE_S = 15.0
-_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+_STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")  # ASCII digits: a Redis stream id
 
 
 @router.get("/users/{user_id}/stream", response_class=StreamingResponse,
             summary="The user's pushed offers as server-sent events; resume with Last-Event-ID (15 minutes kept)",
             responses={200: {"content": {"text/event-stream": {}}}})
 async def user_stream(user_id: str, request: Request, engine: EngineDep, caller: ChannelUserDep,
-                      last_event_id: str | None = Header(default=None, alias="Last-Event-ID")) -> StreamingResponse:
+                      last_event_id: str = Header(
+                          default=None, alias="Last-Event-ID",
+                          # stated here, checked below: after whether the caller may read this stream
+                          json_schema_extra={"pattern": _STREAM_ID.pattern})) -> StreamingResponse:
     user_id = caller.user(user_id)
     if last_event_id is not None and not _STREAM_ID.match(last_event_id):
         raise InvalidInputError("must be an id this stream sent", field="Last-Event-ID")

@@ -27,6 +27,7 @@ def _summary(d: District) -> DistrictSummary:
 
 
 @router.post("", status_code=201, response_model=DistrictSummary,
+             responses={200: {"model": DistrictSummary, "description": "one of your districts, replaced"}},
              summary="Upload a district: a GeoJSON Feature (Polygon or MultiPolygon, [lng, lat])",
              description="`properties.name` and `properties.city` are required. `properties.id` (or the "
                          "Feature's `id`) is optional: without one (a Feature exported from QGIS or geojson.io) "
@@ -68,7 +69,8 @@ def get_district(district_id: str, engine: EngineDep) -> dict:
                         "to coarser cells where possible), `boundary` cells (an exact geodesic check decides "
                         "there) and the `outline`, the points `radius_m` from the footprint on WGS-84.")
 @declare()
-def district_cells(district_id: str, engine: EngineDep, radius_m: float = Query(3000, description="1..3000 m")) -> dict:
+def district_cells(district_id: str, engine: EngineDep,
+                   radius_m: float = Query(3000, gt=0, le=3000, description="metres (at most 3 km)")) -> dict:
     return engine.reach_map(district_id, radius_m)
 
 

@@ -31,7 +31,10 @@ async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "districts": districts})
 
 
-@router.get("/metrics", summary="Prometheus metrics (with DE_METRICS_TOKEN set: Authorization: Bearer <it>)")
+@router.get("/metrics", summary="Prometheus metrics (with DE_METRICS_TOKEN set: Authorization: Bearer <it>)",
+            response_class=Response,
+            responses={200: {"description": "the Prometheus text format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 @declare()
 def metrics(request: Request) -> Response:
     """Public unless DE_METRICS_TOKEN is set: route names and volumes are a deployment's business."""

@@ -27,6 +27,9 @@ State = Literal["scheduled", "live", "ended"]
 
 
 Number = Annotated[float, PydanticStrict()]  # a JSON number (an integer too): neither a string nor a boolean
+Lat = Annotated[float, PydanticStrict(), Field(ge=-90, le=90)]  # degrees
+Lng = Annotated[float, PydanticStrict(), Field(ge=-180, le=180)]  # degrees
+RadiusM = Annotated[float, PydanticStrict(), Field(gt=0, le=3000)]  # metres from a footprint
 _RFC3339_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
 
 
@@ -47,12 +50,24 @@ def _with_offset(value: datetime) -> datetime:
 # e.g. "2026-11-11T20:15:00+08:00"
 Instant = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_with_offset)]
 MULTILINE = frozenset({"body", "note"})  # text fields where newlines and tabs are text
+# district_engine/validation.py's rule as JSON Schema patterns (lone surrogates aside: JSON Schema
+# cannot name them), so that the document states what the validator below refuses.
+TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+MULTILINE_TEXT_PATTERN = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+
+
+def _text_patterns(schema: dict, model: type) -> None:
+    """Each free string property of a request body gets the text pattern of its field."""
+    for name, prop in schema.get("properties", {}).items():
+        for option in prop.get("anyOf", [prop]):
+            if option.get("type") == "string" and not {"pattern", "enum", "const", "format"} & option.keys():
+                option["pattern"] = MULTILINE_TEXT_PATTERN if name in MULTILINE else TEXT_PATTERN
 
 
 class Strict(BaseModel):
     """A request body: unknown fields refused, and every string acceptable text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_text_patterns)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -122,7 +137,7 @@ class CampaignCreate(Strict):
     body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."])
     starts_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
     ends_at: Instant = Field(examples=["2026-11-12T00:00:00+08:00"])
-    radius_m: Number = Field(default=3000, description="1..3000 metres from the footprint", examples=[3000])
+    radius_m: RadiusM = Field(default=3000, description="metres from the footprint (at most 3 km)", examples=[3000])
     audience: Literal["members"] | None = Field(default=None, description=(
         "null: every user within radius_m; members: the members of the district's guides, wherever they are, "
         "and nobody else"))
@@ -144,7 +159,7 @@ class CampaignPatch(Strict):
     body: str | None = None
     starts_at: Instant | None = None
     ends_at: Instant | None = None
-    radius_m: Number | None = None
+    radius_m: RadiusM | None = None
     audience: Literal["members"] | None = None
     max_pushes_per_user: StrictInt | None = None
     attribution_days: StrictInt | None = Field(default=None, ge=1, le=90)
@@ -207,10 +222,10 @@ class UserPoint(Strict):
     user_id: str | None = Field(default=None, min_length=1, max_length=128, examples=["u-10086"], description=(
         "the channel's user id: required with a channel key; with a user token it may be left out "
         "(the token's sub), and naming another user is a 403"))
-    lat: Number = Field(examples=[39.9310])
-    lng: Number = Field(examples=[116.4600])
+    lat: Lat = Field(examples=[39.9310])
+    lng: Lng = Field(examples=[116.4600])
     coord: Coord = "wgs84"
-    accuracy_m: Number | None = Field(default=None, ge=0, description=(
+    accuracy_m: Number | None = Field(default=None, ge=0, lt=1e7, description=(
         "the device's accuracy radius (m); a fix worse than 200 m is not trusted"))
     mocked: bool = Field(default=False, description="the device OS's mock-location flag; a mocked fix is not trusted")
 

@@ -84,7 +84,7 @@ class OrderIn(Strict):
         "your id of the order (1..128 of A-Z a-z 0-9 . _ : ~ -): the same order sent again is the same order"))
     channel_id: str = Field(min_length=1, max_length=128, examples=["ch_5d1c0e7f9a2b4c63"])
     user_id: str = Field(min_length=1, max_length=128, examples=["u-10086"])
-    amount_cents: StrictInt = Field(description="1..1,000,000,000", examples=[129_900])
+    amount_cents: StrictInt = Field(ge=1, le=1_000_000_000, description="1..1,000,000,000", examples=[129_900])
     sales_channel: SalesChannel = Field(examples=["cloud_store"])
     district_id: str | None = Field(default=None, min_length=1, max_length=128, examples=["sanlitun-taikoo-li"],
                                     description="the store it was sold in, if any: one of your districts")
@@ -102,7 +102,8 @@ class OrderOut(BaseModel):
 class RefundIn(Strict):
     refund_id: str = Field(pattern=ID_PATTERN, examples=["RF-000042-1"], description=(
         "your id of the refund (as order ids): the same refund sent again is the same refund"))
-    amount_cents: StrictInt = Field(description="1..what remains of the order", examples=[40_000])
+    amount_cents: StrictInt = Field(ge=1, le=1_000_000_000, description="1..what remains of the order",
+                                    examples=[40_000])
 
 
 class RefundOut(BaseModel):

@@ -7,12 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from api.schemas.core import Instant, Number, Strict
+from api.schemas.core import Instant, Lat, Lng, Number, Strict
 
 
 class Location(Strict):
-    lat: Number = Field(examples=[39.9325])
-    lng: Number = Field(examples=[116.4474])
+    lat: Lat = Field(examples=[39.9325])
+    lng: Lng = Field(examples=[116.4474])
 
 
 class LotCreate(Strict):
