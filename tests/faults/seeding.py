@@ -3,6 +3,7 @@ district (Sanlitun Taikoo Li), a running rain and, on request, a parking lot."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
@@ -15,6 +16,16 @@ NEAR = {"lat": 39.9300, "lng": 116.4470}  # (lat, lng), about 270 m from the foo
 
 def bearer(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
+
+
+def until_answered(call):
+    """What a client does after a 503: send the same request again (Retry-After: 1, shortened)."""
+    deadline = time.monotonic() + 30
+    while (response := call()).status_code == 503:
+        assert response.headers["Retry-After"] == "1"
+        assert time.monotonic() < deadline, "still 503"
+        time.sleep(0.1)
+    return response
 
 
 class Seeded(NamedTuple):

@@ -22,7 +22,7 @@ from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).parent))
 from proxy import Proxy  # noqa: E402
-from seeding import ADMIN, NEAR, SANLITUN, bearer as _bearer, seed  # noqa: E402
+from seeding import ADMIN, NEAR, SANLITUN, bearer as _bearer, seed, until_answered  # noqa: E402
 
 PLATE = "京A12345"
 
@@ -49,16 +49,6 @@ def behind_proxy(tmp_path):
         server.stop()
 
 
-def _until_answered(call):
-    """What a client does after a 503: send the same request again (Retry-After: 1, shortened)."""
-    deadline = time.monotonic() + 30
-    while (response := call()).status_code == 503:
-        assert response.headers["Retry-After"] == "1"
-        assert time.monotonic() < deadline, "still 503"
-        time.sleep(0.1)
-    return response
-
-
 def test_a_grab_whose_reply_is_cut_is_the_same_grab_when_sent_again(behind_proxy):
     http, proxy, direct, channel, rain, _ = behind_proxy
     grab = {"json": {"user_id": "keen"} | NEAR, "headers": _bearer(channel) | {"Idempotency-Key": "grab-1"}}
@@ -67,7 +57,7 @@ def test_a_grab_whose_reply_is_cut_is_the_same_grab_when_sent_again(behind_proxy
     proxy.cut_reply(b"grab_ids")  # the grab script's call names the rain's grab ids
     cut = http.post(f"/v1/red-envelopes/{rain}/grab", **grab)
     assert proxy.cut == 1 and cut.status_code == 503 and cut.headers["Retry-After"] == "1"
-    won = _until_answered(lambda: http.post(f"/v1/red-envelopes/{rain}/grab", **grab)).json()
+    won = until_answered(lambda: http.post(f"/v1/red-envelopes/{rain}/grab", **grab)).json()
     assert won["status"] == "won"
     store = RainStore(direct)
     ledger = [e for _, e in direct.xrange(f"rain:{{{rain}}}:ledger") if e[b"type"] == b"grab"]
@@ -97,7 +87,7 @@ def test_a_gate_exit_whose_reply_is_cut_charges_once_and_opens_when_sent_again(b
     cut_off = exit_()
     assert proxy.cut == 1 and cut_off.status_code == 503
     start = time.monotonic()
-    answer = _until_answered(exit_).json()
+    answer = until_answered(exit_).json()
     assert time.monotonic() - start < 5  # no wait for a claim to run out
     assert answer["decision"] == "open" and answer["charged_cents"] == answer["fee_cents"] > 0
     assert exit_().json() == answer  # the gate's next retry, the same
@@ -116,7 +106,7 @@ def test_a_black_holed_redis_is_a_503_in_time_and_the_update_sent_again_answers_
     assert lost.status_code == 503 and took < 0.5 + 0.4 + 1.0  # the timeout, the slack, a busy machine
     assert http.get("/healthz").status_code == 200 and http.get("/readyz").status_code == 503
     proxy.black_hole(False)
-    answered = _until_answered(lambda: http.post("/v1/locations", **update)).json()
+    answered = until_answered(lambda: http.post("/v1/locations", **update)).json()
     assert [o["campaign_id"] for o in answered["new_offers"]] == [rain]  # dropped, so it ran now, once
     assert http.post("/v1/locations", **update).json() == answered
     assert RainStore(direct).audit(rain) == []

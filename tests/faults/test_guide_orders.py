@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from district_engine.store import EmbeddedRedis, connect, keys
 
 sys.path.insert(0, str(Path(__file__).parent))
 from proxy import Proxy  # noqa: E402
-from seeding import ADMIN, SANLITUN, bearer  # noqa: E402
+from seeding import ADMIN, SANLITUN, bearer, until_answered  # noqa: E402
 
 
 def script_sha(name: str) -> bytes:
@@ -62,16 +61,6 @@ def shop(tmp_path, request):
         proxy.close()
         direct.close()
         server.stop()
-
-
-def until_answered(call):
-    """What a client does after a 503: send the same request again."""
-    deadline = time.monotonic() + 30
-    while (response := call()).status_code == 503:
-        assert response.headers["Retry-After"] == "1"
-        assert time.monotonic() < deadline, "still 503"
-        time.sleep(0.1)
-    return response
 
 
 def ledger(direct, operator: str, kind: str) -> list[dict]:
