@@ -664,7 +664,8 @@ class Engine:
         now_ms = _ms(now)
         gap_ms = self.deliveries.reentry_gap_ms
         per_row, items, positions, untrusted = [], [], [], {}
-        members = self._member_offers(view, [p.user_id for p in rows], [(p.lat, p.lng) for p in rows], now)
+        members = (self._member_offers(view, [p.user_id for p in rows], [(p.lat, p.lng) for p in rows], now)
+                   if view.members else [()] * len(rows))  # none at all: nothing built per ping
         for i, ping in enumerate(rows):
             reason = distrust(None, Fix(ping.lat, ping.lng, now_ms, ping.accuracy_m, ping.mocked))
             if reason is not None:
@@ -672,7 +673,7 @@ class Engine:
                 per_row.append([])
                 continue
             offers = rank_offers(view.index.match(ping.lat, ping.lng), view.by_district, now)
-            per_row.append(members[i] + offers)
+            per_row.append([*members[i], *offers])
             items += [Delivery(ping.user_id, view.offering(o.campaign, "member", gap_ms), o.distance_m,
                                request_id=ping.request_id) for o in members[i]]
             items += [Delivery(ping.user_id, view.offering(o.campaign, "entered", gap_ms), o.distance_m,

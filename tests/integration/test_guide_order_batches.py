@@ -72,6 +72,17 @@ def shop(guides, redis_client, operator_id, channel) -> dict[str, str]:
     return {"Ann": ann.id, "Bob": bob.id, "Cai": cai.id, "campaign": mine.id}
 
 
+
+def one_at_a_time(guides, operator_id, orders):
+    """Each order recorded alone (``record_order``): its answer, or the error it was refused with."""
+    answers = []
+    for o in orders:
+        try:
+            answers.append(guides.record_order(operator_id, *o[:6], district_id=o.district_id))
+        except DistrictEngineError as e:
+            answers.append(e)
+    return answers
+
 def test_a_batch_answers_each_order_as_record_order_would_alone(guides, redis_client, channel):
     names = [{v: k for k, v in shop(guides, redis_client, op, channel).items()} for op in OPS]
     before = now() - timedelta(minutes=30)  # Cai's members' orders of before he left are still his
@@ -90,12 +101,7 @@ def test_a_batch_answers_each_order_as_record_order_would_alone(guides, redis_cl
         NewOrder("o-zero", channel, "u-1", 0, "store", now()),
     ]
     batch = guides.record_orders("op_batch", orders)
-    alone = []
-    for o in orders:
-        try:
-            alone.append(guides.record_order("op_single", *o[:6], district_id=o.district_id))
-        except DistrictEngineError as e:
-            alone.append(e)
+    alone = one_at_a_time(guides, "op_single", orders)
 
     def seen(answer, names):
         if isinstance(answer, Exception):
@@ -239,12 +245,7 @@ def test_one_script_call_answers_new_replayed_conflicting_and_stale_orders_each_
     monkeypatch.undo()
     assert reads == [[o.order_id for o in orders], ["o-late"]]  # only the stale order was decided again
     guides.record_service(shops["op_single"]["Ann"], "op_single", channel, "u-13", served)
-    alone = []
-    for o in orders:
-        try:
-            alone.append(guides.record_order("op_single", *o[:6], district_id=o.district_id))
-        except DistrictEngineError as e:
-            alone.append(e)
+    alone = one_at_a_time(guides, "op_single", orders)
 
     def seen(answer, op):
         if isinstance(answer, Exception):
