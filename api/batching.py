@@ -2,8 +2,8 @@
 
 The handlers of the requests that become ready in one turn of the event loop each queue their
 item here; the first schedules a flush for the end of that turn, which runs them all, on a Redis
-thread (api/offload.py), through one call of the engine (``Engine.locate_many``: every position
-and delivery in one pipeline; ``Engine.grab_many``: every rate limit, last position and grab in
+thread (api/offload.py), through one call of the engine (``Channel.locate_many``: every position
+and delivery in one pipeline; ``Rains.grab_many``: every rate limit, last position and grab in
 one pipeline each; ``Guides.record_orders``: every order's state, guide and script in one pipeline
 each, per operator) and answers each. Under load a worker takes fewer, larger round trips; alone,
 a request waits for nothing but its own.
@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Callable
 
 from api.offload import StoreCalls
-from district_engine.engine import Engine, GrabAttempt, Ping, Placed
+from district_engine.channel import Channel, Placed, check_ping
+from district_engine.redenvelope.service import Rains, check_grab
 from district_engine.guides import Guides, NewOrder, OrderOutcome
 from district_engine.identity import Principal
 from district_engine.identity.service import CALLS, Identity
@@ -79,29 +80,27 @@ class TurnBatcher:
 
 
 class LocateBatcher(TurnBatcher):
-    def __init__(self, engine: Engine, calls: StoreCalls, max_batch: int = 64):
-        super().__init__(lambda rows: engine.locate_many(rows), calls, max_batch)
-        self.engine = engine
+    def __init__(self, channel: Channel, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(channel.locate_many, calls, max_batch)
+        self.channel = channel
 
     async def locate(self, user_id: str, lat: float, lng: float, coord: str = "wgs84", at: datetime | None = None,
                      accuracy_m: float | None = None, mocked: bool = False, request_key: str | None = None) -> Placed:
-        """``Engine.locate_many`` of one update, batched with the other updates of this turn of the loop."""
-        row: Ping = self.engine.check_location(user_id, lat, lng, coord, at, accuracy_m, mocked, request_key)
-        self.engine.check_fix_time(at)
+        """``Channel.locate_many`` of one update, batched with the other updates of this turn of the loop."""
+        row = check_ping(user_id, lat, lng, coord, at, accuracy_m, mocked, request_key)
+        self.channel.check_fix_time(at)
         return await self.submit(row)
 
 
 class GrabBatcher(TurnBatcher):
-    def __init__(self, engine: Engine, calls: StoreCalls, max_batch: int = 64):
-        super().__init__(lambda attempts: engine.grab_many(attempts), calls, max_batch)
-        self.engine = engine
+    def __init__(self, rains: Rains, calls: StoreCalls, max_batch: int = 64):
+        super().__init__(rains.grab_many, calls, max_batch)
 
     async def grab(self, campaign_id: str, user_id: str, lat: float, lng: float, coord: str = "wgs84",
                    address: str | None = None, accuracy_m: float | None = None,
                    mocked: bool = False, request_key: str | None = None) -> tuple[Grab, str]:
-        """``Engine.grab_many`` of one grab, batched with the other grabs of this turn of the loop."""
-        attempt: GrabAttempt = self.engine.check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m,
-                                                      mocked, request_key)
+        """``Rains.grab_many`` of one grab, batched with the other grabs of this turn of the loop."""
+        attempt = check_grab(campaign_id, user_id, lat, lng, coord, address, accuracy_m, mocked, request_key)
         return await self.submit(attempt)
 
 

@@ -20,11 +20,11 @@ from api.middleware import RequestMiddleware, direct_routes
 from api.offload import StoreCalls
 from api.routers import campaigns, channel, districts, guides, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
-from district_engine.engine import Engine, follow_changes
-from district_engine.guides import Guides
+from district_engine.catalog import follow_changes
+from district_engine.engine import Engine
 from district_engine.identity.service import Identity
 from district_engine.worker import Worker
-from district_engine.settings import Settings, engine_options, guides_options, worker_options
+from district_engine.settings import Settings, engine_options, worker_options
 from district_engine.store import open_redis
 from district_engine.store.idempotency import IdempotencyStore
 
@@ -41,25 +41,23 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
         with ExitStack() as stack:
             redis_client = client if client is not None else stack.enter_context(open_redis(settings))
             engine = Engine(redis_client, **engine_options(settings))
-            engine.load()
+            engine.catalog.load()
             app.state.engine = engine
             app.state.idempotency = IdempotencyStore(redis_client)
             app.state.identity = Identity(redis_client, settings.admin_token, cache_s=settings.auth_cache_s,
                                           operator_calls_per_minute=settings.operator_calls_per_minute,
                                           operator_orders_per_minute=settings.operator_orders_per_minute)
-            # The guides service, also the engine's member directory (members-only campaigns).
-            app.state.guides = engine.members = Guides.serving(engine, **guides_options(settings))
             app.state.store_calls = StoreCalls(settings.redis_timeout_ms / 1000)  # the async routes' Redis work
             stack.callback(app.state.store_calls.close)
-            app.state.locate_batcher = LocateBatcher(engine, app.state.store_calls)
-            app.state.grab_batcher = GrabBatcher(engine, app.state.store_calls)
-            app.state.order_batcher = OrderBatcher(app.state.guides, app.state.store_calls)
+            app.state.locate_batcher = LocateBatcher(engine.channel, app.state.store_calls)
+            app.state.grab_batcher = GrabBatcher(engine.rains, app.state.store_calls)
+            app.state.order_batcher = OrderBatcher(engine.guides, app.state.store_calls)
             app.state.admit_batcher = AdmitBatcher(app.state.identity, app.state.store_calls)
             stop = threading.Event()
-            follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True,
+            follower = threading.Thread(target=follow_changes, args=(engine.catalog, stop, settings.resync_s), daemon=True,
                                         name="changes")
             follower.start()
-            app.state.hub = stack.enter_context(running_hub(Hub(engine.outbox)))
+            app.state.hub = stack.enter_context(running_hub(Hub(engine.stores.outbox)))
             app.state.worker = stack.enter_context(Worker(engine, **worker_options(settings))) if settings.worker else None
             # Everything loaded so far (numba, the index, the view) lives as long as the process:
             # out of the collector's sight, a full collection no longer walks it mid-request.

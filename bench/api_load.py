@@ -46,7 +46,7 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str, str]:
     client = connect(url)
     engine = Engine(client)
     seed_demo(engine, Path(tempfile.mkdtemp()))
-    operator, key = engine.operators.create("bench operator")
+    operator, key = engine.stores.operators.create("bench operator")
     _, channel_key, _ = ChannelStore(client).create("bench channel")
     stores = synthetic_stores(n_stores, n_cities=max(1, n_stores // 500))
     districts = DistrictStore(client)

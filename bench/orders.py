@@ -32,8 +32,8 @@ from rich.console import Console
 from rich.table import Table
 
 from district_engine import load_demo_districts
+from district_engine.channel import check_ping
 from district_engine.engine import Engine
-from district_engine.guides import Guides
 from district_engine.guides.service import NewOrder
 from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.channels import ChannelStore
@@ -51,23 +51,23 @@ def seed(url: str, members: int) -> dict:
     """The operator, its key, a channel, the guides and their members, a campaign given to a fifth of
     them: the ids the loads need."""
     engine = Engine(connect(url))
-    operator, key = engine.operators.create("bench brand")
+    operator, key = engine.stores.operators.create("bench brand")
     channel, _, _ = ChannelStore(engine.client).create("bench channel")
     sanlitun = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-    engine.put_district(sanlitun, operator.id)
+    engine.districts.put(sanlitun, operator.id)
     now = engine.clock()
-    engine.create_campaign(operator.id, district_id=sanlitun.id, kind="campaign", title="Double 11",
+    engine.campaigns.create(operator.id, district_id=sanlitun.id, kind="campaign", title="Double 11",
                            body="Up to 50% off", starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=1))
-    guides = Guides.serving(engine)
+    guides = engine.guides
     team = [guides.create_guide(operator.id, sanlitun.id, f"Guide {i}", 200 + 25 * i) for i in range(GUIDES)]
     served = now - timedelta(days=3)
     for i in range(members):
         guides.record_service(team[i % GUIDES].id, operator.id, channel.id, f"m{i}", served)
     guides.deactivate(team[-1].id, operator.id, team[0].id)  # a guide left: its members are the first's
     lat, lng = NEAR_SANLITUN
-    given = [engine.check_location(f"{channel.id}:m{i}", lat, lng) for i in range(0, members, 5)]
+    given = [check_ping(f"{channel.id}:m{i}", lat, lng) for i in range(0, members, 5)]
     for start in range(0, len(given), 1000):
-        engine.locate_many(given[start:start + 1000])
+        engine.channel.locate_many(given[start:start + 1000])
     return {"operator": operator.id, "key": key, "channel": channel.id}
 
 
@@ -116,7 +116,7 @@ def _service_orders(ids: dict, members: int, n: int, prefix: str, seed_: int) ->
 
 
 def one_at_a_time(url: str, ids: dict, members: int, n: int) -> dict:
-    guides = Guides.serving(Engine(connect(url)))
+    guides = Engine(connect(url)).guides
     orders = _service_orders(ids, members, n, "single", 1)
     t = time.perf_counter()
     for o in orders:
@@ -134,7 +134,7 @@ def _client(url: str, ids: dict, members: int, n: int, batch: int, p: int, start
 
 
 def _client_run(url: str, ids: dict, members: int, n: int, batch: int, p: int, start_at: float) -> tuple:
-    guides = Guides.serving(Engine(connect(url)))
+    guides = Engine(connect(url)).guides
     guides.record_orders(ids["operator"], _service_orders(ids, members, 10, f"warm{p}", p))  # scripts, connections
     new = refused = 0
     while time.time() < start_at:
@@ -205,7 +205,7 @@ def main(argv=None) -> dict:
         r["batched"] = batched(srv.url, ids, args.members, args.direct_orders, args.batch, args.clients)
         engine = Engine(connect(srv.url))
         t = time.perf_counter()
-        figures, problems = Guides.serving(engine).audit(ids["operator"])
+        figures, problems = engine.guides.audit(ids["operator"])
         r["audit"] = {"figures": figures, "problems": problems, "seconds": time.perf_counter() - t}
         r["recorded"] = recorded(engine.client, ids["operator"])
         totals = engine.client.hgetall(keys.guide_keys(ids["operator"])["totals"])

@@ -42,11 +42,11 @@ TARIFF = {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily
 def seed(url: str, cars: int) -> tuple[str, str]:
     """A Sanlitun lot with room for every car, and every other car's plate bound: (lot id, secret)."""
     engine = Engine(connect(url))
-    operator, _ = engine.operators.create("bench")
+    operator, _ = engine.stores.operators.create("bench")
     sanlitun = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-    engine.put_district(sanlitun, operator.id)
-    lot, secret = engine.create_lot(operator.id, sanlitun.id, 39.9325, 116.4474, name="bench lot", capacity=100_000,
-                                    tariff=TARIFF)
+    engine.districts.put(sanlitun, operator.id)
+    lot, secret = engine.parking.create_lot(operator.id, sanlitun.id, lat=39.9325, lng=116.4474, name="bench lot",
+                                            capacity=100_000, tariff=TARIFF)
     for i in range(0, cars, 2):
         engine.parking.bind_plate(f"u{i}", plate(i), f"agr_{i}")
     return lot.id, secret

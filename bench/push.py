@@ -164,29 +164,29 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
     lat, lng = beijing_users(n_users)
     ids = [f"u{i:07d}" for i in range(n_users)]
     engine = Engine(client, max_pushes_per_hour=1000)
-    _, r["write_positions_s"] = timed(write_positions, client, engine.deliveries, ids, lat, lng,
+    _, r["write_positions_s"] = timed(write_positions, client, engine.stores.deliveries, ids, lat, lng,
                                       int(time.time() * 1000))
     console.print(f"wrote {n_users:,} last positions in {r['write_positions_s']:.1f} s "
                   f"({n_users / r['write_positions_s']:,.0f} users/s, 3 commands each); "
                   f"redis used {client.info('memory')['used_memory'] / 2**20:,.0f} MB")
 
-    owner, _ = engine.operators.create("bench operator")
+    owner, _ = engine.stores.operators.create("bench operator")
     sanlitun = next(d for d in load_demo_districts() if d.id == DISTRICT_ID)
-    engine.put_district(sanlitun, owner.id)
+    engine.districts.put(sanlitun, owner.id)
     now = engine.clock()
-    c = engine.create_campaign(owner.id, district_id=sanlitun.id, kind="campaign", title="Bench offer",
+    c = engine.campaigns.create(owner.id, district_id=sanlitun.id, kind="campaign", title="Bench offer",
                                body="20% off tonight", starts_at=now - timedelta(minutes=1),
                                ends_at=now + timedelta(days=1), radius_m=RADIUS_M)
     fp = compile_footprints([sanlitun.geometry])
     # Warm, as a running worker is: kernels compiled (or loaded from numba's cache), script loaded.
     reach_cover(fp, RADIUS_M, res=POSITION_RES)
     distances_to_footprint(ecef(lat[:10], lng[:10]), fp.frames, fp.edges)
-    client.script_load(engine.deliveries._scripts._script("deliver_offers").script)
+    client.script_load(engine.stores.deliveries._scripts._script("deliver_offers").script)
 
     # The broadcast (find + queue), then its fan-out (deliver each queued user), each timed in the run.
     spent: dict[str, float] = defaultdict(float)
-    with_timers(engine.deliveries, ("positions_in_cells", "deliver"), spent)
-    with_timers(engine.fanout, ("add",), spent)
+    with_timers(engine.stores.deliveries, ("positions_in_cells", "deliver"), spent)
+    with_timers(engine.stores.fanout, ("add",), spent)
     client.config_resetstat()
     b, total_s = timed(engine.broadcast, c.id)
     stats = client.info("commandstats")
@@ -197,16 +197,16 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
 
     def drain():  # one process here; in production every worker's fan-out thread shares this
         n = 0
-        while k := engine.fan_out("bench", count=20):
+        while k := engine.broadcasts.fan_out("bench", count=20):
             n += k
         return n
 
     client.config_resetstat()
     fanned, fan_s = timed(drain)
     stats = client.info("commandstats")
-    del engine.deliveries.positions_in_cells, engine.deliveries.deliver, engine.fanout.add
+    del engine.stores.deliveries.positions_in_cells, engine.stores.deliveries.deliver, engine.stores.fanout.add
     server_s = {k.removeprefix("cmdstat_"): v["usec"] / 1e6 for k, v in stats.items()}
-    counts = engine.deliveries.counts(c.id)
+    counts = engine.stores.deliveries.counts(c.id)
     r["fanout"] = {"users": fanned, "seconds": fan_s, "per_s": fanned / max(fan_s, 1e-9), "deliver_s": spent["deliver"],
                    "pushed": counts.pushed, "capped": counts.capped,
                    "server_deliver_s": server_s.pop("evalsha", 0.0),
@@ -218,7 +218,7 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
     cover, r["cover_s"] = median_time(lambda: reach_cover(fp, RADIUS_M, res=POSITION_RES).cells)
     now_ms = int(engine.clock().timestamp() * 1000)
     (users, la, ln, found_ms, _), r["positions_in_cells_s"] = median_time(
-        lambda: engine.deliveries.positions_in_cells(cover, now_ms))
+        lambda: engine.stores.deliveries.positions_in_cells(cover, now_ms))
     dist, r["distance_s"] = median_time(lambda: distances_to_footprint(ecef(la, ln), fp.frames, fp.edges))
     reach = np.flatnonzero(dist <= RADIUS_M)
     template = offer_template(c, sanlitun.name, "broadcast")
@@ -382,7 +382,7 @@ def webhook_bench(client, srv: EmbeddedRedis, tmp: Path, n_events: int, n_worker
         t = time.perf_counter()
         codes = Counter()
         for s in range(0, n_events, 10_000):
-            codes.update(engine.deliveries.deliver(items[s:s + 10_000], int(time.time() * 1000)))
+            codes.update(engine.stores.deliveries.deliver(items[s:s + 10_000], int(time.time() * 1000)))
         r["enqueue"] = {"seconds": time.perf_counter() - t, "pushed": codes[1],
                         "payload_bytes": float(len(render(template, "evt_0123456789ab00000000", "w0000000", 812.5,
                                                           engine.clock().isoformat(timespec="milliseconds"))))}

@@ -84,12 +84,12 @@ def main():
 def http_grabs(redis_url: str, tmp: str, seconds: int, connections: int) -> dict:
     """A live Sanlitun rain of 1,000,000 packets; wrk grabs it over HTTP with fresh user ids."""
     engine = Engine(connect(redis_url))
-    operator, _ = engine.operators.create("bench")
+    operator, _ = engine.stores.operators.create("bench")
     _, channel_key, _ = ChannelStore(engine.client).create("bench channel")
     sanlitun = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-    engine.put_district(sanlitun, operator.id)
+    engine.districts.put(sanlitun, operator.id)
     now = engine.clock()
-    c = engine.create_campaign(operator.id, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
+    c = engine.campaigns.create(operator.id, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
                                starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(hours=1),
                                total_cents=100_000_000, packets=PACKETS)
     script = wrk_script(Path(tmp) / "grab.lua",
@@ -102,8 +102,8 @@ def http_grabs(redis_url: str, tmp: str, seconds: int, connections: int) -> dict
     with serving(redis_url, tmp, workers=2) as base:
         out = {"healthz": wrk(f"{base}/healthz", None, seconds, connections),
                "grab": wrk(base, script, seconds, connections)}
-    f = engine.rains.figures(c.id)
-    out |= {"won_packets": f.won_packets, "problems": engine.rains.audit(c.id)}
+    f = engine.stores.rains.figures(c.id)
+    out |= {"won_packets": f.won_packets, "problems": engine.stores.rains.audit(c.id)}
     return out
 
 

@@ -73,7 +73,7 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
         t = time.perf_counter()
         key = seed_demo(engine, data_dir)
         channel = json.loads((data_dir / "demo_channel.json").read_text())  # the city channel's users ping
-        operator, _ = engine.operators.create("national chain")
+        operator, _ = engine.stores.operators.create("national chain")
         stores = synthetic_stores(n_stores, n_cities=min(400, max(1, n_stores // 500)))
         task = progress.add_task("stores and campaigns", total=n_stores)
         now = engine.clock()
@@ -96,14 +96,14 @@ def seed(url: str, data_dir: Path, n_stores: int, n_users: int, grabbers: int, p
         now_ms = int(time.time() * 1000)
         task = progress.add_task("user positions", total=n_users)
         for start in range(1, n_users + 1, 5_000):
-            engine.deliveries.deliver([], now_ms, [
+            engine.stores.deliveries.deliver([], now_ms, [
                 Position(scoped_user(channel["id"], f"u{m}"), float(lat[(m - 1) % lat.size]),
                          float(lng[(m - 1) % lat.size]), int(cells[(m - 1) % lat.size]))
                 for m in range(start, min(start + 5_000, n_users + 1))])
             progress.advance(task, min(5_000, n_users + 1 - start))
         out["seed_users_s"] = time.perf_counter() - t
-    demo_operator = engine.operators.authenticate(key)
-    rain = engine.create_campaign(demo_operator, district_id="sanlitun-taikoo-li", kind="red_envelope",
+    demo_operator = engine.stores.operators.authenticate(key)
+    rain = engine.campaigns.create(demo_operator, district_id="sanlitun-taikoo-li", kind="red_envelope",
                                   title="Double 11 rain", body="Grab!", starts_at=engine.clock() - timedelta(minutes=1),
                                   ends_at=engine.clock() + timedelta(hours=1), total_cents=grabbers * 20,
                                   packets=grabbers // 5)
@@ -121,25 +121,25 @@ def index_build(url: str) -> dict:
     client = connect(url)
     t = time.perf_counter()
     engine = Engine(client)
-    engine.load()
+    engine.catalog.load()
     build_s = time.perf_counter() - t
     rss = proc.memory_info().rss - rss0
     rng = np.random.default_rng(3)
-    stores = engine.view.index.districts()
+    stores = engine.catalog.view.index.districts()
     lat, lng = synthetic_pings([stores[i] for i in rng.integers(0, len(stores), 200)], 2000, seed=8)
     t = time.perf_counter()
     for a, b in zip(lat, lng):
-        engine.view.index.match(float(a), float(b))
+        engine.catalog.view.index.match(float(a), float(b))
     match_us = (time.perf_counter() - t) / len(lat) * 1e6
     t = time.perf_counter()
     for i, (a, b) in enumerate(zip(lat, lng)):
-        engine.locate(f"probe-{i}", float(a), float(b))
+        engine.channel.locate(f"probe-{i}", float(a), float(b))
     locate_us = (time.perf_counter() - t) / len(lat) * 1e6
     # One campaign edited, as an operator's PATCH does it: the write, then this process's view
     # made again from the one before (what every process's change follower does too).
-    c = next(c for c in engine.view.campaigns.values() if c.kind == "campaign")
+    c = next(c for c in engine.catalog.view.campaigns.values() if c.kind == "campaign")
     t = time.perf_counter()
-    engine.update_campaign(c.id, c.owner, title=f"{c.title} (edited)")
+    engine.campaigns.update(c.id, c.owner, title=f"{c.title} (edited)")
     change_ms = (time.perf_counter() - t) * 1000
     client.close()
     return {"districts": len(stores), "build_s": build_s, "rss_mb": rss / 2**20, "match_us": match_us,
@@ -284,8 +284,8 @@ def run_backend(name: str, server, data_dir: Path, args) -> dict:
         res["serve_rss_mb"] = serve_memory_mb()
     res["redis_mb"] = redis_memory_mb(url)
     engine = Engine(connect(url))
-    figures = engine.rains.figures(seeded["rain"])
-    res["rain"] = {"won_packets": figures.won_packets, "packets": figures.packets, "audit": engine.rains.audit(seeded["rain"])}
+    figures = engine.stores.rains.figures(seeded["rain"])
+    res["rain"] = {"won_packets": figures.won_packets, "packets": figures.packets, "audit": engine.stores.rains.audit(seeded["rain"])}
     res["lot_audits"] = {lot: engine.parking.store.audit(lot) for lot in json.loads((data_dir / "demo_lot_secrets.json").read_text())}
     engine.client.close()
     return res

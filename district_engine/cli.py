@@ -415,9 +415,9 @@ def worker() -> None:
     import signal
     import threading
 
-    from district_engine.engine import Engine, follow_changes
-    from district_engine.guides import Guides
-    from district_engine.settings import Settings, engine_options, guides_options, worker_options
+    from district_engine.catalog import follow_changes
+    from district_engine.engine import Engine
+    from district_engine.settings import Settings, engine_options, worker_options
     from district_engine.worker import Worker
 
     settings = Settings()
@@ -427,9 +427,8 @@ def worker() -> None:
 
     def run(client):
         engine = Engine(client, **engine_options(settings))
-        engine.members = Guides.serving(engine, **guides_options(settings))  # members-only go-lives
-        engine.load()
-        follower = threading.Thread(target=follow_changes, args=(engine, stop, settings.resync_s), daemon=True)
+        engine.catalog.load()
+        follower = threading.Thread(target=follow_changes, args=(engine.catalog, stop, settings.resync_s), daemon=True)
         follower.start()
         with Worker(engine, **worker_options(settings)) as w:
             console.print(f"worker [bold]{w.consumer}[/bold] running; Ctrl-C stops it")

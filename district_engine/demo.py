@@ -49,13 +49,13 @@ def seed_demo(engine: Engine, data_dir: Path) -> str | None:
     """
     if not engine.client.set(keys.demo_seeded(), "1", nx=True):
         return None
-    operator, api_key = engine.operators.create("Demo operator (Swire Properties)")
+    operator, api_key = engine.stores.operators.create("Demo operator (Swire Properties)")
     channel, channel_key, token_secret = ChannelStore(engine.client).create("Demo city channel")
     now = engine.clock()
     placed = set()
     for district in load_demo_districts():
         try:
-            engine.put_district(district, operator.id)
+            engine.districts.put(district, operator.id)
             placed.add(district.id)
         except ConflictError:  # the id is another operator's already: the demo leaves that one out
             continue
@@ -63,15 +63,15 @@ def seed_demo(engine: Engine, data_dir: Path) -> str | None:
     for spec in load_demo_lots():
         if spec.district_id not in placed:
             continue
-        lot, lot_secrets[spec.id] = engine.create_lot(operator.id, spec.district_id, spec.lat, spec.lng, lot_id=spec.id,
-                                                      name=spec.name, name_zh=spec.name_zh, capacity=spec.capacity,
-                                                      tariff=spec.tariff)
+        lot, lot_secrets[spec.id] = engine.parking.create_lot(operator.id, spec.district_id, lat=spec.lat, lng=spec.lng,
+                                                              lot_id=spec.id, name=spec.name, name_zh=spec.name_zh,
+                                                              capacity=spec.capacity, tariff=spec.tariff)
     lots_of = {spec.district_id: spec.id for spec in reversed(load_demo_lots())}
     for district_id, (kind, title, body, fields) in DEMO_CAMPAIGNS.items():
         if district_id not in placed:
             continue
         extra = {"lot_id": lots_of[district_id]} if kind == "parking" else {}
-        engine.create_campaign(operator.id, district_id=district_id, kind=kind, title=title, body=body,
+        engine.campaigns.create(operator.id, district_id=district_id, kind=kind, title=title, body=body,
                                starts_at=now - timedelta(minutes=1), ends_at=now + DEMO_WINDOW, **extra, **fields)
     _private(Path(data_dir) / DEMO_OPERATOR_KEY, api_key + "\n")
     _private(Path(data_dir) / "demo_lot_secrets.json", json.dumps(lot_secrets, indent=1) + "\n")

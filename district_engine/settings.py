@@ -120,7 +120,9 @@ def engine_options(settings: Settings) -> dict:
                 parking_retry_s=settings.parking_retry_s, partitions=settings.partitions,
                 quotas=Quotas(settings.quota_districts_per_operator, settings.quota_live_campaigns_per_district,
                               settings.quota_lots_per_district),
-                parking_charge_attempts=settings.parking_charge_attempts)
+                parking_charge_attempts=settings.parking_charge_attempts, guides=guides_options(settings),
+                max_endpoints_per_owner=settings.max_endpoints_per_owner,
+                private_webhooks_allowed=settings.private_webhooks_allowed)
 
 
 def worker_options(settings: Settings) -> dict:

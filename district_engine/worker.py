@@ -17,7 +17,8 @@ import time
 import uuid
 
 from district_engine.delivery.sender import Sender
-from district_engine.engine import Engine, Ping
+from district_engine.channel import Ping
+from district_engine.engine import Engine
 from district_engine.errors import StoreUnavailableError
 from district_engine.store import UNAVAILABLE
 
@@ -47,7 +48,7 @@ class Worker:
                  jobs_every_s: float = 0.5, match_batch: int = 1000, reclaim_idle_s: float = 60):
         self.engine = engine
         self.consumer = consumer or consumer_name()
-        self.sender = Sender(engine.outbox, engine.endpoints, self.consumer,
+        self.sender = Sender(engine.stores.outbox, engine.stores.endpoints, self.consumer,
                              **(sender_options or {}))
         self.jobs_every_s = jobs_every_s
         self.match_batch = match_batch
@@ -74,7 +75,7 @@ class Worker:
         for t in self._threads:
             t.join(timeout_s)
         # Its partitions go to the other consumers now, not once its heartbeat is stale.
-        for group in (self.engine.outbox.stream, self.engine.locations.stream, self.engine.fanout.stream):
+        for group in (self.engine.stores.outbox.stream, self.engine.stores.locations.stream, self.engine.stores.fanout.stream):
             try:
                 group.leave(self.consumer)
             except UNAVAILABLE + (StoreUnavailableError,):
@@ -99,23 +100,23 @@ class Worker:
 
     def _run_jobs(self) -> None:
         def step():
-            if not (self.engine.run_due_jobs() + self.engine.parking.retry_unpaid()):
+            if not (self.engine.jobs.run_due_jobs() + self.engine.parking.retry_unpaid()):
                 self._stop.wait(self.jobs_every_s)
 
         self._guarded(step, "jobs", loop=True)
 
     def _run_fanout(self) -> None:
         def consume(reclaim_idle_ms):
-            self.fanned_out += self.engine.fan_out(self.consumer, block_ms=500, reclaim_idle_ms=reclaim_idle_ms)
+            self.fanned_out += self.engine.broadcasts.fan_out(self.consumer, block_ms=500, reclaim_idle_ms=reclaim_idle_ms)
 
         self._stream_loop("fanout", consume)
 
     def _run_matcher(self) -> None:
         def consume(reclaim_idle_ms):
-            rows = self.engine.locations.read(self.consumer, self.match_batch, 500, reclaim_idle_ms=reclaim_idle_ms)
+            rows = self.engine.stores.locations.read(self.consumer, self.match_batch, 500, reclaim_idle_ms=reclaim_idle_ms)
             if rows:
-                self.engine.locate_many([Ping(r.user_id, r.lat, r.lng) for r in rows])
-                self.engine.locations.ack(rows)
+                self.engine.channel.locate_many([Ping(r.user_id, r.lat, r.lng) for r in rows])
+                self.engine.stores.locations.ack(rows)
                 self.matched += len(rows)
 
         self._stream_loop("matcher", consume)

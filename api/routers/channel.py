@@ -10,12 +10,13 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic_core import to_json
 
 from api.auth import ChannelDep, ChannelUserDep, declare, principal_of
-from api.deps import EngineDep
+from api.deps import ChannelServiceDep
 from api.middleware import direct
 from api.schemas.core import (REQUEST_KEY_PATTERN, TEXT_PATTERN, Coord, Feed, LocationIn, LocationOut, OfferPublic,
                               error_responses, json_body, parse_json, request_key)
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
+from district_engine.channel import Channel
 from district_engine.identity import Kind
 from district_engine.store.streams import stream_id_key
 from district_engine.errors import InvalidInputError
@@ -23,13 +24,13 @@ from district_engine.errors import InvalidInputError
 router = APIRouter(prefix="/v1", tags=["channels"], responses=error_responses(401, 403, 413, 422, 503))
 
 
-def offer_public(o: Offer, engine) -> OfferPublic:
+def offer_public(o: Offer, service: Channel) -> OfferPublic:
     c = o.campaign
     parking = {}
     if c.parking:
         lot_id = c.parking["lot_id"]
-        parking = {"lot_id": lot_id, "free_spaces": engine.parking.free_spaces(c.district_id, lot_id)}
-    return OfferPublic(campaign_id=c.id, district_id=c.district_id, district_name=engine.district_name(c.district_id),
+        parking = {"lot_id": lot_id, "free_spaces": service.free_spaces(c.district_id, lot_id)}
+    return OfferPublic(campaign_id=c.id, district_id=c.district_id, district_name=service.district_name(c.district_id),
                        kind=c.kind.value, title=c.title, body=c.body, distance_m=round(o.distance_m, 1),
                        starts_at=c.starts_at, ends_at=c.ends_at, **parking)
 
@@ -41,7 +42,7 @@ def offer_public(o: Offer, engine) -> OfferPublic:
                         "is a member of) come first, wherever the point is; that credential is then checked (401, "
                         "403). Without `user_id`, any credential is ignored.")
 @declare(optional=(Kind.CHANNEL, Kind.USER))
-async def feed(request: Request, engine: EngineDep, lat: float = Query(ge=-90, le=90, examples=[39.9310]),
+async def feed(request: Request, service: ChannelServiceDep, lat: float = Query(ge=-90, le=90, examples=[39.9310]),
                lng: float = Query(ge=-180, le=180, examples=[116.4600]),
                coord: Coord = "wgs84",
                user_id: str | None = Query(
@@ -52,31 +53,31 @@ async def feed(request: Request, engine: EngineDep, lat: float = Query(ge=-90, l
     user = None
     if user_id is not None and "authorization" in request.headers:  # else public: read from memory only
         user = (await principal_of(request, (Kind.CHANNEL, Kind.USER))).user(user_id)
-    if user is not None and engine.members_live():  # the members read Redis: off the loop
-        offers = await request.app.state.store_calls.run(engine.feed, lat, lng, coord, limit, user)
+    if user is not None and service.members_live():  # the members read Redis: off the loop
+        offers = await request.app.state.store_calls.run(service.feed, lat, lng, coord, limit, user)
     else:
-        offers = engine.feed(lat, lng, coord, limit)
+        offers = service.feed(lat, lng, coord, limit)
     request.app.state.offers_counter.labels("feed").inc(len(offers))
-    return Feed(offers=[offer_public(o, engine) for o in offers])
+    return Feed(offers=[offer_public(o, service) for o in offers])
 
 
 _DISTANCE_HOLE = 1234567.5
 _fragments: dict[str, tuple] = {}  # campaign id -> (campaign, district name, JSON before distance_m, after it)
 
 
-def offer_public_json(o: Offer, engine) -> str:
-    """``offer_public(o, engine).model_dump_json()``, the same bytes, from the campaign's part
+def offer_public_json(o: Offer, service: Channel) -> str:
+    """``offer_public(o, service).model_dump_json()``, the same bytes, from the campaign's part
     serialized once (per campaign object and district name: a changed campaign is a new object).
     Parking offers carry live free spaces: serialized in full each time."""
     c = o.campaign
     if c.parking:
-        return offer_public(o, engine).model_dump_json()
-    name = engine.district_name(c.district_id)
+        return offer_public(o, service).model_dump_json()
+    name = service.district_name(c.district_id)
     cached = _fragments.get(c.id)
     if cached is None or cached[0] is not c or cached[1] != name:
         if len(_fragments) > 100_000:  # deleted campaigns' entries
             _fragments.clear()
-        doc = offer_public(Offer(c, _DISTANCE_HOLE), engine).model_dump_json()
+        doc = offer_public(Offer(c, _DISTANCE_HOLE), service).model_dump_json()
         head, tail = doc.split(f',"distance_m":{_DISTANCE_HOLE},')
         cached = _fragments[c.id] = (c, name, head + ',"distance_m":', "," + tail)
     return f"{cached[2]}{to_json(round(o.distance_m, 1)).decode()}{cached[3]}"
@@ -104,16 +105,16 @@ async def locations(request: Request) -> Response:
     state.offers_counter.labels("locations").inc(len(placed.offers))
     # Serialized here, as LocationOut would be: FastAPI would validate and serialize it again.
     tail = "]}" if placed.untrusted is None else f'],"untrusted":{to_json(placed.untrusted).decode()}}}'
-    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine) for o in placed.offers) + tail,
+    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine.channel) for o in placed.offers) + tail,
                     media_type="application/json")
 
 
 @router.post("/locations:batch", status_code=202, response_model=LocationBatchAccepted,
              summary="Many positions at once (up to 10,000), queued for the matchers; offers go out as pushes")
-def locations_batch(body: LocationBatchIn, engine: EngineDep, channel: ChannelDep) -> LocationBatchAccepted:
+def locations_batch(body: LocationBatchIn, service: ChannelServiceDep, channel: ChannelDep) -> LocationBatchAccepted:
     """A channel's backend only: each row names its user."""
-    n = engine.enqueue_locations([(channel.user(x.user_id) if x.user_id is not None else None, x.lat, x.lng, x.coord,
-                                   x.accuracy_m, x.mocked) for x in body.locations])
+    n = service.enqueue_locations([(channel.user(x.user_id) if x.user_id is not None else None, x.lat, x.lng, x.coord,
+                                  x.accuracy_m, x.mocked) for x in body.locations])
     return LocationBatchAccepted(accepted=n)
 
 
@@ -124,7 +125,7 @@ _STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")  # ASCII digits: a Redis s
 @router.get("/users/{user_id}/stream", response_class=StreamingResponse,
             summary="The user's pushed offers as server-sent events; resume with Last-Event-ID (15 minutes kept)",
             responses={200: {"content": {"text/event-stream": {}}}})
-async def user_stream(user_id: str, request: Request, engine: EngineDep, caller: ChannelUserDep,
+async def user_stream(user_id: str, request: Request, service: ChannelServiceDep, caller: ChannelUserDep,
                       last_event_id: str = Header(
                           default=None, alias="Last-Event-ID",
                           # stated here, checked below: after whether the caller may read this stream
@@ -140,7 +141,7 @@ async def user_stream(user_id: str, request: Request, engine: EngineDep, caller:
         try:
             yield ": connected\n\n"
             if last is not None:  # resume: what was pushed since, then live
-                for sid, payload in await asyncio.to_thread(engine.deliveries.events_after, user_id, last):
+                for sid, payload in await asyncio.to_thread(service.events_after, user_id, last):
                     yield f"id: {sid}\nevent: offer\ndata: {payload}\n\n"
                     last = sid
             while True:

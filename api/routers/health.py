@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.auth import declare
-from api.deps import EngineDep
+from api.deps import CatalogDep
 from district_engine.errors import UnauthorizedError
 from district_engine.store.connection import ping
 
@@ -20,11 +20,11 @@ async def healthz() -> dict:
 
 @router.get("/readyz", summary="Redis answers (within DE_REDIS_TIMEOUT_MS) and the index is loaded")
 @declare()
-async def readyz(request: Request, engine: EngineDep) -> JSONResponse:
+async def readyz(request: Request, catalog: CatalogDep) -> JSONResponse:
     """Asked again each time: ready again by itself once Redis answers again."""
     try:
-        await request.app.state.store_calls.run(ping, engine.client)
-        districts = len(engine.view.index)
+        await request.app.state.store_calls.run(ping, catalog.client)
+        districts = len(catalog.view.index)
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
         return JSONResponse({"status": "not_ready", "reason": type(exc).__name__}, status_code=503,
                             headers={"Retry-After": "1"})

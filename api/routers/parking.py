@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import ChannelDep, OperatorDep, declare
-from api.deps import EngineDep
+from api.deps import ParkingDep
 from api.idempotency import idempotent
 from api.schemas.core import error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
@@ -33,37 +33,37 @@ def _lot(lot: LotRecord) -> dict:
 
 @router.post("/lots", status_code=201, response_model=LotCreated, summary="A parking lot of one of your districts")
 @idempotent
-def create_lot(body: LotCreate, engine: EngineDep, operator: OperatorDep) -> LotCreated:
-    lot, secret = engine.create_lot(operator, body.district_id, body.location.lat, body.location.lng, name=body.name,
-                                    name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff,
-                                    max_auto_charge_cents=body.max_auto_charge_cents,
-                                    max_backfill_hours=body.max_backfill_hours)
+def create_lot(body: LotCreate, parking: ParkingDep, operator: OperatorDep) -> LotCreated:
+    lot, secret = parking.create_lot(operator, body.district_id, lat=body.location.lat, lng=body.location.lng,
+                                     name=body.name, name_zh=body.name_zh, capacity=body.capacity, tariff=body.tariff,
+                                     max_auto_charge_cents=body.max_auto_charge_cents,
+                                     max_backfill_hours=body.max_backfill_hours)
     return LotCreated(**_lot(lot), webhook_secret=secret)
 
 
 @router.get("/lots", response_model=list[LotPublic], summary="Your lots with their live occupancy")
-def list_lots(engine: EngineDep, operator: OperatorDep) -> list[LotPublic]:
-    return [LotPublic(**_lot(engine.parking.lot(i))) for i in engine.parking.store.lots_of(operator)]
+def list_lots(parking: ParkingDep, operator: OperatorDep) -> list[LotPublic]:
+    return [LotPublic(**_lot(lot)) for lot in parking.lots(operator)]
 
 
 @router.get("/lots/{lot_id}", response_model=LotPublic)
-def get_lot(lot_id: str, engine: EngineDep, operator: OperatorDep) -> LotPublic:
-    return LotPublic(**_lot(engine.parking.lot(lot_id, operator)))
+def get_lot(lot_id: str, parking: ParkingDep, operator: OperatorDep) -> LotPublic:
+    return LotPublic(**_lot(parking.lot(lot_id, operator)))
 
 
 @router.post("/lots/{lot_id}/rotate-secret", response_model=SecretRotated,
              summary="A new webhook secret; the old one stays valid for 24 h")
-def rotate_secret(lot_id: str, engine: EngineDep, operator: OperatorDep) -> SecretRotated:
-    secret = engine.parking.rotate_secret(lot_id, operator)
-    return SecretRotated(webhook_secret=secret, previous_valid_until=engine.clock() + engine.parking.rotation_grace)
+def rotate_secret(lot_id: str, parking: ParkingDep, operator: OperatorDep) -> SecretRotated:
+    secret = parking.rotate_secret(lot_id, operator)
+    return SecretRotated(webhook_secret=secret, previous_valid_until=parking.clock() + parking.rotation_grace)
 
 
 @router.get("/lots/{lot_id}/review", response_model=ReviewPage,
             summary="The lot's review list, newest first: sessions awaiting staff (a fee above the lot's cap, an exit "
                     "before its entry, a charge declined at every retry) and misreads")
-def review(lot_id: str, engine: EngineDep, operator: OperatorDep, limit: int = 50,
+def review(lot_id: str, parking: ParkingDep, operator: OperatorDep, limit: int = 50,
            before: str | None = None) -> ReviewPage:
-    entries = engine.parking.review_list(lot_id, operator, limit, before)
+    entries = parking.review_list(lot_id, operator, limit, before)
     return ReviewPage(entries=[ReviewEntry(**{k: (v or None) for k, v in e.items()}) for e in entries],
                       next_before=entries[-1]["id"] if len(entries) == limit else None)
 
@@ -72,11 +72,10 @@ def review(lot_id: str, engine: EngineDep, operator: OperatorDep, limit: int = 5
              summary="A gate's plate event, signed with the lot's secret (Standard Webhooks): open, pay or full",
              responses=error_responses(401, 404, 422, 503))
 @declare(Kind.GATE)
-async def gate_event(lot_id: str, request: Request, engine: EngineDep,
+async def gate_event(lot_id: str, request: Request, parking: ParkingDep,
                      webhook_id: str | None = Header(default=None), webhook_timestamp: str | None = Header(default=None),
                      webhook_signature: str | None = Header(default=None)) -> Response:
     body = await request.body()
-    parking = engine.parking
 
     def decide() -> bytes | None:
         lot = parking.authenticate(lot_id, webhook_id, webhook_timestamp, webhook_signature, body)
@@ -109,42 +108,40 @@ def _session(session_id: str, lot_id: str, s: dict) -> SessionPublic:
 
 
 @router.get("/sessions/{session_id}", response_model=SessionPublic)
-def get_session(session_id: str, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
-    lot_id = lot_of_session(session_id)
-    engine.parking.lot(lot_id, operator)
-    return _session(session_id, lot_id, engine.parking.store.session(lot_id, session_id))
+def get_session(session_id: str, parking: ParkingDep, operator: OperatorDep) -> SessionPublic:
+    return _session(session_id, lot_of_session(session_id), parking.session(session_id, operator))
 
 
 @router.post("/sessions/{session_id}/resolution", response_model=SessionPublic,
              summary="Resolve a session of the review list: charge, adjust (charge less) or waive; once per "
                      "resolution_id")
-def resolve(session_id: str, body: ResolutionIn, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
-    s = engine.parking.resolve(session_id, operator, body.action, body.note, body.amount_cents, body.resolution_id)
+def resolve(session_id: str, body: ResolutionIn, parking: ParkingDep, operator: OperatorDep) -> SessionPublic:
+    s = parking.resolve(session_id, operator, body.action, body.note, body.amount_cents, body.resolution_id)
     return _session(session_id, lot_of_session(session_id), s)
 
 
 @router.post("/sessions/{session_id}/validations", response_model=ValidationOut,
              summary="A merchant's free minutes on an open session (e.g. two hours for a purchase)")
-def add_validation(session_id: str, body: ValidationIn, engine: EngineDep, operator: OperatorDep) -> ValidationOut:
-    total = engine.parking.add_validation(session_id, operator, body.merchant, body.free_minutes, body.validation_id)
+def add_validation(session_id: str, body: ValidationIn, parking: ParkingDep, operator: OperatorDep) -> ValidationOut:
+    total = parking.add_validation(session_id, operator, body.merchant, body.free_minutes, body.validation_id)
     return ValidationOut(session_id=session_id, validation_minutes=total)
 
 
 @router.post("/sessions/{session_id}/paid-at-gate", response_model=SessionPublic,
              summary="Close a session paid at the gate after a pay answer (staff or the gate's terminal)")
-def paid_at_gate(session_id: str, body: SettleIn, engine: EngineDep, operator: OperatorDep) -> SessionPublic:
-    engine.parking.settle_at_gate(session_id, operator, body.paid_cents, body.method)
-    return get_session(session_id, engine, operator)
+def paid_at_gate(session_id: str, body: SettleIn, parking: ParkingDep, operator: OperatorDep) -> SessionPublic:
+    parking.settle_at_gate(session_id, operator, body.paid_cents, body.method)
+    return get_session(session_id, parking, operator)
 
 
 @router.post("/plates", status_code=201, response_model=PlateBound,
              summary="Bind a plate to one of the channel's users' payment agreements (channel key)")
 @idempotent
-def bind_plate(body: PlateBind, engine: EngineDep, channel: ChannelDep) -> PlateBound:
-    b = engine.parking.bind_plate(channel.user(body.user_id), body.plate, body.payment_token)
+def bind_plate(body: PlateBind, parking: ParkingDep, channel: ChannelDep) -> PlateBound:
+    b = parking.bind_plate(channel.user(body.user_id), body.plate, body.payment_token)
     return PlateBound(plate=b.plate, user_id=unscoped_user(b.user_id), bound_at=b.bound_at)
 
 
 @router.delete("/plates/{plate}", status_code=204, summary="Unbind one of the channel's users' plates (channel key)")
-def unbind_plate(plate: str, user_id: str, engine: EngineDep, channel: ChannelDep) -> None:
-    engine.parking.unbind_plate(plate, channel.user(user_id))
+def unbind_plate(plate: str, user_id: str, parking: ParkingDep, channel: ChannelDep) -> None:
+    parking.unbind_plate(plate, channel.user(user_id))

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import ChannelUserDep, OperatorDep
-from api.deps import EngineDep
+from api.deps import RainsDep
 from api.errors import error_body
 from api.schemas.core import GrabIn, GrabOut, RainFiguresOut, RequestKey, error_responses
 from district_engine.redenvelope.outcomes import GrabStatus
@@ -38,6 +38,6 @@ async def grab(campaign_id: str, body: GrabIn, request: Request, caller: Channel
 
 @router.get("/{campaign_id}", response_model=RainFiguresOut,
             summary="The rain's figures (owner); won + remaining + refunded == total, always")
-def figures(campaign_id: str, engine: EngineDep, operator: OperatorDep) -> RainFiguresOut:
-    f, state = engine.rain_figures(campaign_id, operator)
+def figures(campaign_id: str, rains: RainsDep, operator: OperatorDep) -> RainFiguresOut:
+    f, state = rains.figures(campaign_id, operator)
     return RainFiguresOut(campaign_id=campaign_id, **(f._asdict() | {"state": state.value}))

@@ -25,7 +25,6 @@ from district_engine.guides.rules import (DAY_MS, MAX_AHEAD_MS, SALES_CHANNELS, 
 from district_engine.identity.principals import channel_of, scoped_user, unscoped_user
 from district_engine.ids import new_id
 from district_engine.quotas import check_quota
-from district_engine.store.channels import ChannelStore
 from district_engine.store.guides import PAGE, GuideStore, OrderWrite
 from district_engine.validation import check_text
 
@@ -142,13 +141,6 @@ class Guides:
         """Another source of gift times (a test's): ``gifts_of_many`` asks it too, one member at a time."""
         self._gifts_of = gifts_of
         self.gifts_of_many = lambda members: [gifts_of(m) for m in members]
-
-    @classmethod
-    def serving(cls, engine, **options) -> Guides:
-        """The service on an engine's stores, clock and gift times (what the API and a worker run)."""
-        return cls(GuideStore(engine.client), clock=engine.clock, districts=engine.districts,
-                   channels=ChannelStore(engine.client), campaigns=engine.campaigns, gifts_of=engine.deliveries.gifts,
-                   gifts_of_many=engine.deliveries.gifts_many, **options)
 
     def _now_ms(self) -> int:
         return _ms(self.clock())

@@ -25,10 +25,12 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
 
+from district_engine.catalog import Catalog
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
 from district_engine.validation import check_int
-from district_engine.geo.points import check_latlng
+from district_engine.geo.points import MAX_RADIUS_M, check_latlng
 from district_engine.ids import new_id
+from district_engine.quotas import check_quota
 from district_engine.parking.payments import LedgerGateway, PaymentGateway
 from district_engine.parking.plates import check_plate, lookalikes
 from district_engine.parking.policy import (MAX_AUTO_CHARGE_CENTS, MAX_BACKFILL_HOURS, RETRY_SPAN_S, check_captured_at,
@@ -111,7 +113,7 @@ class Parking:
     def __init__(self, store: ParkingStore, gateway: PaymentGateway | None = None,
                  on_payment_failure: str = "open_and_bill", retry_s: float = 30.0,
                  clock: Callable[[], datetime] | None = None,
-                 campaign_free_minutes: Callable[[str, str, datetime], int] = lambda district_id, lot_id, now: 0,
+                 catalog: Catalog | None = None, lots_per_district: int = 0,
                  wait: tuple[int, int] = (0, 200), charge_attempts: int = 5, retry_span_s: float = RETRY_SPAN_S):
         if on_payment_failure not in POLICIES:
             raise InvalidInputError(f"must be one of {', '.join(POLICIES)}", field="on_payment_failure")
@@ -121,7 +123,10 @@ class Parking:
         # The waits before each retry of a declined charge; after the last, staff decide.
         self.retry_ms = [int(d * 1000) for d in retry_delays(charge_attempts, retry_s, retry_span_s)]
         self.clock = clock
-        self.campaign_free_minutes = campaign_free_minutes
+        # Where lots may be (within reach of the owner's district) and the free minutes of live
+        # parking campaigns; None (a service used alone): sites unchecked, no campaign minutes.
+        self.catalog = catalog
+        self.lots_per_district = lots_per_district
         self.wait_replicas, self.wait_ms = wait  # see try_decide
         self.rotation_grace = ROTATION_GRACE
         self._occupancy: tuple[float, dict] = (0.0, {})
@@ -139,6 +144,8 @@ class Parking:
         secret, which is shown only now. The retry of a create whose answer was lost has the same id
         (district_engine/ids.py): it writes the same lot again with a new secret, which replaces the
         lost one (nobody holds it); the lot's occupancy is kept."""
+        if self.catalog is not None:
+            lat, lng = self._check_site(owner, district_id, lat, lng)
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise InvalidInputError("must be a non-empty string of at most 200 characters", field="name")
         check_int(capacity, "capacity", 1, 100_000)
@@ -151,6 +158,31 @@ class Parking:
                 "location": {"lat": lat, "lng": lng}, "tariff": tariff} | limits
         self.store.put_lot(lot_id, owner, data, secret)
         return self.lot(lot_id), secret
+
+    def _check_site(self, owner: str, district_id: str, lat: float, lng: float) -> tuple[float, float]:
+        """A new lot's place: one of the owner's districts, within its reach, under the quota."""
+        assert self.catalog is not None
+        self.catalog.owned(district_id, owner)
+        lat, lng = self.check_location(lat, lng)
+        if not any(m.district_id == district_id for m in self.catalog.view.index.match(lat, lng)):
+            raise InvalidInputError(f"must be within {MAX_RADIUS_M:g} m of district {district_id}", field="location")
+        if self.lots_per_district:
+            lots = sum(1 for i in self.store.lots_of(owner) if self.lot(i).data["district_id"] == district_id)
+            check_quota(lots, self.lots_per_district, "lots per district", "DE_QUOTA_LOTS_PER_DISTRICT",
+                        field="district_id")
+        return lat, lng
+
+    def _campaign_minutes(self, district_id: str, lot_id: str, at: datetime) -> int:
+        return 0 if self.catalog is None else self.catalog.parking_free_minutes(district_id, lot_id, at)
+
+    def lots(self, owner: str) -> list[LotRecord]:
+        return [self.lot(i) for i in self.store.lots_of(owner)]
+
+    def session(self, session_id: str, owner: str) -> dict:
+        """The owner's parking session (its lot is in its id)."""
+        lot_id = lot_of_session(session_id)
+        self.lot(lot_id, owner)
+        return self.store.session(lot_id, session_id)
 
     @staticmethod
     def check_location(lat, lng) -> tuple[float, float]:
@@ -344,8 +376,7 @@ class Parking:
         if ev.captured_at < entered_at:  # one of the two clocks is wrong: nobody can price this stay
             self._hold(lot, session_id, "exit_before_entry", ev, None, self.store.binding(plate))
             return _answer("pay", session_id, 0, 0, messages("clock"))
-        free = int(s["validation_minutes"]) + self.campaign_free_minutes(lot.data["district_id"], lot.id,
-                                                                         ev.captured_at)
+        free = int(s["validation_minutes"]) + self._campaign_minutes(lot.data["district_id"], lot.id, ev.captured_at)
         fee = price_session(_tariff(json.dumps(lot.data["tariff"], sort_keys=True)), entered_at, ev.captured_at, free)
         if fee == 0:
             return self._close(lot, webhook_id, session_id, ev, 0, 0, "paid", "free")

@@ -226,16 +226,16 @@ def test_every_response_carries_a_request_id_and_is_logged_as_json(app_client, c
 
 def test_district_changes_go_to_the_overlay_and_compaction_folds_them(app_client, sanlitun):
     engine = app_client.app.state.engine
-    base = engine.view.index.base
+    base = engine.catalog.view.index.base
     key = sanlitun
     mine = SANLITUN.to_geojson()
     for i in range(3):
         f = mine | {"id": f"copy-{i}", "properties": mine["properties"] | {"id": f"copy-{i}", "name": f"Copy {i}"}}
         assert app_client.post("/v1/districts", json=f, headers=bearer(key)).status_code == 201
-    assert engine.view.index.base is base and engine.view.index.overlay_size == 4  # sanlitun came after start-up too
+    assert engine.catalog.view.index.base is base and engine.catalog.view.index.overlay_size == 4  # sanlitun came after start-up too
     assert len(app_client.get("/v1/districts").json()["districts"]) == 4
-    assert engine.compact(overlay_limit=2) and engine.view.index.overlay_size == 0
-    assert len(engine.view.index) == 4
+    assert engine.catalog.compact(overlay_limit=2) and engine.catalog.view.index.overlay_size == 0
+    assert len(engine.catalog.view.index) == 4
 
 
 def test_a_streamed_body_without_length_is_cut_at_the_limit(app_client, sanlitun):
@@ -342,14 +342,14 @@ def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_clie
 
     def pushed(user):
         app_client.post("/v1/locations", json={"user_id": user, "lat": NEAR_SANLITUN[0], "lng": NEAR_SANLITUN[1]})
-        events = [_json.loads(p)["data"] for _, p in engine.deliveries.events_after(f"{as_city['id']}:{user}", None)]
+        events = [_json.loads(p)["data"] for _, p in engine.stores.deliveries.events_after(f"{as_city['id']}:{user}", None)]
         return {e["campaign_id"]: (e["title"], e["district_name"]) for e in events}
 
     assert pushed("u1") == {c["id"]: ("Before", "Sanlitun Taikoo Li"), other["id"]: ("Other", "Sanlitun Taikoo Li")}
-    kept = engine.view.offering(engine.view.campaigns[other["id"]], "entered", engine.deliveries.reentry_gap_ms)
+    kept = engine.catalog.view.offering(engine.catalog.view.campaigns[other["id"]], "entered", engine.stores.deliveries.reentry_gap_ms)
     assert app_client.patch(f"/v1/campaigns/{c['id']}", json={"title": "After"}, headers=bearer(sanlitun)).status_code == 200
     assert pushed("u2") == {c["id"]: ("After", "Sanlitun Taikoo Li"), other["id"]: ("Other", "Sanlitun Taikoo Li")}
-    assert engine.view.offering(engine.view.campaigns[other["id"]], "entered", engine.deliveries.reentry_gap_ms) is kept
+    assert engine.catalog.view.offering(engine.catalog.view.campaigns[other["id"]], "entered", engine.stores.deliveries.reentry_gap_ms) is kept
     renamed = SANLITUN.to_geojson()
     renamed["properties"] = renamed["properties"] | {"name": "太古里南区"}
     assert app_client.post("/v1/districts", json=renamed, headers=bearer(sanlitun)).status_code in (200, 201)

@@ -33,7 +33,7 @@ def operator_id(app_client, op):
 def clock(app_client):
     """Moves the guides service's clock: ``clock(days=...)`` shifts it from the real one; returns now."""
     shift = [timedelta(0)]
-    guides = app_client.app.state.guides
+    guides = app_client.app.state.engine.guides
     guides.clock = lambda: datetime.now(timezone.utc) + shift[0]
 
     def move(**delta) -> datetime:
@@ -64,7 +64,7 @@ def refund(client, order_id, refund_id, amount_cents):
 
 
 def audit(client, operator_id) -> list[str]:
-    return client.app.state.guides.audit(operator_id)[1]
+    return client.app.state.engine.guides.audit(operator_id)[1]
 
 
 def test_create_get_patch_and_list_guides(app_client, op):
@@ -172,7 +172,7 @@ def test_a_binding_moves_once_its_guide_has_not_served_the_member_for_the_window
     moved = serve(app_client, bob["id"], city["id"], "u-1", clock(days=366))
     assert moved.status_code == 200 and moved.json()["outcome"] == "moved", moved.text
     assert app_client.get(f"/v1/guides/{ann['id']}/members").json()["members"] == []
-    assert app_client.app.state.guides.current_guides(
+    assert app_client.app.state.engine.guides.current_guides(
         app_client.get("/v1/operators/me").json()["id"], [scoped_user(city["id"], "u-1")]) == [bob["id"]]
 
 
@@ -253,7 +253,7 @@ def test_an_order_sent_again_answers_the_same_and_another_body_is_a_409(app_clie
                 "sales_channel": "flagship", "at": at.isoformat()} | change
         r = app_client.post("/v1/orders", json=body)
         assert r.status_code == 409 and r.json()["error"]["code"] == "order_conflict", (change, r.text)
-    figures, problems = app_client.app.state.guides.audit(operator_id)
+    figures, problems = app_client.app.state.engine.guides.audit(operator_id)
     assert problems == [] and figures["orders"] == 1 and figures["commission_cents"] == 308
     missing = order(app_client, "o-2", "ch_nope", "u-1")
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "channel_id"
@@ -282,7 +282,7 @@ def test_refunds_reverse_commission_in_proportion_exactly_and_once(app_client, o
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "order_id"
     report = app_client.get(f"/v1/guides/{ann['id']}/commissions").json()
     assert (report["orders"], report["revenue_cents"], report["commission_cents"]) == (0, 0, 0)
-    figures, problems = app_client.app.state.guides.audit(operator_id)
+    figures, problems = app_client.app.state.engine.guides.audit(operator_id)
     assert problems == [] and (figures["commission_cents"], figures["reversed_cents"]) == (500, 500)
 
 
@@ -328,7 +328,7 @@ def test_campaign_stats_count_the_orders_the_campaign_converted(app_client, op, 
     gifts = {scoped_user(city["id"], "u-1"): {campaign["id"]: given_ms, foreign["id"]: given_ms + 1000},
              scoped_user(city["id"], "u-2"): {campaign["id"]: eight_days_before},  # beyond its 7 days
              scoped_user(city["id"], "u-3"): {campaign["id"]: eight_days_before + 1, longer["id"]: eight_days_before}}
-    app_client.app.state.guides.gifts_of = lambda user: gifts.get(user, {})
+    app_client.app.state.engine.guides.gifts_of = lambda user: gifts.get(user, {})
     converted = order(app_client, "o-1", city["id"], "u-1", 10_000).json()
     assert converted["campaign_id"] == campaign["id"]  # the other operator's later offer is not ours
     assert order(app_client, "o-2", city["id"], "u-1", 5_000).json()["campaign_id"] == campaign["id"]
@@ -447,12 +447,12 @@ def test_a_members_only_campaign_goes_live_to_every_member_of_its_store_and_is_i
                              ("stranger", NEAR_SANLITUN)):
         app_client.post("/v1/locations", headers=bearer(city["api_key"]), json={"user_id": user, "lat": lat, "lng": lng})
     campaign = app_client.post("/v1/campaigns", json=campaign_body(audience="members")).json()
-    assert engine.run_due_jobs() == 1
-    while engine.fan_out("test-worker"):
+    assert engine.jobs.run_due_jobs() == 1
+    while engine.broadcasts.fan_out("test-worker"):
         pass
 
     def pushed(user):
-        events = [json.loads(p)["data"] for _, p in engine.deliveries.events_after(scoped_user(city["id"], user), None)]
+        events = [json.loads(p)["data"] for _, p in engine.stores.deliveries.events_after(scoped_user(city["id"], user), None)]
         return [(e["campaign_id"], e["reason"], e["distance_m"]) for e in events]
     assert pushed("near") == [(campaign["id"], "member", pytest.approx(270, abs=30))]
     assert pushed("far") == [(campaign["id"], "member", pytest.approx(1_066_000, rel=0.01))]
@@ -511,7 +511,7 @@ def test_an_order_id_is_a_path_segment_of_its_own(app_client, op, city, order_id
 def test_members_reach_reads_an_operators_inactive_guides_only_when_they_changed(app_client, op, city):
     """Every location update reads the members' guides while a members-only campaign is live: the
     operator's inactive guides (every guide who ever left) are read again only after a change."""
-    guides = app_client.app.state.guides
+    guides = app_client.app.state.engine.guides
     ann, bob = guide(app_client, "Ann"), guide(app_client, "Bob")
     serve(app_client, ann["id"], city["id"], "m")
     operator_id = app_client.get("/v1/operators/me").json()["id"]

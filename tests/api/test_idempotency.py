@@ -154,7 +154,7 @@ def test_a_rain_funded_by_a_run_that_failed_before_its_campaign_is_funded_once(a
     """The first run funds the pool, then Redis fails before the campaign is stored (503); the
     retry finds the pool (the same derived id) and stores the campaign: one rain, funded once."""
     engine = app_client.app.state.engine
-    put = engine.campaigns.put
+    put = engine.stores.campaigns.put
     monkeypatch.setattr(engine.campaigns, "put", lambda c: (_ for _ in ()).throw(redis.ConnectionError("lost")))
     body = campaign_body(kind="red_envelope", total_cents=10_000, packets=50, min_cents=1)
     failed = app_client.post("/v1/campaigns", json=body, headers=bearer(sanlitun) | key_header("rain-2"))
@@ -198,7 +198,7 @@ def test_the_same_key_with_another_request_is_refused(app_client, sanlitun):
 
 def test_a_request_whose_key_is_in_flight_is_told_to_come_back(app_client, sanlitun, monkeypatch):
     engine = app_client.app.state.engine
-    create, inside, go_on = engine.endpoints.create, threading.Event(), threading.Event()
+    create, inside, go_on = engine.stores.endpoints.create, threading.Event(), threading.Event()
 
     def held(*args):
         inside.set()
@@ -218,7 +218,7 @@ def test_a_request_whose_key_is_in_flight_is_told_to_come_back(app_client, sanli
         assert first.result().status_code == 201
     again = app_client.post("/v1/push-endpoints", json=body, headers=headers)
     assert (again.status_code, again.json()) == (201, first.result().json())
-    assert len(engine.endpoints.all()) == 1
+    assert len(engine.stores.endpoints.all()) == 1
 
 
 def test_keys_are_per_principal(app_client, sanlitun):
@@ -322,7 +322,7 @@ def test_a_redis_fault_in_the_middleware_is_503_and_the_retry_finds_the_object(a
         assert (lost.status_code, lost.headers["retry-after"]) == (503, "1")
     retry = app_client.post("/v1/push-endpoints", json=body, headers=headers)
     assert retry.status_code == 201
-    assert [e.id for e in app_client.app.state.engine.endpoints.all()] == [retry.json()["id"]]
+    assert [e.id for e in app_client.app.state.engine.stores.endpoints.all()] == [retry.json()["id"]]
 
 
 def test_the_openapi_document_describes_the_key(app_client):

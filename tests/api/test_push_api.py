@@ -135,7 +135,7 @@ def _bury(engine, endpoint_id, n, start_ms=1_700_000_000_000):
     ids = []
     for i in range(n):
         r = Retry(f"evt_{i:03d}", endpoint_id, 7, start_ms, "op", f"ch_x:u{i}", '{"id": "evt_%03d"}' % i)
-        engine.outbox.bury(r, "http_5xx", 503, start_ms + i)
+        engine.stores.outbox.bury(r, "http_5xx", 503, start_ms + i)
         ids.append(r.event_id)
     return ids
 
@@ -164,7 +164,7 @@ def test_dead_letters_are_per_endpoint_paged_newest_first_and_replayed_once(app_
     first = app_client.post(replay, headers=bearer(a))
     assert first.status_code == 200 and first.json() == {"queued": 5, "left": 0}, first.text
     assert app_client.post(replay, headers=bearer(a)).json() == {"queued": 0, "left": 0}  # sent twice: nothing more
-    queued = [Retry.parse(m.decode()) for p in range(engine.outbox.partitions)
+    queued = [Retry.parse(m.decode()) for p in range(engine.stores.outbox.partitions)
               for m in redis_client.zrange(keys.retries(p), 0, -1)]
     assert sorted(r.event_id for r in queued) == ids and {(r.endpoint_id, r.attempt) for r in queued} == {(mine["id"], 0)}
     assert app_client.get(url, headers=bearer(a)).json() == {"items": [], "next_cursor": None}
@@ -177,7 +177,7 @@ def test_a_disabled_endpoint_says_why_and_its_owner_enables_it(app_client):
     a, b = make_operator(app_client, "A"), make_operator(app_client, "B")
     engine = app_client.app.state.engine
     ep = app_client.post("/v1/push-endpoints", json={"url": "https://push.example.com/1"}, headers=bearer(a)).json()
-    engine.endpoints.disable(ep["id"], "no delivery succeeded for 24 h; last error: timeout")
+    engine.stores.endpoints.disable(ep["id"], "no delivery succeeded for 24 h; last error: timeout")
     got = app_client.get(f"/v1/push-endpoints/{ep['id']}", headers=bearer(a)).json()
     assert (got["state"], got["disabled_reason"]) == ("disabled", "no delivery succeeded for 24 h; last error: timeout")
     _bury(engine, ep["id"], 1)

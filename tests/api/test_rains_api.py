@@ -73,9 +73,9 @@ def test_ending_a_rain_refunds_the_rest_once(app_client, owner, as_city):
     won = app_client.post(f"/v1/red-envelopes/{rain['id']}/grab", json={"user_id": "u1"} | NEAR).json()["amount_cents"]
     assert app_client.delete(f"/v1/campaigns/{rain['id']}", headers=bearer(owner)).status_code == 204
     engine = app_client.app.state.engine
-    f = engine.rains.figures(rain["id"])
+    f = engine.stores.rains.figures(rain["id"])
     assert f.state == "ended" and f.refunded_cents == 100_000 - won and f.remaining_cents == 0
-    assert engine.rains.audit(rain["id"]) == []
+    assert engine.stores.rains.audit(rain["id"]) == []
 
 
 def test_many_grabbers_at_once_never_overdraw(app_client, owner, as_city):
@@ -85,7 +85,7 @@ def test_many_grabbers_at_once_never_overdraw(app_client, owner, as_city):
         codes = list(pool.map(lambda i: app_client.post(url, json={"user_id": f"u{i % 40}"} | NEAR), range(120)))
     wins = {r.json()["grab_id"]: r.json()["amount_cents"] for r in codes if r.json()["status"] == "won"}
     assert len(wins) == 30 and sum(wins.values()) == 3000
-    assert app_client.app.state.engine.rains.audit(rain["id"]) == []
+    assert app_client.app.state.engine.stores.rains.audit(rain["id"]) == []
 
 
 @pytest.mark.parametrize("override,field", [

@@ -130,23 +130,23 @@ def test_a_broadcast_chunk_whose_delivery_reply_is_cut_reaches_each_user_once_wh
     proxy = Proxy(("127.0.0.1", server.port))
     try:
         engine = Engine(connect(proxy.url, timeout_s=0.5), max_pushes_per_hour=100)
-        operator, _ = engine.operators.create("Swire")
-        engine.put_district(SANLITUN, operator.id)
+        operator, _ = engine.stores.operators.create("Swire")
+        engine.districts.put(SANLITUN, operator.id)
         rng = np.random.default_rng(5)
         lat0, lng0 = SANLITUN.centre
         users = [f"u{i}" for i in range(200)]
         for u in users:  # all within about 1 km of the centre: in a 3 km reach
-            engine.locate(u, lat0 + float(rng.uniform(-0.008, 0.008)), lng0 + float(rng.uniform(-0.008, 0.008)))
+            engine.channel.locate(u, lat0 + float(rng.uniform(-0.008, 0.008)), lng0 + float(rng.uniform(-0.008, 0.008)))
         now = datetime.now(timezone.utc)
-        engine.create_campaign(operator.id, district_id=SANLITUN.id, kind="campaign", title="Double 11", body="-20%",
+        engine.campaigns.create(operator.id, district_id=SANLITUN.id, kind="campaign", title="Double 11", body="-20%",
                                starts_at=now - timedelta(minutes=1), ends_at=now + timedelta(days=1))
-        assert engine.run_due_jobs() >= 1  # the go-live broadcast queued its chunks
+        assert engine.jobs.run_due_jobs() >= 1  # the go-live broadcast queued its chunks
         proxy.cut_reply(b":outbox")  # the delivery script of the first chunk
         with pytest.raises(StoreUnavailableError):  # the connection closed: Redis away, for all the worker knows
-            while engine.fan_out("worker-1"):
+            while engine.broadcasts.fan_out("worker-1"):
                 pass
         assert proxy.cut == 1
-        while engine.fan_out("worker-2", reclaim_idle_ms=0):  # worker-1's unacknowledged chunk, taken back
+        while engine.broadcasts.fan_out("worker-2", reclaim_idle_ms=0):  # worker-1's unacknowledged chunk, taken back
             pass
         pushed = [e[b"user"].decode() for p in range(partition_count(direct)) for _, e in direct.xrange(keys.outbox(p))]
         assert sorted(pushed) == sorted(users)  # each once

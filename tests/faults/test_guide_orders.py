@@ -89,7 +89,7 @@ def test_an_order_sent_again_after_a_lost_answer_is_booked_once(shop, fault):
     assert len(booked) == 1 and booked[0]["commission"] == "333"
     totals = direct.hgetall(keys.guide_keys(operator)["totals"])
     assert int(totals[f"g:{guide}:commission_cents".encode()]) == 666  # warm-up's and this one's
-    assert http.app.state.guides.audit(operator)[1] == []
+    assert http.app.state.engine.guides.audit(operator)[1] == []
 
 
 def test_a_refund_sent_again_after_a_late_answer_reverses_once(shop):
@@ -107,4 +107,4 @@ def test_a_refund_sent_again_after_a_late_answer_reverses_once(shop):
     reversals = ledger(direct, operator, "refund")
     assert [e["refund_id"] for e in reversals] == ["warm-up", "RF-1"]
     assert sum(int(e["reversal"]) for e in reversals) == 332
-    assert http.app.state.guides.audit(operator)[1] == []
+    assert http.app.state.engine.guides.audit(operator)[1] == []

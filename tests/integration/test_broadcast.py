@@ -28,9 +28,9 @@ class Clock:
 
 def _engine(redis_client, clock):
     engine = Engine(redis_client, clock=clock, max_pushes_per_hour=100)
-    operator, _ = engine.operators.create("Swire")
+    operator, _ = engine.stores.operators.create("Swire")
     sanlitun = next(d for d in load_demo_districts() if d.id == "sanlitun-taikoo-li")
-    engine.put_district(sanlitun, operator.id)
+    engine.districts.put(sanlitun, operator.id)
     return engine, operator.id, sanlitun
 
 
@@ -46,7 +46,7 @@ def _users_around(district, n, rng, radii_m):
 
 def _fan_out(engine):
     """What a worker's fan-out would do: deliver every queued broadcast chunk."""
-    while engine.fan_out("test-worker"):
+    while engine.broadcasts.fan_out("test-worker"):
         pass
 
 
@@ -62,43 +62,43 @@ def test_going_live_reaches_exactly_the_users_in_reach_once_and_a_wider_radius_o
     lats, lngs, d = _users_around(sanlitun, 600, np.random.default_rng(7), [1500, 3000])
     users = [f"user-{i}" for i in range(len(lats))]
     for u, la, ln in zip(users, lats, lngs):  # last positions, before the campaign exists: nothing to offer
-        assert engine.locate(u, float(la), float(ln)) == []
+        assert engine.channel.locate(u, float(la), float(ln)) == []
 
     clock.t = T0 + timedelta(minutes=1)
-    c = engine.create_campaign(owner, district_id=sanlitun.id, kind="campaign", title="Double 11", body="-20%",
+    c = engine.campaigns.create(owner, district_id=sanlitun.id, kind="campaign", title="Double 11", body="-20%",
                                starts_at=T0, ends_at=T0 + timedelta(days=1), radius_m=1500)
-    assert engine.run_due_jobs() == 1
+    assert engine.jobs.run_due_jobs() == 1
     _fan_out(engine)
     in_1500 = {u for u, x in zip(users, d) if x <= 1500}
     assert 50 < len(in_1500) < len(users) - 50  # the test means something on both sides
     pushed = _pushed(redis_client)
     assert sorted(u for u, _ in pushed) == sorted(in_1500)  # each once, nobody else
-    assert engine.run_due_jobs() == 0 and engine.broadcast(c.id).in_reach == len(in_1500)
+    assert engine.jobs.run_due_jobs() == 0 and engine.broadcasts.broadcast(c.id).in_reach == len(in_1500)
     _fan_out(engine)  # a broadcast run again (a redelivered job or chunk) pushes nothing new
     assert len(_pushed(redis_client)) == len(pushed)
 
-    engine.update_campaign(c.id, owner, radius_m=3000)
-    assert engine.run_due_jobs() == 1
+    engine.campaigns.update(c.id, owner, radius_m=3000)
+    assert engine.jobs.run_due_jobs() == 1
     _fan_out(engine)
     in_3000 = {u for u, x in zip(users, d) if x <= 3000}
     pushed = _pushed(redis_client)
     assert sorted(u for u, _ in pushed) == sorted(in_3000)
-    assert engine.deliveries.counts(c.id).users == len(in_3000)
+    assert engine.stores.deliveries.counts(c.id).users == len(in_3000)
 
 
 def test_a_scheduled_campaign_broadcasts_when_it_starts_and_a_moved_user_is_skipped(redis_client):
     clock = Clock(T0)
     engine, owner, sanlitun = _engine(redis_client, clock)
     lat, lng = sanlitun.centre
-    engine.locate("stays", lat, lng)
-    engine.locate("leaves", lat, lng)
-    c = engine.create_campaign(owner, district_id=sanlitun.id, kind="campaign", title="Tonight", body="b",
+    engine.channel.locate("stays", lat, lng)
+    engine.channel.locate("leaves", lat, lng)
+    c = engine.campaigns.create(owner, district_id=sanlitun.id, kind="campaign", title="Tonight", body="b",
                                starts_at=T0 + timedelta(minutes=20), ends_at=T0 + timedelta(hours=4))
-    assert engine.run_due_jobs() == 0  # not yet
+    assert engine.jobs.run_due_jobs() == 0  # not yet
     clock.t = T0 + timedelta(minutes=10)
-    engine.locate("leaves", 40.0799, 116.6031)  # now at the airport, 20 km away
+    engine.channel.locate("leaves", 40.0799, 116.6031)  # now at the airport, 20 km away
     clock.t = T0 + timedelta(minutes=20, seconds=1)  # within the positions' 30 min TTL
-    assert engine.run_due_jobs() == 1
+    assert engine.jobs.run_due_jobs() == 1
     _fan_out(engine)
     assert _pushed(redis_client) == [("stays", c.id)]
 
@@ -106,15 +106,15 @@ def test_a_scheduled_campaign_broadcasts_when_it_starts_and_a_moved_user_is_skip
 def test_a_rain_is_refunded_by_the_scheduled_job_at_its_end_without_anyone_asking(redis_client):
     clock = Clock(T0)
     engine, owner, sanlitun = _engine(redis_client, clock)
-    c = engine.create_campaign(owner, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
+    c = engine.campaigns.create(owner, district_id=sanlitun.id, kind="red_envelope", title="Rain", body="Grab!",
                                starts_at=T0, ends_at=T0 + timedelta(minutes=10), total_cents=10_000, packets=10)
     lat, lng = sanlitun.centre
-    grab, _ = engine.grab(c.id, "lucky", lat, lng)
+    grab, _ = engine.rains.grab(c.id, "lucky", lat, lng)
     assert grab.status == "won"
-    assert engine.run_due_jobs() == 1  # the go-live broadcast; the refund is not due yet
-    assert engine.rains.figures(c.id).state == "live"
+    assert engine.jobs.run_due_jobs() == 1  # the go-live broadcast; the refund is not due yet
+    assert engine.stores.rains.figures(c.id).state == "live"
     clock.t = T0 + timedelta(minutes=10, seconds=1)
-    assert engine.run_due_jobs() == 1
-    f = engine.rains.figures(c.id)
+    assert engine.jobs.run_due_jobs() == 1
+    f = engine.stores.rains.figures(c.id)
     assert f.state == "ended" and f.refunded_cents == 10_000 - grab.amount_cents and f.remaining_cents == 0
-    assert engine.rains.audit(c.id) == []
+    assert engine.stores.rains.audit(c.id) == []

@@ -49,8 +49,8 @@ def test_reset_demo_deletes_the_store_and_the_key_files_and_loads_the_demo_again
         assert OperatorStore(client).authenticate(new["operator"]) and not OperatorStore(client).authenticate(
             keys["operator"])
         engine = Engine(client)
-        engine.load()
-        assert (len(engine.view.stored), len(engine.view.campaigns)) == (5, 5)
+        engine.catalog.load()
+        assert (len(engine.catalog.view.stored), len(engine.catalog.view.campaigns)) == (5, 5)
 
 
 def test_reset_demo_leaves_a_redis_of_ones_own_and_a_served_store_alone(tmp_path, redis_url, redis_client):

@@ -14,6 +14,7 @@ from api.offload import StoreCalls
 
 from district_engine import load_demo_districts
 from district_engine.campaigns.model import Campaign
+from district_engine.channel import check_ping
 from district_engine.engine import Engine
 from district_engine.errors import ConflictError, DistrictEngineError, StoreUnavailableError
 from district_engine.guides import Guides
@@ -198,18 +199,18 @@ def test_the_orders_of_one_turn_of_the_loop_share_one_batch_per_operator(guides,
 def test_a_batch_reads_its_members_gift_times_in_one_round_trip_and_converts_their_orders(redis_client, channel,
                                                                                              monkeypatch):
     engine = Engine(redis_client)
-    engine.put_district(SANLITUN, "op_batch")
+    engine.districts.put(SANLITUN, "op_batch")
     t = now()
-    campaign = engine.create_campaign("op_batch", district_id=SANLITUN.id, kind="campaign", title="Double 11",
+    campaign = engine.campaigns.create("op_batch", district_id=SANLITUN.id, kind="campaign", title="Double 11",
                                       body="50% off", starts_at=t - timedelta(minutes=5), ends_at=t + timedelta(days=1))
     users = [f"{channel}:u-{i}" for i in range(6)]
-    engine.locate_many([engine.check_location(u, 39.9300, 116.4470) for u in users[:3]])  # given the offer
-    engine.deliveries.gifts_many(users[:1])  # the script is loaded
+    engine.channel.locate_many([check_ping(u, 39.9300, 116.4470) for u in users[:3]])  # given the offer
+    engine.stores.deliveries.gifts_many(users[:1])  # the script is loaded
     trips = RoundTrips(monkeypatch)
-    given = engine.deliveries.gifts_many(users)
+    given = engine.stores.deliveries.gifts_many(users)
     assert trips.count <= (len(redis_client.get_primaries()) if is_cluster(redis_client) else 1)  # one per node
-    assert given == [engine.deliveries.gifts(u) for u in users] and [bool(g) for g in given] == [True] * 3 + [False] * 3
-    guides = Guides.serving(engine)
+    assert given == [engine.stores.deliveries.gifts(u) for u in users] and [bool(g) for g in given] == [True] * 3 + [False] * 3
+    guides = engine.guides
     answers = guides.record_orders("op_batch", [NewOrder(f"o-{i}", channel, f"u-{i}", 1_000, "store", now())
                                                 for i in range(6)])
     assert [a.campaign_id for a in answers] == [campaign.id] * 3 + [None] * 3

@@ -42,21 +42,21 @@ def test_an_engine_in_48_partitions_delivers_finds_and_counts_in_every_one(redis
     now = int(time.time() * 1000)
     cell = 0x872830828ffffff
     offering = Offering("c1", "op1", 1, now + 3_600_000, '{"id":\x1f,"t":\x1f,"u":\x1f,"d":\x1f}')
-    engine.deliveries.deliver([], now, [Position(users[0], 39.93, 116.45, cell)])  # the script is loaded
+    engine.stores.deliveries.deliver([], now, [Position(users[0], 39.93, 116.45, cell)])  # the script is loaded
     scripts = command_calls(redis_client, "evalsha")
-    codes = engine.deliveries.deliver([Delivery(u, offering, 10.0) for u in users], now,
+    codes = engine.stores.deliveries.deliver([Delivery(u, offering, 10.0) for u in users], now,
                                       [Position(u, 39.93, 116.45, cell) for u in users])
     assert codes == [Outcome.PUSHED] * len(users)
     assert command_calls(redis_client, "evalsha") - scripts == (n if is_cluster(redis_client) else 1)
-    events = engine.outbox.read("a-sender", count=1000, block_ms=100)
+    events = engine.stores.outbox.read("a-sender", count=1000, block_ms=100)
     assert sorted(e.user_id for e in events) == sorted(users)
     assert all(e.partition == keys.partition(e.user_id, n) for e in events)
-    found = engine.deliveries.positions_in_cells([cell], now)
+    found = engine.stores.deliveries.positions_in_cells([cell], now)
     assert sorted(found.users) == sorted(users)
     assert found.partitions.tolist() == [keys.partition(u, n) for u in found.users]
-    assert engine.deliveries.counts("c1") == (500, 500, 500, 0)
-    assert engine.enqueue_locations([(u, 39.93, 116.45, "wgs84") for u in users]) == 500
-    rows = engine.locations.read("a-matcher", count=1000, block_ms=100)
+    assert engine.stores.deliveries.counts("c1") == (500, 500, 500, 0)
+    assert engine.channel.enqueue_locations([(u, 39.93, 116.45, "wgs84") for u in users]) == 500
+    rows = engine.stores.locations.read("a-matcher", count=1000, block_ms=100)
     assert sorted(r.user_id for r in rows) == sorted(users) and {r.partition for r in rows} == set(range(n))
 
 
@@ -65,14 +65,14 @@ def test_the_sse_hub_reads_only_the_partitions_its_listeners_are_in(redis_client
     engine = Engine(redis_client, partitions=n, max_pushes_per_hour=100)
     alice = "alice"
     bob = next(u for u in (f"bob-{i}" for i in range(100)) if keys.partition(u, n) != keys.partition(alice, n))
-    hub, read = Hub(engine.outbox), []
-    follow = engine.outbox.follow
+    hub, read = Hub(engine.stores.outbox), []
+    follow = engine.stores.outbox.follow
 
     def spied(cursors, count, block_ms):
         read.append(set(cursors))
         return follow(cursors, count, block_ms)
 
-    engine.outbox.follow = spied
+    engine.stores.outbox.follow = spied
     offering = Offering("c1", "op1", 1, int(time.time() * 1000) + 3_600_000, '{"id":\x1f,"t":\x1f,"u":\x1f,"d":\x1f}')
 
     async def listen():
@@ -80,7 +80,7 @@ def test_the_sse_hub_reads_only_the_partitions_its_listeners_are_in(redis_client
             assert hub.following() == set()
             stream = await asyncio.to_thread(hub.subscribe, alice)
             assert hub.following() == {keys.partition(alice, n)}
-            engine.deliveries.deliver([Delivery(u, offering, 5.0) for u in (bob, alice)], int(time.time() * 1000))
+            engine.stores.deliveries.deliver([Delivery(u, offering, 5.0) for u in (bob, alice)], int(time.time() * 1000))
             _, payload = await asyncio.wait_for(stream.get(), 10)
             hub.unsubscribe(alice, stream)
             assert hub.following() == set()

@@ -31,8 +31,8 @@ def _push(engine, n, owner="op1", prefix="ch_a:u"):
     keep = int(time.time() * 1000) + 3_600_000
     template = TEMPLATE_SEP.join(('{"id":', ',"type":"offer.delivered","timestamp":', ',"user_id":', ',"distance_m":', "}"))
     items = [Delivery(f"{prefix}{i}", Offering(f"c-{owner}", owner, 1, keep, template), 10.0) for i in range(n)]
-    assert engine.deliveries.deliver(items, int(time.time() * 1000)) == [1] * n
-    return sorted(json.loads(engine.deliveries.events_after(d.user_id, None)[-1][1])["id"] for d in items)
+    assert engine.stores.deliveries.deliver(items, int(time.time() * 1000)) == [1] * n
+    return sorted(json.loads(engine.stores.deliveries.events_after(d.user_id, None)[-1][1])["id"] for d in items)
 
 
 @pytest.fixture

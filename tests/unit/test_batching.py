@@ -6,15 +6,14 @@ import pytest
 
 from api.batching import LocateBatcher
 from api.offload import StoreCalls
-from district_engine.engine import Engine
 from district_engine.errors import InvalidInputError, StoreUnavailableError
 
 
 CALLS = StoreCalls(timeout_s=5.0)
 
 
-class FakeEngine:
-    check_location = staticmethod(Engine.check_location)
+class FakeChannel:
+    """A channel service whose ``locate_many`` answers each row by its user."""
 
     def check_fix_time(self, at):
         pass
@@ -31,29 +30,29 @@ class FakeEngine:
 
 
 def test_updates_of_one_turn_share_one_call_and_each_gets_its_own_answer():
-    engine = FakeEngine()
-    batcher = LocateBatcher(engine, CALLS)
+    channel = FakeChannel()
+    batcher = LocateBatcher(channel, CALLS)
 
     async def main():
         return await asyncio.gather(*(batcher.locate(f"u{i}", 39.9, 116.4) for i in range(5)))
 
     assert asyncio.run(main()) == [[f"offer-for-u{i}"] for i in range(5)]
-    assert len(engine.calls) == 1 and [r[0] for r in engine.calls[0]] == [f"u{i}" for i in range(5)]
+    assert len(channel.calls) == 1 and [r[0] for r in channel.calls[0]] == [f"u{i}" for i in range(5)]
 
 
 def test_a_full_batch_goes_at_once_and_the_rest_follows():
-    engine = FakeEngine()
-    batcher = LocateBatcher(engine, CALLS, max_batch=2)
+    channel = FakeChannel()
+    batcher = LocateBatcher(channel, CALLS, max_batch=2)
 
     async def main():
         return await asyncio.gather(*(batcher.locate(f"u{i}", 39.9, 116.4) for i in range(5)))
 
     assert len(asyncio.run(main())) == 5
-    assert [len(rows) for rows in engine.calls] == [2, 2, 1]
+    assert [len(rows) for rows in channel.calls] == [2, 2, 1]
 
 
 def test_a_lost_store_fails_every_update_of_the_batch():
-    batcher = LocateBatcher(FakeEngine(fail=StoreUnavailableError("down")), CALLS)
+    batcher = LocateBatcher(FakeChannel(fail=StoreUnavailableError("down")), CALLS)
 
     async def main():
         return await asyncio.gather(*(batcher.locate(f"u{i}", 39.9, 116.4) for i in range(3)), return_exceptions=True)
@@ -62,10 +61,10 @@ def test_a_lost_store_fails_every_update_of_the_batch():
 
 
 def test_a_bad_update_is_refused_before_it_joins_a_batch():
-    engine = FakeEngine()
+    channel = FakeChannel()
     with pytest.raises(InvalidInputError):
-        asyncio.run(LocateBatcher(engine, CALLS).locate("", 39.9, 116.4))
-    assert engine.calls == []
+        asyncio.run(LocateBatcher(channel, CALLS).locate("", 39.9, 116.4))
+    assert channel.calls == []
 
 
 def test_an_items_own_error_goes_to_its_caller_alone():

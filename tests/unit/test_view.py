@@ -1,4 +1,4 @@
-"""The engine's in-memory view after a change is made from the one before (``_View.changed``): it
+"""The engine's in-memory view after a change is made from the one before (``View.changed``): it
 must group campaigns by district exactly as a full build would, and keep an offering only while
 neither its campaign nor its district changed."""
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from district_engine.campaigns.model import Campaign
 from district_engine.districts.model import District
-from district_engine.engine import _View
+from district_engine.catalog import View
 from district_engine.store.districts import StoredDistrict
 from helpers import SANLITUN, square
 
@@ -43,7 +43,7 @@ changes = st.lists(st.one_of(
 def test_a_view_made_from_changes_is_the_view_built_in_full(steps):
     stored = {d: _stored(d, "N") for d in DISTRICTS}
     campaigns = {f"c{i}": _campaign(f"c{i}", DISTRICTS[i % 4], "A") for i in range(4)}
-    view = _View(stored, campaigns, _Index())
+    view = View(stored, campaigns, _Index())
     for step in steps:
         before = {cid: view.offering(c, "entered", 1000) for cid, c in view.campaigns.items()}
         stored, campaigns = dict(view.stored), dict(view.campaigns)
@@ -62,7 +62,7 @@ def test_a_view_made_from_changes_is_the_view_built_in_full(steps):
                 districts.add(d)
         view = view.changed(stored, campaigns, view.index, districts, campaign_ids)
 
-        full = _View(stored, campaigns, _Index())
+        full = View(stored, campaigns, _Index())
         assert {d: sorted(cs, key=lambda c: c.id) for d, cs in view.by_district.items()} == \
                {d: sorted(cs, key=lambda c: c.id) for d, cs in full.by_district.items()}
         for cid, c in campaigns.items():
