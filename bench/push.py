@@ -188,7 +188,7 @@ def broadcast_bench(client, n_users: int, truth_sample: int) -> dict:
     with_timers(engine.stores.deliveries, ("positions_in_cells", "deliver"), spent)
     with_timers(engine.stores.fanout, ("add",), spent)
     client.config_resetstat()
-    b, total_s = timed(engine.broadcast, c.id)
+    b, total_s = timed(engine.broadcasts.broadcast, c.id)
     stats = client.info("commandstats")
     r["broadcast"] = b._asdict() | {
         "seconds": total_s, "in_reach_per_s": b.in_reach / total_s,

@@ -26,6 +26,7 @@ from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
 from district_engine.store import UNAVAILABLE, changes
 from district_engine.store.campaigns import CampaignStore
+from district_engine.store.connection import ping
 from district_engine.store.deliveries import Offering
 from district_engine.store.districts import DistrictStore, StoredDistrict
 from district_engine.clock import DAY_MS, ms
@@ -221,6 +222,10 @@ class Catalog:
 
     def district_name(self, district_id: str) -> str:
         return self.view.district_name(district_id)
+
+    def ping(self) -> None:
+        """Whether the store answers (readiness): raises if it does not."""
+        ping(self.client)
 
     def owned(self, district_id: str, owner: str) -> StoredDistrict:
         """The owner's district, read from the store (the view may not have it yet); NotFoundError

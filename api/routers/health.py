@@ -7,7 +7,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from api.auth import declare
 from api.deps import CatalogDep
 from district_engine.errors import UnauthorizedError
-from district_engine.store.connection import ping
 
 router = APIRouter(tags=["ops"])
 
@@ -23,7 +22,7 @@ async def healthz() -> dict:
 async def readyz(request: Request, catalog: CatalogDep) -> JSONResponse:
     """Asked again each time: ready again by itself once Redis answers again."""
     try:
-        await request.app.state.store_calls.run(ping, catalog.client)
+        await request.app.state.store_calls.run(catalog.ping)
         districts = len(catalog.view.index)
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
         return JSONResponse({"status": "not_ready", "reason": type(exc).__name__}, status_code=503,

@@ -107,7 +107,7 @@ class Identity:
 
     def counts_calls(self, principal: Principal, budget: str = CALLS) -> bool:
         """Whether ``admit`` counts this principal's calls (in Redis) against ``budget``. A channel's
-        and its users' calls are limited where they move money instead: grabs, ``Engine.grab_many``."""
+        and its users' calls are limited where they move money instead: grabs, ``Rains.grab_many``."""
         return principal.kind is Kind.OPERATOR and bool(self.per_minute[budget])
 
     def admit(self, principal: Principal, budget: str = CALLS) -> None:

@@ -155,12 +155,12 @@ def test_a_rain_funded_by_a_run_that_failed_before_its_campaign_is_funded_once(a
     retry finds the pool (the same derived id) and stores the campaign: one rain, funded once."""
     engine = app_client.app.state.engine
     put = engine.stores.campaigns.put
-    monkeypatch.setattr(engine.campaigns, "put", lambda c: (_ for _ in ()).throw(redis.ConnectionError("lost")))
+    monkeypatch.setattr(engine.stores.campaigns, "put", lambda c: (_ for _ in ()).throw(redis.ConnectionError("lost")))
     body = campaign_body(kind="red_envelope", total_cents=10_000, packets=50, min_cents=1)
     failed = app_client.post("/v1/campaigns", json=body, headers=bearer(sanlitun) | key_header("rain-2"))
     assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
     assert idem_records(engine.client) == []  # released: the retry runs again
-    monkeypatch.setattr(engine.campaigns, "put", put)
+    monkeypatch.setattr(engine.stores.campaigns, "put", put)
     retry = app_client.post("/v1/campaigns", json=body, headers=bearer(sanlitun) | key_header("rain-2"))
     assert retry.status_code == 201, retry.text
     assert engine.client.scard(keys.campaigns()) == 1
@@ -204,7 +204,7 @@ def test_a_request_whose_key_is_in_flight_is_told_to_come_back(app_client, sanli
         inside.set()
         assert go_on.wait(10)
         return create(*args)
-    monkeypatch.setattr(engine.endpoints, "create", held)
+    monkeypatch.setattr(engine.stores.endpoints, "create", held)
     body, headers = {"url": "https://push.example.com/x"}, bearer(sanlitun) | key_header("k-3")
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(app_client.post, "/v1/push-endpoints", json=body, headers=headers)
