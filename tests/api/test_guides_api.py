@@ -417,7 +417,7 @@ def test_an_offer_delivered_on_a_location_update_converts_the_order_that_follows
 
 
 def test_a_members_only_campaign_reaches_its_stores_members_wherever_they_are(app_client, op, city):
-    """The guides service is the engine's member directory (engine.members)."""
+    """The guides service is the member directory of the channel and broadcast services (engine.py)."""
     ann = guide(app_client)
     serve(app_client, ann["id"], city["id"], "member")
     campaign = app_client.post("/v1/campaigns", json=campaign_body(audience="members")).json()

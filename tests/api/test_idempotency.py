@@ -131,7 +131,7 @@ def test_a_lost_lot_secret_is_replaced_and_the_retry_gets_a_working_one(app_clie
 def test_a_lost_endpoint_secret_is_replaced(app_client, sanlitun):
     body = {"url": "https://push.example.com/x"}
     first = app_client.post("/v1/push-endpoints", json=body, headers=bearer(sanlitun) | key_header("ep-1")).json()
-    endpoints = app_client.app.state.engine.endpoints
+    endpoints = app_client.app.state.engine.stores.endpoints
     endpoints.disable(first["id"], "gone")  # what happened to it meanwhile is kept; only the secret changes
     lose_the_answers(app_client.app.state.engine.client)
     retry = app_client.post("/v1/push-endpoints", json=body, headers=bearer(sanlitun) | key_header("ep-1")).json()
