@@ -45,5 +45,5 @@ def check_int(value, field: str, low: int, high: int, note: str = "") -> int:
     """``value`` if it is an integer (not a boolean, not a float that looks like one) from ``low`` to
     ``high``; else InvalidInputError naming ``field`` (``note`` says why the bounds are what they are)."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"must be an integer from {low} to {high}{note}, got {value!r}", field=field)
+        raise InvalidInputError(f"must be an integer from {low:,} to {high:,}{note}, got {value!r}", field=field)
     return value

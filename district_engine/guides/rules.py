@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from district_engine.clock import DAY_MS
 from district_engine.errors import InvalidInputError
+from district_engine.validation import check_int
 
 __all__ = ["MAX_BPS", "MAX_AMOUNT_CENTS", "MAX_AHEAD_MS", "DAY_MS", "SALES_CHANNELS", "Binding", "History",
            "BindResult", "RefundFigures", "check_bps", "check_amount_cents", "check_sales_channel", "check_time",
@@ -22,7 +24,6 @@ __all__ = ["MAX_BPS", "MAX_AMOUNT_CENTS", "MAX_AHEAD_MS", "DAY_MS", "SALES_CHANN
 MAX_BPS = 10_000
 MAX_AMOUNT_CENTS = 1_000_000_000  # ¥10,000,000: one order; more is a client's bug, not a sale
 MAX_AHEAD_MS = 5 * 60_000  # a client clock further ahead of the server's is wrong
-DAY_MS = 86_400_000
 SALES_CHANNELS = ("store", "cloud_store", "flagship")
 MAX_HOPS = 16  # transfers followed from a deactivated guide to the guide holding its members now
 
@@ -30,20 +31,14 @@ History = tuple[tuple[int, str], ...]  # ((from ms, guide id), ...), from strict
 Inactive = Mapping[str, tuple[int, str]]  # guide id -> (deactivated ms, the guide its members went to)
 
 
-def _int(value, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"must be an integer from {low:,} to {high:,}, got {value!r}", field=field)
-    return value
-
-
 def check_bps(value, field: str = "commission_bps") -> int:
     """A commission rate: an integer 0..10,000 basis points."""
-    return _int(value, field, 0, MAX_BPS)
+    return check_int(value, field, 0, MAX_BPS)
 
 
 def check_amount_cents(value, field: str = "amount_cents") -> int:
     """An amount of money: an integer 1..MAX_AMOUNT_CENTS cents."""
-    return _int(value, field, 1, MAX_AMOUNT_CENTS)
+    return check_int(value, field, 1, MAX_AMOUNT_CENTS)
 
 
 def check_sales_channel(value) -> str:
