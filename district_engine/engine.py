@@ -40,7 +40,7 @@ from district_engine.quotas import Quotas, check_quota
 from district_engine.parking.payments import PaymentGateway
 from district_engine.parking.service import Parking
 from district_engine.redenvelope.split import split_packets
-from district_engine.store import UNAVAILABLE, changes
+from district_engine.store import changes
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.deliveries import (POSITION_RES, Delivery, DeliveryStore, Offering, Outcome, Position,
                                               Positions)
@@ -835,7 +835,7 @@ def follow_changes(engine: Engine, stop: threading.Event, resync_s: float) -> No
             if time.monotonic() >= next_resync:
                 engine.resync()
                 next_resync = time.monotonic() + resync_s
-        except UNAVAILABLE + (StoreUnavailableError,):
+        except StoreUnavailableError:
             log.warning("change follower: store unavailable, retrying")  # keep serving the last view
             stop.wait(0.5)
         except Exception:  # noqa: BLE001 - a bug or bad stored data: say so loudly, keep the thread alive

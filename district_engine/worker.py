@@ -19,7 +19,6 @@ import uuid
 from district_engine.delivery.sender import Sender
 from district_engine.engine import Engine, Ping
 from district_engine.errors import StoreUnavailableError
-from district_engine.store import UNAVAILABLE
 
 __all__ = ["Worker"]
 
@@ -77,7 +76,7 @@ class Worker:
         for group in (self.engine.outbox.stream, self.engine.locations.stream, self.engine.fanout.stream):
             try:
                 group.leave(self.consumer)
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 pass  # they move when the heartbeat is stale
 
     def __enter__(self) -> Worker:
@@ -142,7 +141,7 @@ class Worker:
                 step()
                 if not loop:
                     return
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 log.warning("%s: store unavailable, retrying", name)
                 self._stop.wait(0.5)
             except Exception:  # noqa: BLE001 - keep the worker alive; the lease/pending brings work back
