@@ -132,7 +132,7 @@ class Scripts:
             retry = self._client.pipeline(transaction=False)
             for i in missing:
                 self._evalsha(retry, *calls[i])
-            for i, r in zip(missing, retry.execute()):
+            for i, r in zip(missing, retry.execute(raise_on_error=False)):  # raised below, if asked
                 results[i] = r
         for r in results:
             if raise_on_error and isinstance(r, Exception):
