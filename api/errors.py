@@ -17,10 +17,10 @@ from district_engine.errors import (
     InvalidInputError,
     NotFoundError,
     RateLimitedError,
+    StoreError,
     StoreUnavailableError,
     UnauthorizedError,
 )
-from district_engine.store import STORE_ERROR, is_refusal
 
 log = logging.getLogger("district_engine.api")
 
@@ -32,6 +32,7 @@ STATUS = {
     UnauthorizedError: 401,
     StoreUnavailableError: 503,
     RateLimitedError: 429,
+    StoreError: 500,
 }
 RETRY_AFTER_S = "1"
 
@@ -51,6 +52,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DistrictEngineError)
     async def domain_error(request: Request, exc: DistrictEngineError):
         status = _status(exc)
+        if status == 500:  # a bug of ours (a Redis error that is no refusal, StoreError): logged, not told
+            log.error("unexpected error", exc_info=exc)
+            return JSONResponse(error_body("internal", "an unexpected error; it has been logged"), status_code=500)
         headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
         if status == 401:
             headers = {"WWW-Authenticate": "Bearer"}
@@ -60,17 +64,6 @@ def install(app: FastAPI) -> None:
         if exc.code in ("out_of_range", "untrusted_location"):  # the grab contract also says {status: ...}
             body["status"] = exc.code
         return JSONResponse(body, status_code=status, headers=headers)
-
-    async def store_error(request: Request, exc: Exception):
-        """Redis away or refusing (OOM, READONLY, MISCONF, LOADING, BUSY, ...): 503, try again.
-        Any other Redis error is a bug of ours: 500, logged."""
-        if not is_refusal(exc):
-            log.error("unexpected Redis error", exc_info=exc)
-            return JSONResponse(error_body("internal", "an unexpected error; it has been logged"), status_code=500)
-        return JSONResponse(error_body("store_unavailable", "the state store is unavailable; retry shortly"),
-                            status_code=503, headers={"Retry-After": RETRY_AFTER_S})
-
-    app.add_exception_handler(STORE_ERROR, store_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

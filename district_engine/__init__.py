@@ -11,6 +11,7 @@ from district_engine.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    StoreError,
     StoreUnavailableError,
 )
 from district_engine.geo import distance_to_footprint, from_wgs84, to_wgs84
@@ -22,5 +23,5 @@ __all__ = [
     "District", "load_districts", "load_demo_districts", "load_demo_lots", "ReachIndex", "Match", "BatchMatches", "FenceTransition", "fence_transition",
     "to_wgs84", "from_wgs84", "distance_to_footprint",
     "DistrictEngineError", "InvalidInputError", "NotFoundError", "ConflictError", "ForbiddenError",
-    "StoreUnavailableError",
+    "StoreUnavailableError", "StoreError",
 ]

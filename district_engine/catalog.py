@@ -24,7 +24,7 @@ from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint
 from district_engine.geo.points import MAX_RADIUS_M
 from district_engine.matching.layered import LayeredIndex
-from district_engine.store import UNAVAILABLE, changes
+from district_engine.store import changes
 from district_engine.store.campaigns import CampaignStore
 from district_engine.store.connection import ping
 from district_engine.store.deliveries import Offering
@@ -253,7 +253,7 @@ def follow_changes(catalog: Catalog, stop: threading.Event, resync_s: float) -> 
             if time.monotonic() >= next_resync:
                 catalog.resync()
                 next_resync = time.monotonic() + resync_s
-        except UNAVAILABLE + (StoreUnavailableError,):
+        except StoreUnavailableError:
             log.warning("change follower: store unavailable, retrying")  # keep serving the last view
             stop.wait(0.5)
         except Exception:  # noqa: BLE001 - a bug or bad stored data: say so loudly, keep the thread alive

@@ -13,6 +13,7 @@ __all__ = [
     "ConflictError",
     "ForbiddenError",
     "StoreUnavailableError",
+    "StoreError",
     "UnauthorizedError",
     "RateLimitedError",
 ]
@@ -50,7 +51,17 @@ class ForbiddenError(DistrictEngineError):
 
 
 class StoreUnavailableError(DistrictEngineError):
+    """The state store cannot answer now (lost, slow, or refusing: out of memory, a replica, a
+    failover, loading): retry shortly."""
+
     code = "store_unavailable"
+
+
+class StoreError(DistrictEngineError):
+    """The state store answered with an error that no retry helps (a wrong command or key type): a
+    bug of the engine's, an internal error. The Redis error is its ``__cause__``."""
+
+    code = "internal"
 
 
 class UnauthorizedError(DistrictEngineError):

@@ -20,7 +20,6 @@ from district_engine.delivery.sender import Sender
 from district_engine.channel import Ping
 from district_engine.engine import Engine
 from district_engine.errors import StoreUnavailableError
-from district_engine.store import UNAVAILABLE
 
 __all__ = ["Worker"]
 
@@ -78,7 +77,7 @@ class Worker:
         for group in (self.engine.stores.outbox.stream, self.engine.stores.locations.stream, self.engine.stores.fanout.stream):
             try:
                 group.leave(self.consumer)
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 pass  # they move when the heartbeat is stale
 
     def __enter__(self) -> Worker:
@@ -143,7 +142,7 @@ class Worker:
                 step()
                 if not loop:
                     return
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 log.warning("%s: store unavailable, retrying", name)
                 self._stop.wait(0.5)
             except Exception:  # noqa: BLE001 - keep the worker alive; the lease/pending brings work back

@@ -44,7 +44,6 @@ from district_engine.delivery.breaker import Breaker
 from district_engine.delivery.resolver import CheckedResolver, UnresolvedError, checked_addresses
 from district_engine.errors import StoreUnavailableError
 from district_engine.signing import headers as signed_headers
-from district_engine.store import UNAVAILABLE
 from district_engine.store.endpoints import Endpoint, EndpointStore
 from district_engine.store.outbox import Event, Outbox, Retry
 from district_engine.store.schedule import TimedSet
@@ -221,7 +220,7 @@ class Sender:
                     # read cannot queue far more than a lane's round behind a busy endpoint.
                     per_partition = max(1, min(room, self.batch) // self.outbox.partitions)
                     events = await asyncio.to_thread(self.outbox.read, self.consumer, per_partition, 500)
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 log.warning("sender: store unavailable, retrying")
                 await asyncio.sleep(1)
                 continue
@@ -291,7 +290,7 @@ class Sender:
                         tasks.add(task)
                         task.add_done_callback(tasks.discard)
                         claimed += 1
-            except UNAVAILABLE + (StoreUnavailableError,):
+            except StoreUnavailableError:
                 log.warning("sender retries: store unavailable, retrying")
                 await asyncio.sleep(1)
             except Exception:
@@ -440,7 +439,7 @@ class Sender:
         so that it never sends a batch of events again (the next success or burial tries again)."""
         try:
             return await asyncio.to_thread(call, *args)
-        except UNAVAILABLE + (StoreUnavailableError,) as exc:
+        except StoreUnavailableError as exc:
             log.warning("sender: endpoint health not recorded: %s", type(exc).__name__)
             return None
 

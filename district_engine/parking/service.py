@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
 
 from district_engine.catalog import Catalog
-from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreUnavailableError
+from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, StoreUnavailableError
 from district_engine.validation import check_int
 from district_engine.geo.points import MAX_RADIUS_M, check_latlng
 from district_engine.ids import new_id
@@ -37,7 +37,6 @@ from district_engine.parking.policy import (MAX_AUTO_CHARGE_CENTS, MAX_BACKFILL_
                                             check_lot_limits, retry_delays)
 from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
-from district_engine.store import STORE_ERROR, is_refusal
 from district_engine.store.parking import Binding, LotRecord, ParkingStore
 
 log = logging.getLogger("district_engine.parking")
@@ -330,16 +329,14 @@ class Parking:
         except InvalidInputError:
             release()  # refused: nothing recorded
             raise
-        except (STORE_ERROR, StoreUnavailableError) as exc:
-            if isinstance(exc, STORE_ERROR) and not is_refusal(exc):
-                raise
+        except StoreUnavailableError:
             # Redis did not answer, or refused: the claim, the decision, its answer may or may not
             # be written. An exit's close writes its answer in the same script, which a release
             # leaves in place (it takes only this request's own claim); so the gate's retry is
             # answered from that or decided afresh, without waiting for the claim to run out.
             try:
                 release()
-            except STORE_ERROR:
+            except (StoreUnavailableError, StoreError):
                 pass  # the claim runs out by itself (PENDING_MS)
             raise
         if self.wait_replicas and (acked := self.store.confirm(lot.id, self.wait_replicas, self.wait_ms)) < self.wait_replicas:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import cache
 
-import redis
+import redis.cluster
 from redis.backoff import NoBackoff
-from redis.cluster import RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
-from district_engine.errors import StoreUnavailableError
+from district_engine.errors import StoreError, StoreUnavailableError
 from district_engine.settings import Settings
+from district_engine.store.clients import Redis, RedisCluster, mapped_errors, store_error
 from district_engine.store.server import EmbeddedRedis
 
 __all__ = ["connect", "is_cluster", "open_redis", "routed", "client_options", "bounded_block", "ping", "DEFAULT_TIMEOUT_S"]
@@ -54,18 +55,20 @@ def bounded_block(client, block_ms: int | None) -> int | None:
     return min(block_ms, max(5, int(timeout * 500))) if timeout else block_ms
 
 
-def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> redis.Redis | RedisCluster:
+def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> Redis | RedisCluster:
     """A client for ``url``; a Redis Cluster node gives a cluster client (checked with INFO).
-    ``options`` override ``client_options(timeout_s)``."""
+    ``options`` override ``client_options(timeout_s)``. Its errors are the engine's (store/clients.py):
+    StoreUnavailableError for a Redis that cannot answer now, StoreError for any other."""
     options = client_options(timeout_s) | options
-    client = redis.Redis.from_url(url, **options)
+    client = Redis.from_url(url, **options)
     try:
         cluster = client.info("cluster").get("cluster_enabled") == 1
-    except redis.RedisError as exc:
-        raise StoreUnavailableError(f"cannot reach Redis at {url}: {exc}") from exc
+    except (StoreUnavailableError, StoreError) as exc:
+        raise StoreUnavailableError(f"cannot reach Redis at {url}: {exc.__cause__}") from exc.__cause__
     if cluster:
         client.close()
-        return RedisCluster.from_url(url, **options)
+        with mapped_errors():  # it asks a node for the slot map at once
+            return RedisCluster.from_url(url, **options)
     return client
 
 
@@ -88,7 +91,7 @@ def is_cluster(client) -> bool:
 def _cluster_class(cls: type) -> bool:
     # Asked once per pipelined script call (``routed``): redis-py's client classes derive from
     # typing Protocols, whose isinstance check cost a batch of orders 7% of its time.
-    return issubclass(cls, RedisCluster)
+    return issubclass(cls, redis.cluster.RedisCluster)
 
 
 def routed(client, key: str) -> dict:
@@ -97,7 +100,12 @@ def routed(client, key: str) -> dict:
     (EVALSHA, XREAD, XREADGROUP) takes: a COMMAND GETKEYS round trip, all its arguments again, per
     command, one after another, before the pipeline goes out. On a redirection (a moved slot) it
     routes the command again itself. A single server needs nothing."""
-    return {"target_nodes": client.get_node_from_key(key)} if is_cluster(client) else {}
+    if not is_cluster(client):
+        return {}
+    try:
+        return {"target_nodes": client.get_node_from_key(key)}
+    except RedisClusterException as exc:  # a slot no node serves (a failover): SlotNotCoveredError
+        raise store_error(exc) from exc
 
 
 @contextmanager

@@ -11,10 +11,8 @@ import json
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-import redis
-
 from district_engine.districts.model import District
-from district_engine.errors import ConflictError, NotFoundError, StoreUnavailableError
+from district_engine.errors import ConflictError, NotFoundError, StoreError
 from district_engine.store import changes, keys
 from district_engine.store.scripts import Scripts
 
@@ -52,7 +50,7 @@ class DistrictStore:
                      for d in part]
             stored = []
             for d, status in zip(part, self._scripts.pipeline(calls, raise_on_error=False)):
-                if isinstance(status, redis.ResponseError) and "OWNED_BY_OTHER" in str(status):
+                if isinstance(status, StoreError) and "OWNED_BY_OTHER" in str(status):
                     taken.append(d.id)
                 elif isinstance(status, Exception):
                     raise status
@@ -69,10 +67,7 @@ class DistrictStore:
 
     def get(self, district_id: str, owner: str | None = None) -> StoredDistrict:
         """The district, or NotFoundError; with ``owner``, another owner's district is not found either."""
-        try:
-            row = self._client.hgetall(keys.district(district_id))
-        except redis.ConnectionError as exc:
-            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        row = self._client.hgetall(keys.district(district_id))
         if not row or (owner is not None and row[b"owner"].decode() != owner):
             raise NotFoundError(f"no district {district_id!r}", field="district_id")
         return self._decode(row)

@@ -1,23 +1,24 @@
 """Lua scripts: one ``.lua`` file each in store/lua/ (KEYS/ARGV documented in its header),
-registered once per client and run by EVALSHA; redis-py's Script loads a script again when the
-server answers NOSCRIPT (after a restart, a failover or SCRIPT FLUSH)."""
+registered once per client and run by EVALSHA, loaded again when the server answers NOSCRIPT (after
+a restart, a failover or SCRIPT FLUSH)."""
 
 from __future__ import annotations
 
 from functools import cache
 from importlib import resources
 
-import redis
+from redis.exceptions import AskError, ClusterDownError, NoScriptError, ReadOnlyError, TryAgainError
+from redis.exceptions import ConnectionError as LostConnection
 
-from district_engine.errors import StoreUnavailableError
+from district_engine.errors import StoreError, StoreUnavailableError
 from district_engine.store import keys
+from district_engine.store.clients import caused_by, mapped_errors, pipeline_of
 from district_engine.store.connection import is_cluster, routed
 
 __all__ = ["Scripts"]
 
 # What a node answers while its slot moves or fails over: retry once the slot map is fresh.
-_MOVED = (redis.exceptions.MovedError, redis.exceptions.AskError, redis.exceptions.ClusterDownError,
-          redis.exceptions.TryAgainError, redis.exceptions.ReadOnlyError)
+_MOVED = (AskError, ClusterDownError, TryAgainError, ReadOnlyError)
 
 
 @cache
@@ -39,10 +40,15 @@ class Scripts:
         return script
 
     def __call__(self, name: str, keys: list[str], args: list) -> object:
+        script = self._script(name)
         try:
-            return self._script(name)(keys=keys, args=args)
-        except redis.ConnectionError as exc:
-            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+            return self._client.evalsha(script.sha, len(keys), *keys, *args)
+        except StoreError as exc:
+            if not caused_by(exc, NoScriptError):
+                raise
+        # It did not run (a restarted or failed-over server forgot it): load it, run it.
+        self._client.script_load(script.script)
+        return self._client.evalsha(script.sha, len(keys), *keys, *args)
 
     def replicated(self, name: str, keys_: list[str], args: list, replicas: int, timeout_ms: int) -> tuple[object, int]:
         """Run a script, then wait until ``replicas`` replicas have every write to its slot so far
@@ -64,30 +70,40 @@ class Scripts:
         caller gets StoreUnavailableError, to retry (what uses this is idempotent)."""
         cluster = is_cluster(self._client)
         try:
-            target = self._client.get_redis_connection(self._client.get_node_from_key(key)) if cluster else self._client
             for attempt in range(2):
-                pipe = target.pipeline(transaction=False)
+                pipe = self._node_pipeline(key)
                 for name, keys_, args in calls:
                     pipe.execute_command("EVALSHA", self._script(name).sha, len(keys_), *keys_, *args)
                 pipe.set(keys.replication_barrier(key), b"", px=1000)
                 pipe.execute_command("WAIT", replicas, timeout_ms)
                 *results, acked = pipe.execute(raise_on_error=False)
-                if attempt == 0 and any(isinstance(r, redis.exceptions.NoScriptError) for r in results):
+                if attempt == 0 and any(caused_by(r, NoScriptError) for r in results):
                     for name, _, _ in calls:  # none of them ran: load them and run them all again
-                        target.script_load(self._script(name).script)
+                        self._client.script_load(self._script(name).script)
                     continue
                 break
-        except redis.ConnectionError as exc:
-            if cluster:
-                self._client.nodes_manager.initialize()
-            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        except StoreUnavailableError as exc:
+            if cluster and caused_by(exc, LostConnection):
+                self._refresh_slots()
+            raise
         for r in (*results, acked):
-            if isinstance(r, _MOVED):
-                self._client.nodes_manager.initialize()
-                raise StoreUnavailableError(f"the slot is moving ({type(r).__name__}: {r}); retry") from r
+            if cluster and caused_by(r, _MOVED):
+                self._refresh_slots()
             if isinstance(r, Exception):
                 raise r
         return (results[0] if results else None), int(acked)
+
+    def _node_pipeline(self, key: str):
+        """A pipeline down one connection to the node serving ``key``'s slot (the client's own on
+        a single server)."""
+        if not is_cluster(self._client):
+            return self._client.pipeline(transaction=False)
+        with mapped_errors():
+            return pipeline_of(self._client.get_redis_connection(self._client.get_node_from_key(key)))
+
+    def _refresh_slots(self) -> None:
+        with mapped_errors():
+            self._client.nodes_manager.initialize()
 
     def _evalsha(self, pipe, name: str, call_keys: list[str], args: list) -> None:
         # As a raw command: redis-py's cluster pipeline refuses pipe.evalsha.
@@ -103,24 +119,21 @@ class Scripts:
         call. Here a call answered NOSCRIPT (a restarted or failed-over server) did not run: the
         scripts are loaded and only those calls run again, so nothing runs twice.
         """
-        try:
-            pipe = self._client.pipeline(transaction=False)
-            for method, args, kwargs in commands:
-                getattr(pipe, method)(*args, **kwargs)
-            for call in calls:
-                self._evalsha(pipe, *call)
-            results = pipe.execute(raise_on_error=False)[len(commands):]
-            missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
-            if missing:
-                for script in self._registered.values():
-                    self._client.script_load(script.script)
-                retry = self._client.pipeline(transaction=False)
-                for i in missing:
-                    self._evalsha(retry, *calls[i])
-                for i, r in zip(missing, retry.execute()):
-                    results[i] = r
-        except redis.ConnectionError as exc:
-            raise StoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        pipe = self._client.pipeline(transaction=False)
+        for method, args, kwargs in commands:
+            getattr(pipe, method)(*args, **kwargs)
+        for call in calls:
+            self._evalsha(pipe, *call)
+        results = pipe.execute(raise_on_error=False)[len(commands):]
+        missing = [i for i, r in enumerate(results) if caused_by(r, NoScriptError)]
+        if missing:
+            for script in self._registered.values():
+                self._client.script_load(script.script)
+            retry = self._client.pipeline(transaction=False)
+            for i in missing:
+                self._evalsha(retry, *calls[i])
+            for i, r in zip(missing, retry.execute(raise_on_error=False)):  # raised below, if asked
+                results[i] = r
         for r in results:
             if raise_on_error and isinstance(r, Exception):
                 raise r

@@ -20,8 +20,7 @@ import time
 from collections import defaultdict
 from typing import Callable, NamedTuple
 
-import redis
-
+from district_engine.errors import StoreError
 from district_engine.store import keys as key_names
 from district_engine.store.connection import bounded_block, is_cluster, routed
 
@@ -160,7 +159,7 @@ class StreamGroup:
         for key in self.keys:
             try:
                 self._client.xgroup_create(key, self.group, id="0", mkstream=True)
-            except redis.ResponseError as exc:
+            except StoreError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
         self._ready = True

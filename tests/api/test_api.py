@@ -209,6 +209,21 @@ def test_redis_down_is_503_with_retry_after_and_the_app_recovers(tmp_path):
         server.stop()
 
 
+def test_a_redis_error_that_is_no_refusal_is_a_logged_500_that_says_no_more(app_client, caplog):
+    import logging
+
+    from district_engine.store import keys
+
+    key = make_operator(app_client)
+    app_client.app.state.engine.client.set(keys.district("broken"), "not a hash")  # WRONGTYPE for its reader
+    with caplog.at_level(logging.ERROR, logger="district_engine.api"):
+        r = app_client.get("/v1/districts/broken/density", headers=bearer(key))
+    assert r.status_code == 500 and "Retry-After" not in r.headers
+    assert r.json() == {"error": {"code": "internal", "message": "an unexpected error; it has been logged"}}
+    logged = next(rec for rec in caplog.records if rec.name == "district_engine.api")
+    assert "WRONGTYPE" in str(logged.exc_info[1].__cause__)
+
+
 def test_every_response_carries_a_request_id_and_is_logged_as_json(app_client, caplog):
     import json as _json
     import logging

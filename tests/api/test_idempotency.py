@@ -9,10 +9,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis
 
 from conftest import (ADMIN, NEAR_SANLITUN, SANLITUN, bearer, campaign_body, make_channel, make_operator, now,
                       user_token)
+from district_engine.errors import StoreUnavailableError
 from district_engine.signing import headers as signed_headers
 from district_engine.store import keys
 from district_engine.store.idempotency import KEEP_MS, PENDING_MS
@@ -155,7 +155,7 @@ def test_a_rain_funded_by_a_run_that_failed_before_its_campaign_is_funded_once(a
     retry finds the pool (the same derived id) and stores the campaign: one rain, funded once."""
     engine = app_client.app.state.engine
     put = engine.stores.campaigns.put
-    monkeypatch.setattr(engine.stores.campaigns, "put", lambda c: (_ for _ in ()).throw(redis.ConnectionError("lost")))
+    monkeypatch.setattr(engine.stores.campaigns, "put", lambda c: (_ for _ in ()).throw(StoreUnavailableError("lost")))
     body = campaign_body(kind="red_envelope", total_cents=10_000, packets=50, min_cents=1)
     failed = app_client.post("/v1/campaigns", json=body, headers=bearer(sanlitun) | key_header("rain-2"))
     assert failed.status_code == 503 and failed.headers["retry-after"] == "1"
@@ -311,7 +311,7 @@ def test_a_redis_fault_in_the_middleware_is_503_and_the_retry_finds_the_object(a
     headers, body = bearer(sanlitun) | key_header("k-6"), {"url": "https://push.example.com/x"}
 
     def down(*args):
-        raise redis.ConnectionError("Redis is away")
+        raise StoreUnavailableError("Redis is away")
     with monkeypatch.context() as m:
         m.setattr(store, "claim", down)
         r = app_client.post("/v1/push-endpoints", json=body, headers=headers)

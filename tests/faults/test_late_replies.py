@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from district_engine.errors import StoreUnavailableError
 from district_engine.redenvelope.split import split_packets
 from district_engine.store import EmbeddedRedis, connect
 from district_engine.store.rains import RainStore
@@ -49,7 +49,7 @@ def again(call):
     client does after a 503."""
     try:
         return call()
-    except redis.TimeoutError:
+    except StoreUnavailableError:
         return call()
 
 

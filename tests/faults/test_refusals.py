@@ -10,8 +10,10 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from district_engine.errors import StoreError, StoreUnavailableError
 from district_engine.settings import Settings
-from district_engine.store import EmbeddedRedis, connect, is_refusal
+from district_engine.store import EmbeddedRedis, connect
+from district_engine.store.clients import store_error
 from district_engine.store.rains import RainStore
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -28,11 +30,41 @@ from seeding import ADMIN, NEAR, SANLITUN, bearer as _bearer, seed  # noqa: E402
     ("CLUSTERDOWN The cluster is down", True),
     ("TRYAGAIN Multiple keys request during rehashing of slot", True),
     ("NOREPLICAS Not enough good replicas to write.", True),
+    ("Command # 2 (SET x:BUSY 1) of pipeline caused error: NOREPLICAS Not enough good replicas", True),
     ("WRONGTYPE Operation against a key holding the wrong kind of value", False),
     ("ERR wrong number of arguments for 'hset' command", False),
+    # The arguments redis-py puts before a pipelined command's reply are not the reply.
+    ("Command # 2 (SET x:BUSY 1) of pipeline caused error: WRONGTYPE Operation against a key", False),
 ])
 def test_refusals_are_told_from_bugs(message, refusal):
-    assert is_refusal(redis.ResponseError(message)) is refusal
+    assert type(store_error(redis.ResponseError(message))) is (StoreUnavailableError if refusal else StoreError)
+
+
+@pytest.mark.parametrize("exc", [
+    redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+    redis.TimeoutError("Timeout reading from socket"),
+    redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+    redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+    redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+    redis.exceptions.ClusterDownError("The cluster is down"),
+    redis.exceptions.ClusterError("TTL exhausted."),
+    redis.exceptions.MovedError("3999 127.0.0.1:6381"),
+    redis.exceptions.SlotNotCoveredError('Slot "3999" is not covered by the cluster.'),
+    redis.exceptions.RedisClusterException("Redis Cluster cannot be connected. Please provide at least one reachable node"),
+], ids=lambda e: type(e).__name__)
+def test_a_lost_slow_or_moving_redis_is_unavailable(exc):
+    err = store_error(exc)
+    assert isinstance(err, StoreUnavailableError) and err.__cause__ is exc
+
+
+@pytest.mark.parametrize("exc", [
+    redis.exceptions.NoScriptError("No matching script. Please use EVAL."),
+    redis.exceptions.DataError("Invalid input of type: 'NoneType'."),
+    redis.exceptions.RedisClusterException("No way to dispatch this command to Redis Cluster. Missing key."),
+], ids=lambda e: type(e).__name__)
+def test_any_other_redis_error_is_a_store_error(exc):
+    err = store_error(exc)
+    assert isinstance(err, StoreError) and err.__cause__ is exc and err.code == "internal"
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from district_engine.store.rains import RainStore
 from district_engine.store.server import EmbeddedCluster
 
 THREADS = 8
-RETRY = (StoreUnavailableError, redis.RedisError)  # what a failover looks like to a caller: retry
+RETRY = StoreUnavailableError  # what a failover looks like to a caller: retry (any other error is a bug)
 
 
 def _ms() -> int:
