@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -135,6 +135,30 @@ VARIANTS = {"fast path": {}, "plain route": {"DE_DIRECT_ROUTES": "false"},
 PATIENT = {"DE_REDIS_TIMEOUT_MS": "5000"}  # a loaded machine's slow start is not a fault here
 
 
+def offer_json_us(offers_per_answer: int = 4) -> dict:
+    """In process, no server: µs per offer of a locations answer's JSON with each campaign's pieces
+    kept, and serialized whole (the best of 15 repeats: the least disturbed by other work)."""
+    import timeit
+    from types import SimpleNamespace
+
+    from api.fastpath import OfferJson
+    from api.routers.channel import offer_public_json
+    from district_engine.campaigns.offers import Offer
+
+    t0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
+    offers = [Offer(Campaign(id=f"bench-{i}", owner="op", district_id="d1", kind="campaign", title=f"Offer {i}",
+                             body="bench", starts_at=t0, ends_at=t0 + timedelta(days=1)), 123.456)
+              for i in range(offers_per_answer)]
+    engine = SimpleNamespace(district_name=lambda d: "Store 12")
+    result = {}
+    for label, size in (("pieces", 20_000), ("whole", 0)):
+        offer_json = OfferJson(size)
+        best = min(timeit.repeat(lambda cache=offer_json: [offer_public_json(o, engine, cache) for o in offers],
+                                 number=2000, repeat=15))
+        result[label] = best / 2000 / len(offers) * 1e6
+    return result
+
+
 def compare(redis_url: str, tmp: str, lat, lng, channel_key: str, rounds: int, seconds: int, connections: int,
             workers: int) -> dict:
     """Each variant's /healthz and locations, ``rounds`` times, the variants interleaved (a busy
@@ -176,6 +200,9 @@ def main(argv=None):
         lat, lng = synthetic_pings(stores, 2000, seed=9)
         lat, lng = from_wgs84(lat, lng, "gcj02")  # as the city channel's map SDK sends them
         if args.compare:
+            results["offer_json_us"] = offer_json_us()
+            console.print("offer JSON, us per offer: {pieces:.2f} from pieces, {whole:.2f} whole".format(
+                **results["offer_json_us"]))
             results["compare"] = compare(redis_server.url, tmp, lat, lng, channel_key, args.compare, args.seconds,
                                          args.connections, args.workers)
             args.out.parent.mkdir(parents=True, exist_ok=True)
