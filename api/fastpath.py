@@ -42,7 +42,8 @@ def direct(body: type[BaseModel], *kinds: Kind, budget: str = CALLS) -> Callable
             return await handler(request, caller, parse_json(body, await request.body()))
 
         # Not functools.wraps: FastAPI would read the handler's parameters as the route's own.
-        endpoint.__name__, endpoint.__qualname__, endpoint.__doc__ = handler.__name__, handler.__qualname__, handler.__doc__
+        endpoint.__name__, endpoint.__qualname__ = handler.__name__, handler.__qualname__
+        endpoint.__doc__ = handler.__doc__
         endpoint.direct = True  # type: ignore[attr-defined]
         return declare(*kinds)(endpoint)
     return mark
