@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,44 +50,65 @@ def _status(exc: DistrictEngineError) -> int:
     return next((status for cls, status in STATUS.items() if isinstance(exc, cls)), 500)
 
 
+async def domain_error(request: Request, exc: DistrictEngineError) -> JSONResponse:
+    status = _status(exc)
+    if status == 500:  # a bug of ours (a Redis error that is no refusal, StoreError): logged, not told
+        log.error("unexpected error", exc_info=exc)
+        return JSONResponse(error_body("internal", "an unexpected error; it has been logged"), status_code=500)
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+    body = error_body(exc.code, exc.message, exc.field)
+    if exc.code in ("out_of_range", "untrusted_location"):  # the grab contract also says {status: ...}
+        body["status"] = exc.code
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
+    message = first.get("msg", "invalid request").removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "unknown field"
+    where = tuple(first.get("loc", ()))
+    # The body as a whole (not an object, or not JSON: its loc then holds a character position).
+    if first.get("type") == "json_invalid" or where == ("body",):
+        loc = ["body"]
+    return JSONResponse(error_body("invalid_input", message, ".".join(loc) or None), status_code=422)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        exc.status_code, "error")
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # the router names only the first route of the path it found
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}
+    return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+
+
+# The one table: the app's exception handlers, and what code answering outside the app's
+# exception middleware (api/fastpath.py, api/idempotency.py) looks up.
+HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]] = {
+    DistrictEngineError: domain_error,
+    RequestValidationError: invalid_request,
+    StarletteHTTPException: http_error,
+}
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(DistrictEngineError)
-    async def domain_error(request: Request, exc: DistrictEngineError):
-        status = _status(exc)
-        if status == 500:  # a bug of ours (a Redis error that is no refusal, StoreError): logged, not told
-            log.error("unexpected error", exc_info=exc)
-            return JSONResponse(error_body("internal", "an unexpected error; it has been logged"), status_code=500)
-        headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
-        if status == 401:
-            headers = {"WWW-Authenticate": "Bearer"}
-        if isinstance(exc, RateLimitedError):
-            headers = {"Retry-After": str(exc.retry_after_s)}
-        body = error_body(exc.code, exc.message, exc.field)
-        if exc.code in ("out_of_range", "untrusted_location"):  # the grab contract also says {status: ...}
-            body["status"] = exc.code
-        return JSONResponse(body, status_code=status, headers=headers)
+    for cls, handler in HANDLERS.items():
+        app.add_exception_handler(cls, handler)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError):
-        first = exc.errors()[0]
-        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header", "cookie")]
-        message = first.get("msg", "invalid request").removeprefix("Value error, ")
-        if first.get("type") == "extra_forbidden":
-            message = "unknown field"
-        where = tuple(first.get("loc", ()))
-        # The body as a whole (not an object, or not JSON: its loc then holds a character position).
-        if first.get("type") == "json_invalid" or where == ("body",):
-            loc = ["body"]
-        return JSONResponse(error_body("invalid_input", message, ".".join(loc) or None), status_code=422)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        code = {400: "invalid_json", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "error")
-        headers = getattr(exc, "headers", None)
-        if exc.status_code == 405:  # the router names only the first route of the path it found
-            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+async def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to ``exc`` from the table above, as the app's exception handlers give it;
+    ``exc`` itself is raised again if no entry takes it (a bug: the server's 500)."""
+    handler = next((HANDLERS[c] for c in type(exc).__mro__ if c in HANDLERS), None)
+    if handler is None:
+        raise exc
+    return await handler(request, exc)
 
 
 def allowed_methods(app, scope) -> list[str]:

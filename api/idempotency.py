@@ -26,8 +26,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.errors import RETRY_AFTER_S, error_body
-from api.middleware import error_response
+from api.errors import RETRY_AFTER_S, error_body, error_response
 from api.schemas.core import REQUEST_KEY_PATTERN
 from district_engine.errors import UnauthorizedError
 from district_engine.ids import derived_ids

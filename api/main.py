@@ -16,7 +16,8 @@ from api import errors, idempotency, openapi
 from api.auth import install_openapi, trusted_networks
 from api.logs import configure
 from api.batching import AdmitBatcher, GrabBatcher, LocateBatcher, OrderBatcher
-from api.middleware import RequestMiddleware, direct_routes
+from api.fastpath import FastPath, OfferJson
+from api.middleware import RequestMiddleware
 from api.offload import StoreCalls
 from api.routers import campaigns, channel, districts, guides, health, operators, parking, push, redenvelopes
 from district_engine.delivery.hub import Hub, running_hub
@@ -84,16 +85,18 @@ def create_app(settings: Settings | None = None, client=None) -> FastAPI:
     app.state.offers_counter = Counter("offers_total", "Offers returned, by route (feed) or delivered (locations)",
                                        ["route"], registry=registry)
 
-    direct, idempotent = {}, {}
+    # The offers' JSON pieces (api/fastpath.py): this app's, bounded, dropped with it.
+    app.state.offer_json = OfferJson(settings.offer_json_campaigns)
+    fastpath, idempotent = FastPath(enabled=settings.direct_routes), {}
     app.add_middleware(idempotency.IdempotencyMiddleware, routes=idempotent)  # added first: inside RequestMiddleware
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency, direct=direct)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, latency=latency, fastpath=fastpath)
     errors.install(app)
     routers = (health.router, channel.router, operators.router, districts.router, campaigns.router, redenvelopes.router,
                push.router, parking.router, guides.router, guides.orders)
     for r in routers:
         app.include_router(r)  # no prefix added: their routes' paths are the app's
     app.state.api_routes = [route for r in routers for route in r.routes]
-    direct.update(direct_routes(app.state.api_routes))
+    fastpath.add(app.state.api_routes)
     idempotent.update(idempotency.idempotent_routes(app.state.api_routes))
     install_openapi(app, app.state.api_routes)
     idempotency.document(app, app.state.api_routes)

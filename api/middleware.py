@@ -3,39 +3,21 @@ JSON access log. (Starlette's BaseHTTPMiddleware costs more than a feed request 
 
 It answers HEAD wherever GET is served: the GET's status and headers, without the body.
 
-It also serves the direct routes: hot endpoints marked with ``direct`` are called from here,
-past the framework's middleware, routing and dependency injection, which cost a location update
-more than its match and its Redis round trip together (docs/api.md). They are ordinary FastAPI
-routes too (OpenAPI, and the same function), take only the ``Request``, and their errors are
-answered by the app's own exception handlers, so a client sees no difference.
+It hands the fast routes (api/fastpath.py) to the fast path instead of the framework.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import time
 import uuid
 
-from starlette.requests import Request
-
 from api.errors import error_body
+from api.fastpath import FastPath
 from api.logs import access_log
 
-__all__ = ["RequestMiddleware", "direct", "direct_routes", "error_response"]
-
-
-def direct(endpoint):
-    """Mark an endpoint ``async def f(request) -> Response`` to be served by the middleware (it
-    checks its caller itself: api/auth.py ``declare`` and ``principal_of``)."""
-    endpoint.direct = True
-    return endpoint
-
-
-def direct_routes(routes) -> dict:
-    """(method, path) -> route, for the app's routes whose endpoint is marked ``direct``."""
-    return {(m, r.path): r for r in routes if getattr(getattr(r, "endpoint", None), "direct", False) for m in r.methods}
+__all__ = ["RequestMiddleware"]
 
 
 class _BodyTooLarge(Exception):
@@ -43,11 +25,11 @@ class _BodyTooLarge(Exception):
 
 
 class RequestMiddleware:
-    def __init__(self, app, max_body_bytes: int, latency, direct: dict | None = None):
+    def __init__(self, app, max_body_bytes: int, latency, fastpath: FastPath | None = None):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.latency = latency
-        self.direct = direct if direct is not None else {}  # filled by the app once its routes are in
+        self.fastpath = fastpath if fastpath is not None else FastPath(enabled=False)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -91,12 +73,11 @@ class RequestMiddleware:
                     raise _BodyTooLarge
             elif scope["method"] in ("POST", "PUT", "PATCH"):
                 receive = await buffered_receive()
-            route = self.direct.get((scope["method"], scope["path"]))
-            if route is None:
+            fast = self.fastpath.route(scope)
+            if fast is None:
                 await self.app(scope, receive, tagged_send)
             else:
-                scope["route"] = route
-                await _serve_direct(route.endpoint, scope, receive, tagged_send)
+                await self.fastpath.serve(fast, scope, receive, tagged_send)
         except _BodyTooLarge:
             if started:
                 raise
@@ -139,28 +120,6 @@ def _headers_only(receive, send):
         return {"type": "http.disconnect"}
 
     return head_receive, head_send
-
-
-async def _serve_direct(endpoint, scope, receive, send) -> None:
-    request = Request(scope, receive)
-    try:
-        response = await endpoint(request)
-    except Exception as exc:
-        response = await error_response(request, exc)
-    await response(scope, receive, send)
-
-
-async def error_response(request: Request, exc: Exception):
-    """The app's own answer to ``exc`` (its exception handlers), for code that runs outside the
-    app's exception middleware; ``exc`` itself if no handler takes it."""
-    handlers = request.app.exception_handlers
-    handler = next((handlers[c] for c in type(exc).__mro__ if c in handlers), None)
-    if handler is None:
-        raise exc
-    response = handler(request, exc)
-    if inspect.isawaitable(response):
-        response = await response
-    return response
 
 
 async def _next_or_receive(replay, receive):

@@ -5,6 +5,11 @@ the stores with a live campaign. Points arrive in GCJ-02, as from a Chinese map 
 new district with a live campaign takes to show in the feed of every worker.
 
     make bench-http          # installs wrk with apt if it is missing
+
+With --compare N (instead of the run above): locations served by the fast path, as a plain
+FastAPI route (DE_DIRECT_ROUTES=false), and with every offer serialized whole
+(DE_OFFER_JSON_CAMPAIGNS=0), in N interleaved rounds, each run beside its own /healthz and with
+users of its own (first contacts, as in the main run).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -35,7 +40,7 @@ from district_engine.store.districts import DistrictStore
 from district_engine.campaigns.model import Campaign
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpbench import serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
+from httpbench import server_cpu_s, serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,12 +68,13 @@ def seed(url: str, n_stores: int, n_campaigns: int) -> tuple[list, str, str]:
 
 
 def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, delay_ms: float | None = None,
-               channel_key: str | None = None) -> str:
+               channel_key: str | None = None, user_prefix: str = "u") -> str:
     """A wrk script: GET /v1/feed at, or POST /v1/locations from, random ones of these points (GCJ-02);
     locations from random user ids 1..``users``, each always at the same point, or with
     ``users=None`` each point always from its own user (after the first round, every ping is a repeat: the same user at the same place), sent
     by one channel's backend (``channel_key``), as the city channel sends them.
-    ``delay_ms``: each connection waits that long before each request (a paced load, not flat out)."""
+    ``delay_ms``: each connection waits that long before each request (a paced load, not flat out);
+    ``user_prefix``: the user ids' (another prefix, other users)."""
     pts = ",".join(f"{{{a:.6f},{b:.6f}}}" for a, b in zip(lat, lng))
     if post:
         # Each user pings from one point only (``users // points`` users per point): a user
@@ -79,7 +85,7 @@ def lua_points(path: Path, lat, lng, post: bool, users: int | None = 200_000, de
                 f'wrk.headers["Authorization"] = "Bearer {channel_key}"\n'
                 f"local pts = {{{pts}}}\n"
                 "request = function()\n  local i = math.random(#pts)\n  local p = pts[i]\n"
-                f'  local b = string.format(\'{{"user_id":"u%d","lat":%f,"lng":%f}}\', {user}, p[1], p[2])\n'
+                f'  local b = string.format(\'{{"user_id":"{user_prefix}%d","lat":%f,"lng":%f}}\', {user}, p[1], p[2])\n'
                 '  return wrk.format(nil, "/v1/locations", nil, b)\nend\n')
         body = body.replace('"lng":%f}', '"lng":%f,"coord":"gcj02"}')
     else:
@@ -124,6 +130,59 @@ def freshness_ms(base: str, key: str, district_id: str = "fresh-mall", at: tuple
         return (time.perf_counter() - t0) * 1000
 
 
+VARIANTS = {"fast path": {}, "plain route": {"DE_DIRECT_ROUTES": "false"},
+            "fast path, no JSON pieces": {"DE_OFFER_JSON_CAMPAIGNS": "0"}}
+PATIENT = {"DE_REDIS_TIMEOUT_MS": "5000"}  # a loaded machine's slow start is not a fault here
+
+
+def offer_json_us(offers_per_answer: int = 4) -> dict:
+    """In process, no server: µs per offer of a locations answer's JSON with each campaign's pieces
+    kept, and serialized whole (the best of 15 repeats: the least disturbed by other work)."""
+    import timeit
+    from types import SimpleNamespace
+
+    from api.fastpath import OfferJson
+    from api.routers.channel import offer_public_json
+    from district_engine.campaigns.offers import Offer
+
+    t0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
+    offers = [Offer(Campaign(id=f"bench-{i}", owner="op", district_id="d1", kind="campaign", title=f"Offer {i}",
+                             body="bench", starts_at=t0, ends_at=t0 + timedelta(days=1)), 123.456)
+              for i in range(offers_per_answer)]
+    engine = SimpleNamespace(district_name=lambda d: "Store 12")
+    result = {}
+    for label, size in (("pieces", 20_000), ("whole", 0)):
+        offer_json = OfferJson(size)
+        best = min(timeit.repeat(lambda cache=offer_json: [offer_public_json(o, engine, cache) for o in offers],
+                                 number=2000, repeat=15))
+        result[label] = best / 2000 / len(offers) * 1e6
+    return result
+
+
+def compare(redis_url: str, tmp: str, lat, lng, channel_key: str, rounds: int, seconds: int, connections: int,
+            workers: int) -> dict:
+    """Each variant's /healthz and locations, ``rounds`` times, the variants interleaved (a busy
+    machine's drift falls on all of them alike), and the server's CPU per location update (Redis's
+    is the same work in every variant)."""
+    runs: dict[str, list] = {v: [] for v in VARIANTS}
+    for r in range(rounds):
+        for i, (variant, env) in enumerate(VARIANTS.items()):
+            with serving(redis_url, tmp, workers, env=PATIENT | env) as base:
+                users = f"r{r}v{i}u"
+                wrk(base, lua_points(Path(tmp) / "warm.lua", lat, lng, post=True, channel_key=channel_key,
+                                     user_prefix=f"warm{users}"), 2, connections)
+                healthz = wrk(f"{base}/healthz", None, seconds, connections)
+                cpu = server_cpu_s(base)
+                loc = wrk(base, lua_points(Path(tmp) / "cmp.lua", lat, lng, post=True, channel_key=channel_key,
+                                           user_prefix=users), seconds, connections)
+                loc["server_cpu_us"] = (server_cpu_s(base) - cpu) * 1e6 / max(1, loc["requests"])
+                runs[variant].append({"healthz": healthz, "locations": loc})
+                console.print(f"round {r + 1} {variant}: /healthz {healthz['req_s']:,.0f} req/s, locations "
+                              f"{loc['req_s']:,.0f} req/s = {loc['req_s'] / healthz['req_s']:.1%} "
+                              f"(p99 {loc['p99_ms']:.1f} ms), server CPU {loc['server_cpu_us']:.0f} us/update")
+    return runs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stores", type=int, default=20_000)
@@ -131,14 +190,25 @@ def main(argv=None):
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--compare", type=int, default=0, metavar="ROUNDS",
+                    help="only locations: fast path, plain route, no JSON pieces, in this many rounds")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "api_load.json")
     args = ap.parse_args(argv)
     results = {"stores": args.stores, "campaigns": args.campaigns, "workers": args.workers}
     with tempfile.TemporaryDirectory(prefix="de-bench-http-") as tmp, EmbeddedRedis(tmp) as redis_server:
         stores, key, channel_key = seed(redis_server.url, args.stores, args.campaigns)
+        lat, lng = synthetic_pings(stores, 2000, seed=9)
+        lat, lng = from_wgs84(lat, lng, "gcj02")  # as the city channel's map SDK sends them
+        if args.compare:
+            results["offer_json_us"] = offer_json_us()
+            console.print("offer JSON, us per offer: {pieces:.2f} from pieces, {whole:.2f} whole".format(
+                **results["offer_json_us"]))
+            results["compare"] = compare(redis_server.url, tmp, lat, lng, channel_key, args.compare, args.seconds,
+                                         args.connections, args.workers)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.with_name("api_compare.json").write_text(json.dumps(results, indent=2))
+            return results
         with serving(redis_server.url, tmp, args.workers) as base:
-            lat, lng = synthetic_pings(stores, 2000, seed=9)
-            lat, lng = from_wgs84(lat, lng, "gcj02")  # as the city channel's map SDK sends them
             feed_lua = lua_points(Path(tmp) / "feed.lua", lat, lng, post=False)
             loc_lua = lua_points(Path(tmp) / "loc.lua", lat, lng, post=True, channel_key=channel_key)
             results["healthz"] = wrk(f"{base}/healthz", None, args.seconds, args.connections)

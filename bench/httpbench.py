@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-__all__ = ["serving", "start_worker", "stop_processes", "workers", "wrk", "wrk_script"]
+__all__ = ["serving", "server_cpu_s", "start_worker", "stop_processes", "workers", "wrk", "wrk_script"]
 
 # wrk runs its script in one Lua state per thread, each seeded alike: without a seed of its own,
 # every thread sends the same "random" requests (2 threads: 44k requests, 22k distinct), so half
@@ -64,6 +64,23 @@ def serving(redis_url: str, data_dir: str | Path, workers: int = 2, env: dict | 
             server.wait(timeout=30)
 
 
+def server_cpu_s(base: str) -> float:
+    """CPU seconds spent so far by the `district-engine serve` at ``base`` (serving's) and its
+    workers: per request, a cost that a busy machine's other load changes far less than a rate."""
+    import psutil
+
+    port = base.rsplit(":", 1)[1]
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if "serve" in cmd and "--port" in cmd and cmd[cmd.index("--port") + 1] == port:
+            total = 0.0
+            for q in [p, *p.children(recursive=True)]:
+                t = q.cpu_times()
+                total += t.user + t.system
+            return total
+    raise LookupError(f"no server at {base}")
+
+
 def start_worker(redis_url: str, data_dir: str | Path, i: int, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
     """A `district-engine worker` process against ``redis_url``; it and its log, data_dir/worker<i>.log
     (it says "running" once it is)."""
@@ -103,7 +120,7 @@ def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 30) -> None
 
 
 def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:
-    """req/s, p50/p99 (ms) and non-2xx answers of one wrk run (2 threads)."""
+    """req/s, p50/p99 (ms), requests and non-2xx answers of one wrk run (2 threads)."""
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         cmd[1:1] = ["-s", script]
@@ -116,4 +133,6 @@ def wrk(url: str, script: str | None, seconds: int, connections: int) -> dict:
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"req_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"req_s": rps, "p50_ms": ms("50"), "p99_ms": ms("99"), "requests": requests,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0}

@@ -15,6 +15,9 @@ members were given through the engine's locations. Then, on one embedded Redis:
 Ends with the guides audit over every order (zero mismatches) and a table.
 
     make bench-orders [ARGS="--seconds 10 --direct-orders 200000 --clients 2"]  (--direct-only: no HTTP)
+
+With --compare N (instead of the above): (a) on the fast path and as a plain FastAPI route
+(DE_DIRECT_ROUTES=false), in N interleaved rounds, each beside its own /healthz.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from district_engine.store import EmbeddedRedis, connect, keys
 from district_engine.store.channels import ChannelStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from httpbench import serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
+from httpbench import server_cpu_s, serving, wrk, wrk_script  # noqa: E402  (the benches' shared helpers, beside this file)
 
 console = Console(width=120)
 SALES_CHANNELS = ("store", "cloud_store", "flagship")
@@ -92,16 +95,19 @@ def recorded(client, operator_id: str) -> int:
 
 
 def http_orders(url: str, tmp: str, ids: dict, members: int, seconds: int, connections: int, workers: int,
-                calls_per_minute: int, run: str) -> dict:
-    """/healthz, then orders, on `district-engine serve` with this operator orders limit (0: not counted)."""
+                calls_per_minute: int, run: str, env: dict | None = None) -> dict:
+    """/healthz, then orders, on `district-engine serve` with this operator orders limit (0: not counted)
+    and ``env``."""
     client = connect(url)
-    with serving(url, tmp, workers, env={"DE_OPERATOR_ORDERS_PER_MINUTE": str(calls_per_minute)}) as base:
+    with serving(url, tmp, workers, env={"DE_OPERATOR_ORDERS_PER_MINUTE": str(calls_per_minute)} | (env or {})) as base:
         # Warm-up, not measured: every worker loads its scripts and caches the key, wrk's
         # connections open.
         wrk(base, orders_script(Path(tmp) / "warm.lua", ids, f"warm-{run}", members), 2, connections)
         before = recorded(client, ids["operator"])
         healthz = wrk(f"{base}/healthz", None, seconds, connections)
+        cpu = server_cpu_s(base)
         orders = wrk(base, orders_script(Path(tmp) / "orders.lua", ids, run, members), seconds, connections)
+        orders["server_cpu_us"] = (server_cpu_s(base) - cpu) * 1e6 / max(1, orders["requests"])
         n = recorded(client, ids["operator"]) - before
     return {"healthz": healthz, "orders": orders | {"orders": n}, "calls_per_minute": calls_per_minute}
 
@@ -179,6 +185,26 @@ def batched(url: str, ids: dict, members: int, n: int, batch: int, clients: int)
             "clients": clients, "batch": batch, "redis_cpu_us_per_order": redis_us}
 
 
+VARIANTS = {"fast path": {}, "plain route": {"DE_DIRECT_ROUTES": "false"}}
+
+
+def compare(http: tuple, rounds: int, out: Path) -> dict:
+    """(a) for each variant, ``rounds`` times, the variants interleaved (a busy machine's drift
+    falls on both alike)."""
+    runs: dict[str, list] = {v: [] for v in VARIANTS}
+    for r in range(rounds):
+        for i, (variant, env) in enumerate(VARIANTS.items()):
+            run = http_orders(*http, calls_per_minute=10**9, run=f"cmp{r}v{i}", env={"DE_REDIS_TIMEOUT_MS": "5000"} | env)
+            runs[variant].append(run)
+            h, o = run["healthz"], run["orders"]
+            console.print(f"round {r + 1} {variant}: /healthz {h['req_s']:,.0f} req/s, orders {o['req_s']:,.0f} "
+                          f"req/s = {o['req_s'] / h['req_s']:.1%} (p99 {o['p99_ms']:.1f} ms), server CPU "
+                          f"{o['server_cpu_us']:.0f} us/order")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_name("orders_compare.json").write_text(json.dumps(runs, indent=2, default=str))
+    return runs
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--members", type=int, default=10_000)
@@ -190,6 +216,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--clients", type=int, default=2, help="processes of the batch load")
     ap.add_argument("--direct-only", action="store_true", help="skip (a): the service's paths and the audit only")
+    ap.add_argument("--compare", type=int, default=0, metavar="ROUNDS",
+                    help="only (a): the fast path and the plain route, in this many rounds")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "orders.json")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="de-bench-orders-") as tmp, EmbeddedRedis(tmp, persistent=False) as srv:
@@ -198,6 +226,8 @@ def main(argv=None) -> dict:
         console.print(f"seeded {args.members:,} members of {GUIDES} guides in {time.perf_counter() - t:.1f} s")
         r = {"members": args.members, "workers": args.workers, "connections": args.connections}
         http = (srv.url, tmp, ids, args.members, args.seconds, args.connections, args.workers)
+        if args.compare:
+            return compare(http, args.compare, args.out)
         if not args.direct_only:
             r["http"] = http_orders(*http, calls_per_minute=10**9, run="http")
             r["http_uncounted"] = http_orders(*http, calls_per_minute=0, run="uncounted")

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     parking_retry_s: float = Field(default=30, gt=0, description="how often a failed charge is tried again")
     worker: bool = Field(default=True, description="serve also runs the push worker in-process (one per server)")
     max_body_bytes: int = Field(default=1 << 20, description="largest request body accepted")
+    direct_routes: bool = Field(default=True, description=(
+        "serve the hot routes past the framework (api/fastpath.py); false: as plain FastAPI routes, the same "
+        "answers (for comparing the two, docs/api.md)"))
+    offer_json_campaigns: int = Field(default=20_000, ge=0, description=(
+        "how many campaigns' offer JSON each process keeps serialized around the distance (api/fastpath.py); "
+        "0: every offer serialized whole"))
     partitions: int | None = Field(default=None, ge=1, le=1024, description=(
         "how many partitions a new deployment spreads its users over (unset: 16); each is a Cluster slot, "
         "so at most this many primaries serve location updates. Fixed at the first start and kept in Redis: "

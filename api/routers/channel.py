@@ -7,17 +7,16 @@ import re
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic_core import to_json
 
 from api.auth import ChannelDep, ChannelUserDep, declare, principal_of
 from api.deps import ChannelServiceDep
-from api.middleware import direct
+from api.fastpath import OfferJson, direct, locations_json
 from api.schemas.core import (REQUEST_KEY_PATTERN, TEXT_PATTERN, Coord, Feed, LocationIn, LocationOut, OfferPublic,
-                              error_responses, json_body, parse_json, request_key)
+                              error_responses, json_body, request_key)
 from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
 from district_engine.channel import Channel
-from district_engine.identity import Kind
+from district_engine.identity import Kind, Principal
 from district_engine.store.streams import stream_id_key
 from district_engine.errors import InvalidInputError
 
@@ -61,31 +60,15 @@ async def feed(request: Request, service: ChannelServiceDep, lat: float = Query(
     return Feed(offers=[offer_public(o, service) for o in offers])
 
 
-_DISTANCE_HOLE = 1234567.5
-_fragments: dict[str, tuple] = {}  # campaign id -> (campaign, district name, JSON before distance_m, after it)
-
-
-def offer_public_json(o: Offer, service: Channel) -> str:
+def offer_public_json(o: Offer, service: Channel, offer_json: OfferJson) -> str:
     """``offer_public(o, service).model_dump_json()``, the same bytes, from the campaign's part
-    serialized once (per campaign object and district name: a changed campaign is a new object).
-    Parking offers carry live free spaces: serialized in full each time."""
-    c = o.campaign
-    if c.parking:
-        return offer_public(o, service).model_dump_json()
-    name = service.district_name(c.district_id)
-    cached = _fragments.get(c.id)
-    if cached is None or cached[0] is not c or cached[1] != name:
-        if len(_fragments) > 100_000:  # deleted campaigns' entries
-            _fragments.clear()
-        doc = offer_public(Offer(c, _DISTANCE_HOLE), service).model_dump_json()
-        head, tail = doc.split(f',"distance_m":{_DISTANCE_HOLE},')
-        cached = _fragments[c.id] = (c, name, head + ',"distance_m":', "," + tail)
-    return f"{cached[2]}{to_json(round(o.distance_m, 1)).decode()}{cached[3]}"
+    serialized once (api/fastpath.py)."""
+    return offer_json(o, service.district_name(o.campaign.district_id), lambda x: offer_public(x, service))
 
 
 # async: the updates that arrive in one turn of the event loop share one Redis round trip, on a
-# Redis thread (api/batching.py, api/offload.py). Served direct by the middleware
-# (api/middleware.py): it reads its own body.
+# Redis thread (api/batching.py, api/offload.py). A fast route (api/fastpath.py): it reads its own
+# body and answers its own JSON.
 @router.post("/locations", response_model=LocationOut,
              openapi_extra=json_body(LocationIn) | {"parameters": [{
                  "name": "Idempotency-Key", "in": "header", "required": False,
@@ -93,20 +76,15 @@ def offer_public_json(o: Offer, service: Channel) -> str:
                  "description": "Your name for this update: sent again after a 503 or a lost answer, it answers the "
                                 "offers it gave, and pushes none of them again."}]},
              summary="A user's position: returns offers in reach this user had not been given")
-@direct
-@declare(Kind.CHANNEL, Kind.USER)
-async def locations(request: Request) -> Response:
-    caller = await principal_of(request, locations.principals)
-    body = parse_json(LocationIn, await request.body())
+@direct(LocationIn, Kind.CHANNEL, Kind.USER)
+async def locations(request: Request, caller: Principal, body: LocationIn) -> Response:
     state = request.app.state
     placed = await state.locate_batcher.locate(caller.user(body.user_id), body.lat, body.lng, body.coord, body.at,
                                                body.accuracy_m, body.mocked,
                                                request_key(request.headers.get("idempotency-key")))
     state.offers_counter.labels("locations").inc(len(placed.offers))
-    # Serialized here, as LocationOut would be: FastAPI would validate and serialize it again.
-    tail = "]}" if placed.untrusted is None else f'],"untrusted":{to_json(placed.untrusted).decode()}}}'
-    return Response('{"new_offers":[' + ",".join(offer_public_json(o, state.engine.channel) for o in placed.offers) + tail,
-                    media_type="application/json")
+    return Response(locations_json((offer_public_json(o, state.engine.channel, state.offer_json) for o in placed.offers),
+                                   placed.untrusted), media_type="application/json")
 
 
 @router.post("/locations:batch", status_code=202, response_model=LocationBatchAccepted,

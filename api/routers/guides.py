@@ -6,17 +6,17 @@ from datetime import datetime, timezone
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import OperatorDep, declare, principal_of
+from api.auth import OperatorDep
 from api.deps import GuidesDep
 from api.errors import error_body
 from api.idempotency import idempotent
-from api.middleware import direct
-from api.schemas.core import Instant, error_responses, json_body, parse_json
+from api.fastpath import direct
+from api.schemas.core import Instant, error_responses, json_body
 from api.schemas.guides import (ChannelFiguresOut, CommissionReportOut, GuideCreate, GuideDeactivate, GuideList,
                                 GuidePatch, GuidePublic, MemberPage, MemberPublic, OrderIn, OrderOut, RefundIn,
                                 RefundOut, ServiceIn, ServiceOut)
 from district_engine.guides import Guide, NewOrder
-from district_engine.identity import Kind
+from district_engine.identity import Kind, Principal
 from district_engine.identity.service import ORDERS
 
 router = APIRouter(prefix="/v1/guides", tags=["guides"], responses=error_responses(401, 403, 404, 413, 422, 503))
@@ -109,14 +109,10 @@ def commissions(guide_id: str, guides: GuidesDep, operator: OperatorDep,
              summary="Report an order: attributed to the member's guide at its time and to the campaign it "
                      "converts; the same order again answers the same")
 # async, and batched with the other orders of the same turn of the loop (api/batching.py): a few
-# round trips for all of them, on a Redis thread (api/offload.py). Served direct by the middleware
-# (api/middleware.py), past routing and dependency injection, which cost an order more than its
-# attribution: it reads its own body.
-@direct
-@declare(Kind.OPERATOR)
-async def record_order(request: Request) -> Response:
-    operator = await principal_of(request, record_order.principals, budget=ORDERS)  # not its calls' budget
-    body = parse_json(OrderIn, await request.body())
+# round trips for all of them, on a Redis thread (api/offload.py). A fast route (api/fastpath.py),
+# counted against the operator's orders budget, not its calls'.
+@direct(OrderIn, Kind.OPERATOR, budget=ORDERS)
+async def record_order(request: Request, operator: Principal, body: OrderIn) -> Response:
     o = await request.app.state.order_batcher.record(operator.id, NewOrder(
         body.order_id, body.channel_id, body.user_id, body.amount_cents, body.sales_channel, body.at,
         body.district_id))

@@ -277,7 +277,7 @@ REQUEST_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"  # an Idempotency-Key: printable A
 
 
 def request_key(raw: str | None) -> str | None:
-    """An Idempotency-Key header read by a route itself (a direct route): checked as
+    """An Idempotency-Key header read by a route itself (a fast route, api/fastpath.py): checked as
     ``RequestKey`` is."""
     if raw is not None and not re.match(REQUEST_KEY_PATTERN, raw):
         raise RequestValidationError([{"type": "string_pattern_mismatch", "loc": ("header", "Idempotency-Key"),

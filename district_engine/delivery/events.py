@@ -5,9 +5,11 @@ the engine).
 
 A campaign's events differ only in four values, so each campaign's event is serialized once as a
 template: its JSON in five pieces around the event id, the timestamp, the user (``user_json``: the
-channel's user id, then ``channel_id``) and the distance (a JSON number), joined by ``TEMPLATE_SEP`` (a control character, which JSON text
-never holds raw). ``render`` fills one in; the delivery script (``store/lua/deliver_offers.lua``)
-takes the template as it is and does the same in Redis, only for the offers it pushes.
+channel's user id, then ``channel_id``) and the distance (a JSON number), made by the one fragment
+serializer (district_engine/fragments.py) and joined by ``TEMPLATE_SEP`` (a control character,
+which JSON text never holds raw). ``render`` fills one in; the delivery script
+(``store/lua/deliver_offers.lua``) takes the template as it is and does the same in Redis, only for
+the offers it pushes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime
 from typing import Callable
 
 from district_engine.campaigns.model import Campaign
+from district_engine.fragments import split_at_holes
 from district_engine.identity.principals import channel_of, unscoped_user
 
 __all__ = ["EVENT_TYPE", "TEMPLATE_SEP", "EventIds", "offer_template", "render", "offer_events", "distance_json",
@@ -53,21 +56,22 @@ class EventIds:
 
 
 def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
-    """The campaign's event, serialized once with holes. ``reason`` is "entered" (the user came
-    into reach), "broadcast" (the campaign went live with the user in reach) or "member" (a
-    members-only campaign, for a member of its store's guides)."""
+    """The campaign's event, serialized once with holes (``fragments.split_at_holes``), its pieces
+    joined by ``TEMPLATE_SEP``. ``reason`` is "entered" (the user came into reach), "broadcast" (the
+    campaign went live with the user in reach) or "member" (a members-only campaign, for a member of
+    its store's guides)."""
     c = campaign
-    while True:  # a hole no field of the campaign contains (a random one, drawn again on the rare clash)
-        hole = f"\x00{os.urandom(8).hex()}"
-        doc = json.dumps({
-            "id": hole, "type": EVENT_TYPE, "timestamp": hole,
-            "data": {"user_id": hole, "reason": reason, "campaign_id": c.id, "district_id": c.district_id,
+
+    def dump(holes):
+        event_id, timestamp, user, distance = holes
+        return json.dumps({
+            "id": event_id, "type": EVENT_TYPE, "timestamp": timestamp,
+            "data": {"user_id": user, "reason": reason, "campaign_id": c.id, "district_id": c.district_id,
                      "district_name": district_name, "kind": c.kind.value, "title": c.title, "body": c.body,
-                     "distance_m": hole, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()},
+                     "distance_m": distance, "starts_at": c.starts_at.isoformat(), "ends_at": c.ends_at.isoformat()},
         }, ensure_ascii=False, separators=(",", ":"))
-        parts = doc.split(json.dumps(hole))
-        if len(parts) == 5:
-            return TEMPLATE_SEP.join(parts)
+
+    return TEMPLATE_SEP.join(split_at_holes(dump, 4))
 
 
 def user_json(user_id: str) -> str:
@@ -75,7 +79,7 @@ def user_json(user_id: str) -> str:
     the channel's id: ``"u-1","channel_id":"ch_..."`` (a user without a channel: its id alone)."""
     channel = channel_of(user_id)
     user = json.dumps(unscoped_user(user_id), ensure_ascii=False)
-    return f'{user},"channel_id":{json.dumps(channel)}' if channel else user
+    return f'{user},"channel_id":{json.dumps(channel, ensure_ascii=False)}' if channel else user
 
 
 def distance_json(distance_m: float | None) -> str:

@@ -343,7 +343,7 @@ def test_the_apps_direct_routes_are_the_location_updates_and_the_orders(app_clie
     while stack is not None and mw is None:
         mw = stack if isinstance(stack, RequestMiddleware) else None
         stack = getattr(stack, "app", None)
-    assert mw is not None and sorted(mw.direct) == [("POST", "/v1/locations"), ("POST", "/v1/orders")]
+    assert mw is not None and sorted(mw.fastpath.routes) == [("POST", "/v1/locations"), ("POST", "/v1/orders")]
 
 
 def test_pushed_events_show_a_campaign_and_its_district_as_they_are_now(app_client, sanlitun, as_city):

@@ -1,4 +1,4 @@
-"""POST /v1/orders is served direct by the middleware (its own body, its own caller check): to a
+"""POST /v1/orders is served by the fast path (its own body, its own caller check): to a
 client it is the route the contract describes, in the OpenAPI document, its errors and metrics."""
 
 from conftest import SANLITUN, bearer, make_channel, make_operator, now
