@@ -64,6 +64,12 @@ def _text_patterns(schema: dict, model: type) -> None:
                 option["pattern"] = MULTILINE_TEXT_PATTERN if name in MULTILINE else TEXT_PATTERN
 
 
+def bounds(low: int, high: int) -> dict:
+    """``json_schema_extra`` of an integer the library checks (``check_int``): the document states
+    its range, and the library's error, naming the field, stays the answer."""
+    return {"minimum": low, "maximum": high}
+
+
 class Strict(BaseModel):
     """A request body: unknown fields refused, and every string acceptable text."""
 
@@ -130,6 +136,56 @@ class DistrictSummary(BaseModel):
     centroid: dict = Field(description="{lat, lng} of the footprint's centre, WGS-84", examples=[{"lat": 39.9352, "lng": 116.4482}])
 
 
+# The body of POST /v1/districts as JSON Schema: what District.from_geojson and parse_footprint
+# refuse, as far as JSON Schema can say it. What it cannot: a ring closed (its last position its
+# first), a valid polygon with an area, a footprint within 20 km that does not cross the
+# antimeridian, at most 10,000 positions. Names are text (TEXT_PATTERN) that is not all whitespace
+# (Python's str.strip, spelled out: ECMA's \s is another set).
+_NOT_BLANK = (r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+              r"[^\x00-\x1f\x7f-\x9f]*$")
+DISTRICT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_NAME = {"type": "string", "maxLength": 200, "pattern": _NOT_BLANK}
+_POSITION = {"type": "array", "minItems": 2, "description": "[lng, lat, ...]: further numbers (altitude) are kept as sent",
+             "prefixItems": [{"type": "number", "minimum": -180, "maximum": 180},
+                             {"type": "number", "minimum": -85, "maximum": 85}]}
+_RING = {"type": "array", "minItems": 4, "items": _POSITION,
+         "description": "a closed linear ring: the last position equals the first"}
+_POLYGON = {"type": "array", "minItems": 1, "items": _RING, "description": "the exterior ring, then any holes"}
+DISTRICT_FEATURE = {
+    "title": "DistrictFeature",
+    "description": "A GeoJSON Feature ([lng, lat]). The footprint must also be a valid polygon with an area, "
+                   "its rings closed, at most 20 km across, not across the antimeridian, with at most 10,000 "
+                   "positions. Other properties are kept as sent.",
+    "type": "object",
+    "required": ["type", "geometry", "properties"],
+    "properties": {
+        "type": {"const": "Feature"},
+        "properties": {
+            "type": "object",
+            "required": ["name", "city"],
+            "properties": {
+                "id": {"anyOf": [{"type": "string", "pattern": DISTRICT_ID_PATTERN}, {"type": "null"}],
+                       "description": "the district's id; left out: the Feature's id; null, or neither given: the "
+                                      "server makes one (dst_...)"},
+                "name": _NAME,
+                "city": _NAME,
+                "name_zh": {"anyOf": [_NAME, {"type": "null"}]},
+            },
+        },
+        "geometry": {"oneOf": [
+            {"type": "object", "required": ["type", "coordinates"],
+             "properties": {"type": {"const": "Polygon"}, "coordinates": _POLYGON}},
+            {"type": "object", "required": ["type", "coordinates"],
+             "properties": {"type": {"const": "MultiPolygon"},
+                            "coordinates": {"type": "array", "minItems": 1, "items": _POLYGON}}},
+        ]},
+    },
+    # The Feature's own id counts only when properties names no id (a null one asks for a made id).
+    "if": {"properties": {"properties": {"required": ["id"]}}},
+    "else": {"properties": {"id": {"anyOf": [{"type": "string", "pattern": DISTRICT_ID_PATTERN}, {"type": "null"}]}}},
+}
+
+
 class CampaignCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     kind: Kind = "campaign"
@@ -141,17 +197,44 @@ class CampaignCreate(Strict):
     audience: Literal["members"] | None = Field(default=None, description=(
         "null: every user within radius_m; members: the members of the district's guides, wherever they are, "
         "and nobody else"))
-    max_pushes_per_user: StrictInt = Field(default=1, description="1..100")
+    max_pushes_per_user: StrictInt = Field(default=1, description="1..100", json_schema_extra=bounds(1, 100))
     attribution_days: StrictInt = Field(default=7, ge=1, le=90, description=(
         "an order within this many days after a user was given the offer counts as the campaign's conversion"))
     # Money and counts are strict integers: "100", 10.0 or 0.07 are refused, never coerced.
-    total_cents: StrictInt | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000])
-    packets: StrictInt | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000])
-    min_cents: StrictInt = Field(default=1, description="red_envelope: the smallest packet")
+    total_cents: StrictInt | None = Field(default=None, description="red_envelope: the cash pool in cents", examples=[1_000_000],
+                                         json_schema_extra=bounds(1, 100_000_000))
+    packets: StrictInt | None = Field(default=None, description="red_envelope: how many packets (at most 1,000,000)", examples=[1000],
+                                     json_schema_extra=bounds(1, 1_000_000))
+    min_cents: StrictInt = Field(default=1, description="red_envelope: the smallest packet",
+                                 json_schema_extra=bounds(1, 100_000_000))
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
-    per_user_limit: StrictInt = Field(default=1, description="red_envelope: packets one user may win, 1..100")
+    per_user_limit: StrictInt = Field(default=1, description="red_envelope: packets one user may win, 1..100",
+                                      json_schema_extra=bounds(1, 100))
     lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
-    free_minutes: StrictInt | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440")
+    free_minutes: StrictInt | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440",
+                                          json_schema_extra=bounds(0, 1440))
+
+
+# One complete example per kind, for POST /v1/campaigns in the OpenAPI document; each is accepted
+# as it stands by an operator owning the district (tests/api/test_contract_fuzz.py posts them).
+CAMPAIGN_EXAMPLES = {
+    "campaign": {"summary": "An offer to everyone within 3 km", "value": {
+        "district_id": "sanlitun-taikoo-li", "kind": "campaign", "title": "Double 11 at Sanlitun: 20% off",
+        "body": "Show this offer at any store in Taikoo Li South before midnight.",
+        "starts_at": "2030-11-11T00:00:00+08:00", "ends_at": "2030-11-12T00:00:00+08:00", "radius_m": 3000,
+        "audience": None, "max_pushes_per_user": 2, "attribution_days": 7}},
+    "red_envelope": {"summary": "A ten-minute rain of 1,000 packets from a 10,000 yuan pool", "value": {
+        "district_id": "sanlitun-taikoo-li", "kind": "red_envelope", "title": "8 pm red-envelope rain",
+        "body": "Open the app in Taikoo Li at 8 pm and grab a packet.",
+        "starts_at": "2030-11-11T20:00:00+08:00", "ends_at": "2030-11-11T20:10:00+08:00", "radius_m": 500,
+        "max_pushes_per_user": 1, "attribution_days": 3, "total_cents": 1_000_000, "packets": 1000,
+        "min_cents": 100, "split": "double_mean", "per_user_limit": 1}},
+    "parking": {"summary": "Two free hours in every lot of the district", "value": {
+        "district_id": "sanlitun-taikoo-li", "kind": "parking", "title": "Two hours' free parking tonight",
+        "body": "Park in any Taikoo Li car park: the first two hours are on us.",
+        "starts_at": "2030-11-11T18:00:00+08:00", "ends_at": "2030-11-12T02:00:00+08:00", "radius_m": 2000,
+        "max_pushes_per_user": 1, "attribution_days": 1, "lot_id": None, "free_minutes": 120}},
+}
 
 
 class CampaignPatch(Strict):
@@ -161,7 +244,7 @@ class CampaignPatch(Strict):
     ends_at: Instant | None = None
     radius_m: RadiusM | None = None
     audience: Literal["members"] | None = None
-    max_pushes_per_user: StrictInt | None = None
+    max_pushes_per_user: StrictInt | None = Field(default=None, json_schema_extra=bounds(1, 100))
     attribution_days: StrictInt | None = Field(default=None, ge=1, le=90)
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from api.schemas.core import Instant, Strict
+from api.schemas.core import Instant, Strict, bounds
 
 SalesChannel = Literal["store", "cloud_store", "flagship"]
 # An order's or a refund's id, as the brand's systems name it: it goes in URLs as it is.
@@ -20,13 +20,14 @@ class GuideCreate(Strict):
     district_id: str = Field(min_length=1, max_length=128, examples=["sanlitun-taikoo-li"],
                              description="the guide's store: one of your districts")
     name: str = Field(min_length=1, max_length=200, examples=["Li Na"])
-    commission_bps: StrictInt = Field(description="commission in basis points of each order's amount, 0..10,000",
+    commission_bps: StrictInt = Field(json_schema_extra=bounds(0, 10_000),
+                                      description="commission in basis points of each order's amount, 0..10,000",
                                       examples=[300])
 
 
 class GuidePatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    commission_bps: StrictInt | None = Field(default=None, description="0..10,000; applies to orders recorded from "
+    commission_bps: StrictInt | None = Field(default=None, json_schema_extra=bounds(0, 10_000), description="0..10,000; applies to orders recorded from "
                                              "now on")
 
 

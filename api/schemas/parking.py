@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictInt
 
-from api.schemas.core import Instant, Lat, Lng, Number, Strict
+from api.schemas.core import Instant, Lat, Lng, Number, Strict, bounds
 
 
 class Location(Strict):
@@ -19,15 +19,15 @@ class LotCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     name: str = Field(examples=["Taikoo Li South car park (B2-B3)"])
     name_zh: str | None = Field(default=None, examples=["太古里南区停车场"])
-    capacity: StrictInt = Field(description="spaces, 1..100000", examples=[420])
+    capacity: StrictInt = Field(description="spaces, 1..100000", examples=[420], json_schema_extra=bounds(1, 100_000))
     location: Location
     tariff: dict = Field(description="see docs/parking.md; the simple form below, or time-of-day periods",
                          examples=[{"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000,
                                     "daily_cap_cents": 8000}])
-    max_auto_charge_cents: StrictInt = Field(default=50_000, description=(
+    max_auto_charge_cents: StrictInt = Field(default=50_000, json_schema_extra=bounds(0, 10_000_000), description=(
         "0..10000000: a fee above it is not charged automatically; the gate answers pay and the session "
         "goes to the lot's review list"))
-    max_backfill_hours: StrictInt = Field(default=48, description=(
+    max_backfill_hours: StrictInt = Field(default=48, json_schema_extra=bounds(1, 720), description=(
         "1..720: how far behind the server clock a gate event's captured_at may be (a buffered event)"))
 
 
@@ -72,7 +72,7 @@ class GateDecision(BaseModel):
 
 class ValidationIn(Strict):
     merchant: str = Field(examples=["Apple Sanlitun"])
-    free_minutes: StrictInt = Field(description="1..1440", examples=[120])
+    free_minutes: StrictInt = Field(description="1..1440", examples=[120], json_schema_extra=bounds(1, 1440))
     validation_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["pos-0042-7781"],
                                       description="the merchant's id for it: sent again, it adds nothing")
 
@@ -83,7 +83,8 @@ class ValidationOut(BaseModel):
 
 
 class SettleIn(Strict):
-    paid_cents: StrictInt = Field(description="what was paid at the gate, in cents", examples=[3000])
+    paid_cents: StrictInt = Field(description="what was paid at the gate, in cents", examples=[3000],
+                                  json_schema_extra=bounds(0, 10_000_000))
     method: Literal["cash", "card", "qr"] = Field(examples=["qr"])
 
 

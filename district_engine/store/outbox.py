@@ -19,7 +19,7 @@ __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
 GROUP = "senders"
 _DEAD_KEEP = 100_000  # dead letters kept per endpoint (the oldest go first)
-_STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # ASCII digits: \\d takes any script's
 
 
 class Event(NamedTuple):
