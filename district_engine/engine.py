@@ -23,7 +23,7 @@ import shapely
 from district_engine.campaigns.model import Audience, Campaign, CampaignState
 from district_engine.campaigns.offers import Offer, member_campaigns, rank_offers
 from district_engine.districts.model import District
-from district_engine.delivery.events import offer_template
+from district_engine.delivery.events import offer_template, user_json
 from district_engine.errors import (DistrictEngineError, ForbiddenError, InvalidInputError, NotFoundError,
                                     RateLimitedError, StoreUnavailableError)
 from district_engine.geo.coords import to_wgs84
@@ -229,7 +229,7 @@ class Engine:
         self.districts = DistrictStore(client)
         self.campaigns = CampaignStore(client)
         self.operators = OperatorStore(client)
-        self.deliveries = DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000,
+        self.deliveries = DeliveryStore(client, user_json=user_json, reentry_gap_ms=reentry_gap_s * 1000,
                                         pushes_per_window=max_pushes_per_hour,
                                         position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions,
                                         jump=(JUMP_WINDOW_MS, MIN_SLACK_M, MAX_SPEED_KMH / 3600))

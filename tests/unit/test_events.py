@@ -7,7 +7,8 @@ from hypothesis import given, strategies as st
 
 from helpers import acceptable_text
 from district_engine.campaigns.model import Campaign
-from district_engine.delivery.events import EVENT_TYPE, EventIds, offer_events
+from district_engine.delivery.events import EVENT_TYPE, offer_events
+from district_engine.event_format import EventIds
 from district_engine.identity import channel_of, unscoped_user
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
