@@ -62,8 +62,9 @@ from rich.table import Table
 
 from district_engine import load_demo_districts
 from district_engine.campaigns.model import Campaign
-from district_engine.delivery.events import EventIds, offer_template, render
+from district_engine.delivery.events import offer_template, render
 from district_engine.engine import Engine
+from district_engine.event_format import EventIds
 from district_engine.geo.cover import reach_cover
 from district_engine.geo.geodesy import compile_footprints, ecef
 from district_engine.geo.kernels import distances_to_footprint

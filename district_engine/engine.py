@@ -15,6 +15,7 @@ from district_engine.catalog import Catalog
 from district_engine.channel import JUMP_RULE, Channel
 from district_engine.clock import Clock, utcnow
 from district_engine.delivery.endpoints import Endpoints
+from district_engine.delivery.events import user_json
 from district_engine.districts.maps import Maps
 from district_engine.districts.service import Districts
 from district_engine.guides import Guides
@@ -85,8 +86,9 @@ class Engine:
         s = self.stores = Stores(
             districts=DistrictStore(client), campaigns=CampaignStore(client), operators=OperatorStore(client),
             channels=ChannelStore(client),
-            deliveries=DeliveryStore(client, reentry_gap_ms=reentry_gap_s * 1000, pushes_per_window=max_pushes_per_hour,
-                                     position_ttl_ms=position_ttl_s * 1000, partitions=self.partitions, jump=JUMP_RULE),
+            deliveries=DeliveryStore(client, user_json=user_json, reentry_gap_ms=reentry_gap_s * 1000,
+                                     pushes_per_window=max_pushes_per_hour, position_ttl_ms=position_ttl_s * 1000,
+                                     partitions=self.partitions, jump=JUMP_RULE),
             schedule=Schedule(client), locations=LocationQueue(client, self.partitions),
             fanout=FanoutQueue(client, self.partitions), endpoints=EndpointStore(client),
             outbox=Outbox(client, partitions=self.partitions), parking=ParkingStore(client),

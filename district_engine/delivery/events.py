@@ -6,53 +6,26 @@ the engine).
 A campaign's events differ only in four values, so each campaign's event is serialized once as a
 template: its JSON in five pieces around the event id, the timestamp, the user (``user_json``: the
 channel's user id, then ``channel_id``) and the distance (a JSON number), made by the one fragment
-serializer (district_engine/fragments.py) and joined by ``TEMPLATE_SEP`` (a control character,
-which JSON text never holds raw). ``render`` fills one in; the delivery script
+serializer (district_engine/fragments.py) and joined by ``TEMPLATE_SEP`` (``district_engine/event_format.py``,
+with what else the template's filler shares). ``render`` fills one in; the delivery script
 (``store/lua/deliver_offers.lua``) takes the template as it is and does the same in Redis, only for
-the offers it pushes.
+the offers it pushes (its store is given ``user_json``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import threading
 from datetime import datetime
 from typing import Callable
 
 from district_engine.campaigns.model import Campaign
+from district_engine.event_format import TEMPLATE_SEP, distance_json
 from district_engine.fragments import split_at_holes
 from district_engine.identity.principals import channel_of, unscoped_user
 
-__all__ = ["EVENT_TYPE", "TEMPLATE_SEP", "EventIds", "offer_template", "render", "offer_events", "distance_json",
-           "user_json"]
+__all__ = ["EVENT_TYPE", "offer_template", "render", "offer_events", "user_json"]
 
 EVENT_TYPE = "offer.delivered"
-TEMPLATE_SEP = "\x1f"
-
-
-class EventIds:
-    """Unique event ids (``evt_`` + 12 random hex + a counter in at least 8 hex digits): cheaper
-    than a uuid per event, and unique across processes by the random part. The id is the
-    webhook-id, stable across retries. Ids are handed out one at a time or as a block
-    (``reserve``), which the delivery script numbers itself."""
-
-    def __init__(self):
-        self.prefix = f"evt_{os.urandom(6).hex()}"
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def reserve(self, n: int) -> int:
-        """The first of ``n`` consecutive numbers now this caller's: ids ``format(first + i)``."""
-        with self._lock:
-            first, self._next = self._next, self._next + n
-        return first
-
-    def format(self, n: int) -> str:
-        return f"{self.prefix}{n:08x}"
-
-    def __call__(self) -> str:
-        return self.format(self.reserve(1))
 
 
 def offer_template(campaign: Campaign, district_name: str, reason: str) -> str:
@@ -80,12 +53,6 @@ def user_json(user_id: str) -> str:
     channel = channel_of(user_id)
     user = json.dumps(unscoped_user(user_id), ensure_ascii=False)
     return f'{user},"channel_id":{json.dumps(channel, ensure_ascii=False)}' if channel else user
-
-
-def distance_json(distance_m: float | None) -> str:
-    """An event's distance as its JSON number: metres, to 0.1 m; null when unknown (a members-only
-    offer pushed to a member whose position is not known)."""
-    return "null" if distance_m is None else repr(round(float(distance_m), 1))
 
 
 def render(template: str, event_id: str, user_id: str, distance_m: float, timestamp: str) -> str:

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
-from district_engine.delivery.events import EventIds, distance_json, user_json
+from district_engine.event_format import EventIds, distance_json, timestamp_json
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
 from district_engine.store.layout import partition_count
@@ -89,15 +88,18 @@ def _gifts(state: dict) -> dict[str, int]:
 
 
 class DeliveryStore:
-    def __init__(self, client, *, reentry_gap_ms: int, pushes_per_window: int, cap_window_ms: int = 3_600_000,
-                 history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000, position_ttl_ms: int = 1_800_000,
-                 event_ids: EventIds | None = None, partitions: int | None = None,
+    def __init__(self, client, *, user_json: Callable[[str], str], reentry_gap_ms: int, pushes_per_window: int,
+                 cap_window_ms: int = 3_600_000, history_ms: int = 900_000, outbox_keep_ms: int = 86_400_000,
+                 position_ttl_ms: int = 1_800_000, event_ids: EventIds | None = None, partitions: int | None = None,
                  jump: tuple[int, float, float] = (0, 0.0, 0.0)):
-        """``partitions``: the deployment's count (``layout.partition_count``), read when None.
+        """``user_json``: what fills an event's user hole for a user id (``delivery.events.user_json``:
+        how a user is named to its channel is the domain's, not the store's).
+        ``partitions``: the deployment's count (``layout.partition_count``), read when None.
         ``jump``: the trusted-position rule's (window ms, slack m, speed m per ms); a recorded
         position that implies a faster move from the user's last one is refused (a window of 0:
         never)."""
         self._client = client
+        self._user_json = user_json
         self.partitions = partitions or partition_count(client)
         self._scripts = Scripts(client)
         # A Cluster script takes keys of one slot: one call per partition. A single server takes
@@ -138,11 +140,12 @@ class DeliveryStore:
         for pos in positions:
             where[pos.user_id] = pos
             section(pos.user_id)
-        stamp = json.dumps(datetime.fromtimestamp(now_ms / 1000, timezone.utc).isoformat(timespec="milliseconds"))
         window_ms, slack_m, speed_m_per_ms = self.jump
-        head = [now_ms, self.reentry_gap_ms, self.pushes_per_window, self.cap_window_ms, self.history_ms,
-                self.outbox_keep_ms, self.position_ttl_ms, stamp, self.event_ids.prefix, window_ms, repr(slack_m),
-                repr(speed_m_per_ms)]
+        head = {"now_ms": now_ms, "reentry_gap_ms": self.reentry_gap_ms, "pushes_per_window": self.pushes_per_window,
+                "cap_window_ms": self.cap_window_ms, "history_ms": self.history_ms,
+                "outbox_keep_ms": self.outbox_keep_ms, "position_ttl_ms": self.position_ttl_ms,
+                "timestamp": timestamp_json(now_ms), "event_id_prefix": self.event_ids.prefix,
+                "jump": {"window_ms": window_ms, "slack_m": slack_m, "speed_m_per_ms": speed_m_per_ms}}
         calls, order = [], []
         for users in groups.values():
             batch, size = [], 0
@@ -165,38 +168,51 @@ class DeliveryStore:
         return out, refused
 
     def _call(self, sections, partition_of, items, where, now_ms, head, order: list) -> tuple:
-        """One script call for these (user, item indices) sections; appends to ``order`` the item
+        """One script call for these (user, item indices) sections: its keys and its one JSON
+        argument (the fields deliver_offers.lua's header names); appends to ``order`` the item
         indices in the order of its answer, and the sections' users."""
         numbers: dict[int, int] = {}  # id(offering) -> its 1-based number in this call
         partitions: dict[int, int] = {}  # partition -> its 1-based number in this call
-        offer_args, user_args, user_keys, chunk = [], [], [], []
+        offerings, users, user_keys, chunk = [], [], [], []
         for user, idx in sections:
             p = partition_of[user]
             n_p = partitions.get(p)
             if n_p is None:
                 n_p = partitions[p] = len(partitions) + 1
             user_keys.extend(keys.user_keys(user, self.partitions))
+            section = {"partition": n_p, "user_id": user}
             pos = where.pop(user, None)  # recorded once, with the user's first section
-            position, expire = "", ""
             if pos is not None:
                 bucket = now_ms // self.position_ttl_ms
                 user_keys.append(keys.position_cell(p, pos.cell, bucket))
-                position = f"{pos.lat:.7f},{pos.lng:.7f},{now_ms}"
-                expire = (bucket + 2) * self.position_ttl_ms  # outlives its bucket by one TTL: readers look one back
-            user_args += [len(idx), n_p, user, user_json(user) if idx else "", position, expire]
+                section["position"] = f"{pos.lat:.7f},{pos.lng:.7f},{now_ms}"
+                # The cell outlives its bucket by one TTL: readers look one bucket back.
+                section["cell_expire_ms"] = (bucket + 2) * self.position_ttl_ms
+            section_items = []
             for i in idx:
                 d = items[i]
                 o = d.offering
                 n = numbers.get(id(o))
                 if n is None:
                     n = numbers[id(o)] = len(numbers) + 1
-                    offer_args += [o.campaign_id, o.owner, o.max_per_user, o.keep_until_ms, o.template]
-                user_args += [n, distance_json(d.distance_m), "" if d.found_ms is None else d.found_ms, d.request_id]
+                    offerings.append({"campaign_id": o.campaign_id, "owner": o.owner, "max_per_user": o.max_per_user,
+                                      "keep_until_ms": o.keep_until_ms, "template": o.template})
+                item = {"offering": n, "distance_json": distance_json(d.distance_m)}
+                if d.found_ms is not None:
+                    item["found_ms"] = d.found_ms
+                if d.request_id:
+                    item["request_id"] = d.request_id
+                section_items.append(item)
                 chunk.append(i)
+            if idx:
+                section["user_json"] = self._user_json(user)
+            section["items"] = section_items
+            users.append(section)
         order.append((chunk, [user for user, _ in sections]))
-        first = self.event_ids.reserve(len(chunk))
+        arg = {**head, "first_event": self.event_ids.reserve(len(chunk)), "partitions": len(partitions),
+               "offerings": offerings, "users": users}
         ks = [k for p in partitions for k in (keys.outbox(p), keys.push_stats(p))] + user_keys
-        return "deliver_offers", ks, [*head, first, len(partitions), len(numbers), *offer_args, *user_args]
+        return "deliver_offers", ks, [json.dumps(arg, ensure_ascii=False, separators=(",", ":"))]
 
     def positions_in_cells(self, cells, now_ms: int) -> Positions:
         """Users whose last position within the TTL lies in one of ``cells`` (H3, POSITION_RES),

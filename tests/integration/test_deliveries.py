@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from district_engine.campaigns.model import Campaign
-from district_engine.delivery.events import TEMPLATE_SEP, offer_template, render
+from district_engine.delivery.events import offer_template, render, user_json
+from district_engine.event_format import TEMPLATE_SEP
 from district_engine.store import keys
 from district_engine.store.connection import is_cluster
 from district_engine.store.deliveries import Delivery, DeliveryStore, Offering, Outcome, Position
@@ -24,7 +25,7 @@ HOUR = 3_600_000
 
 
 def _store(redis_client, cap=5, **kw):
-    return DeliveryStore(redis_client, reentry_gap_ms=GAP, pushes_per_window=cap, **kw)
+    return DeliveryStore(redis_client, user_json=user_json, reentry_gap_ms=GAP, pushes_per_window=cap, **kw)
 
 
 def _offering(campaign="c1", max_per_user=2, owner="op1"):

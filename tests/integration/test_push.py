@@ -9,9 +9,9 @@ import pytest
 
 from district_engine.delivery import resolver
 from district_engine.delivery.addresses import host_ip
-from district_engine.delivery.events import TEMPLATE_SEP
 from district_engine.delivery.urls import check_endpoint_url
 from district_engine.engine import Engine
+from district_engine.event_format import TEMPLATE_SEP
 from district_engine.store.deliveries import Delivery, Offering
 from district_engine.store.endpoints import EndpointStore
 from district_engine.store import keys

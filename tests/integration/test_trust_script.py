@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pyproj import Geod
 
 from district_engine.identity.trust import JUMP_WINDOW_MS, MAX_SPEED_KMH, MIN_SLACK_M, Fix, distrust
+from district_engine.delivery.events import user_json
 from district_engine.store.deliveries import POSITION_RES, DeliveryStore, Position
 
 GEOD = Geod(ellps="WGS84")
@@ -25,7 +26,7 @@ def _position(user, lat, lng):
 @given(lat=st.floats(-70, 70), lng=st.floats(-179, 179), azimuth=st.floats(0, 360),
        distance=st.floats(0, 200_000), dt_ms=st.integers(0, JUMP_WINDOW_MS + 600_000))
 def test_the_script_and_the_reference_agree_on_jumps(redis_client, lat, lng, azimuth, distance, dt_ms):
-    store = DeliveryStore(redis_client, reentry_gap_ms=0, pushes_per_window=5,
+    store = DeliveryStore(redis_client, user_json=user_json, reentry_gap_ms=0, pushes_per_window=5,
                           jump=(JUMP_WINDOW_MS, MIN_SLACK_M, MAX_SPEED_KMH / 3600), position_ttl_ms=86_400_000)
     lng2, lat2, _ = GEOD.fwd(lng, lat, azimuth, distance)
     threshold = MIN_SLACK_M + MAX_SPEED_KMH / 3.6 * dt_ms / 1000

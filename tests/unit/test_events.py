@@ -8,7 +8,8 @@ from hypothesis import given, strategies as st
 from helpers import acceptable_text
 from district_engine.campaigns.model import Campaign
 from district_engine.delivery import events
-from district_engine.delivery.events import EVENT_TYPE, EventIds, offer_events
+from district_engine.delivery.events import EVENT_TYPE, offer_events
+from district_engine.event_format import TEMPLATE_SEP, EventIds
 from district_engine.identity import channel_of, unscoped_user
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone.utc)
@@ -69,7 +70,7 @@ def test_a_rendered_template_is_the_full_event_serialized_whole(title, body, dis
                  title=title, body=body, starts_at=T0, ends_at=T0 + timedelta(hours=2), **extra)
     now = T0 + timedelta(minutes=5)
     template = events.offer_template(c, district_name, reason)
-    assert template.count(events.TEMPLATE_SEP) == 4  # the five pieces the delivery script reads
+    assert template.count(TEMPLATE_SEP) == 4  # the five pieces the delivery script reads
     channel = {"channel_id": channel_of(user_id)} if channel_of(user_id) else {}
     whole = {"id": "evt_9", "type": EVENT_TYPE, "timestamp": now.isoformat(),
              "data": {"user_id": unscoped_user(user_id)} | channel | {

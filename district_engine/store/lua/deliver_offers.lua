@@ -1,84 +1,86 @@
--- Deliver offers to users, and record their positions: per (user, campaign) the at-most-once/entry
--- check, the frequency cap, and for what is pushed the user's event and its partition's outbox
--- entry, atomically. On a Cluster every call holds users of one partition (one slot); on a single
--- server, of any number of partitions.
--- A user is offered a campaign when entering its reach: the first time, or again after being out of
--- it (not seen in it) for gap ms, up to its max per user. A broadcast item delivers only to a user
--- never given that campaign, and only if the user's position is still the one the broadcast found.
+-- Deliver offers to users and record their positions: per (user, campaign) the entry rule, the
+-- caps, and for what is pushed the user's event and its partition's outbox entry, atomically. On a
+-- Cluster every call holds users of one partition (one slot); on a single server, of any number.
+-- campaigns/delivery_rule.py is the reference of the entry, re-entry, cap and broadcast rule, and
+-- identity/trust.py of the jump rule; tests run random histories through both.
 --
--- KEYS: per partition of the call, its outbox stream and its stats hash; then per user section:
--- offers hash, events stream, position, and the position's cell hash when one is recorded.
--- ARGV: now (ms), re-entry gap (ms), pushes allowed per cap window, cap window (ms), event history
--- kept (ms), outbox kept (ms), position TTL (ms), the timestamp of the events (a JSON string),
--- event id prefix, the jump rule's window (ms), slack (m) and speed (m per ms), the number of this
--- call's first event id, the number of partitions, then the offerings:
---   a count, then 5 each: campaign id, owner, max per user, keep state until (ms), and the event's
---   template: five pieces around its id, timestamp, user id and distance, joined by \x1f
---   (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
--- then the user sections, each: item count, partition (its number in this call, 1-based), user
--- id, what fills the event's user hole (events.user_json), position ("lat,lng,ms", "" for none), the cell hash's expiry
--- (ms); then 4 per item: offering number (1-based), distance (a JSON number), broadcast
--- position ms ("" for an entry), the request's id ("" for none).
--- Item i of the call (0-based, in order) has event id prefix .. %08x(first + i).
+-- KEYS: per partition of the call (its number p in this call, 1-based): KEYS[2p-1] its outbox
+--   (stream), KEYS[2p] its stats (hash); then per user section, in order: the user's offers
+--   (hash), events (stream) and position (string), and the position's cell (hash) when the section
+--   has a position (keys.user_keys, keys.position_cell).
+-- ARGV[1]: one JSON object (the fields are named in DeliveryStore._call, store/deliveries.py):
+--   now_ms, reentry_gap_ms, pushes_per_window, cap_window_ms, history_ms (events kept),
+--   outbox_keep_ms, position_ttl_ms;
+--   timestamp: the events' timestamp as JSON text (a quoted string);
+--   event_id_prefix, first_event: item i of the call (0-based, in order) has the event id
+--     event_id_prefix .. %08x(first_event + i);
+--   jump: {window_ms, slack_m, speed_m_per_ms} (a window of 0: no jump rule);
+--   partitions: how many partitions the call holds;
+--   offerings: [{campaign_id, owner, max_per_user, keep_until_ms, template}], the template being
+--     the event in five pieces around its id, timestamp, user and distance, joined by \x1f
+--     (delivery/events.py; JSON text never holds it raw), split only when the offering is pushed;
+--   users: [{partition (1-based, as in KEYS), user_id, user_json (what fills the event's user
+--     hole; absent when no items), position ("lat,lng,ms"; absent: none to record),
+--     cell_expire_ms (with a position), items: [{offering (1-based), distance_json (JSON text),
+--     found_ms (a broadcast's: the time of the position it found; absent for an entry),
+--     request_id (absent: none)}]}].
 -- Returns {per item, in order: 0 not delivered, 1 delivered and pushed, 2 delivered but capped (not
 -- pushed), 3 moved (a broadcast found a position that is no longer the user's last); the numbers
 -- (1-based) of the user sections whose position jumped}.
 --
--- The jump rule (identity/trust.py is the reference; tests compare the two): a new position is
--- refused when the user's last one (this key, written only by trusted positions) is at most the
--- window old and the distance beyond the slack exceeds speed x time. The distance here is the
--- chord between the two points on the WGS-84 ellipsoid (ECEF), within 3.5 m of the geodesic at
--- any distance the window allows (150 km). A refused position is not recorded and its items are
--- not delivered: it counts as no presence.
+-- The rule per (user, campaign): offered on entering its reach, the first time or again after being
+-- out of it (not seen in it) for reentry_gap_ms, while delivered fewer than max_per_user times. A
+-- delivery is pushed while the user had fewer than pushes_per_window pushes (all campaigns) in the
+-- last cap_window_ms, else held back (delivered, not pushed). A broadcast item delivers only to a
+-- user never given the campaign, and only if the user's last position is still the one found.
+--
+-- The jump rule: a new position is refused when the user's last one (the position key, written
+-- only by trusted positions) is at most the window old and the distance beyond the slack exceeds
+-- speed x time. The distance here is the chord between the two points on the WGS-84 ellipsoid
+-- (ECEF), within 3.5 m of the geodesic at any distance the window allows (150 km). A refused
+-- position is not recorded and its items are not delivered: it counts as no presence.
 --
 -- A request id makes a location update safe to send again (its answer lost to a timeout, a 503):
 -- an item whose campaign was delivered by the same request id is answered 1 again, and nothing is
 -- pushed, counted or written for it a second time.
 --
--- A user's offers hash holds one field per campaign, c:<id> -> "<times delivered> <last seen in
--- reach, ms>[ <id of the request that last delivered it>]", g:<id> -> when it was last delivered
--- (ms; orders are attributed to campaigns by it, district_engine/guides), with _p (push times of
--- the cap window) and _e (the expiry last set).
+-- A user's offers hash holds c:<id> -> "<times delivered> <last seen in reach, ms>[ <id of the
+-- request that last delivered it>]", g:<id> -> when it was last delivered (ms; orders are
+-- attributed to campaigns by it, district_engine/guides), _p (push times of the cap window) and
+-- _e (the expiry last set).
 -- Costs, in Redis's one thread: per user one HMGET and one HSET of all its campaigns (an expiry
 -- only when it grows), and for a position a SET and an HSET (an expiry only for a new entry);
--- per push two XADDs; per partition one HMGET and one HSET of the counts that moved, one per
--- delivery. A repeat ping (nothing new, same cell) is four commands whatever its number of
--- campaigns. Counts per campaign in the stats hash: <id>:p pushed, :h held back by the cap, :r
--- delivered again to a user who had it (delivered = p + h, users = delivered - r).
-local now = tonumber(ARGV[1])
-local gap, cap, cap_window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local history_ms, position_ttl = ARGV[5], ARGV[7]
-local ts, id_prefix, id_next = ARGV[8], ARGV[9], tonumber(ARGV[13])
-local jump_window, jump_slack, jump_speed = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+-- per push two XADDs; per partition one HMGET and one HSET of the counts that moved. A repeat ping
+-- (nothing new, same cell) is four commands whatever its number of campaigns. Counts per campaign
+-- in the stats hash: <id>:p pushed, :h held back by the cap, :r delivered again to a user who had
+-- it (delivered = p + h, users = delivered - r).
+local call = cjson.decode(ARGV[1])
+local now = call.now_ms
+local now_s = string.format('%d', now)
+local gap, cap, cap_window = call.reentry_gap_ms, call.pushes_per_window, call.cap_window_ms
+local history_ms, position_ttl = call.history_ms, call.position_ttl_ms
+local ts, id_prefix, id_next = call.timestamp, call.event_id_prefix, call.first_event
+local jump_window, jump_slack, jump_speed = call.jump.window_ms, call.jump.slack_m, call.jump.speed_m_per_ms
+local offerings = call.offerings
 -- Stream ids are the server's clock: trim by it, not by the caller's.
 local t = redis.call('TIME')
 local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local history_min = tostring(math.max(0, server_ms - tonumber(history_ms)))
-local outbox_min = tostring(math.max(0, server_ms - tonumber(ARGV[6])))
-
-local n_partitions = tonumber(ARGV[14])
-local offerings = {}
-local a = 15
-for j = 1, tonumber(ARGV[a]) do
-  local o = a + (j - 1) * 5
-  offerings[j] = {cid = ARGV[o + 1], owner = ARGV[o + 2], max = tonumber(ARGV[o + 3]), keep = tonumber(ARGV[o + 4]),
-                  template = ARGV[o + 5]}
-end
-a = a + #offerings * 5 + 1
+local history_min = string.format('%d', math.max(0, server_ms - history_ms))
+local outbox_min = string.format('%d', math.max(0, server_ms - call.outbox_keep_ms))
 
 -- The five pieces of an offering's template, split the first time it is pushed.
 local function pieces(o)
-  if not o.t then
-    local t, from, s = {}, 1, o.template
+  if not o.pieces then
+    local p, from, s = {}, 1, o.template
     for i = 1, 4 do
       local at = string.find(s, '\031', from, true)
-      t[i] = string.sub(s, from, at - 1)
+      p[i] = string.sub(s, from, at - 1)
       from = at + 1
     end
-    t[5] = string.sub(s, from)
-    o.t = t
+    p[5] = string.sub(s, from)
+    o.pieces = p
   end
-  return o.t
+  return o.pieces
 end
 
 -- ECEF (m) of a "lat,lng,ms" position on the WGS-84 ellipsoid, and its ms.
@@ -111,7 +113,7 @@ local function jumped(pos, position)
 end
 
 local counts = {}  -- per partition: '<campaign>:<count>' -> increment
-for p = 1, n_partitions do
+for p = 1, call.partitions do
   counts[p] = {}
 end
 local function count(counted, cid, what)
@@ -120,28 +122,24 @@ local function count(counted, cid, what)
 end
 
 local out, refused = {}, {}
-local section = 0
-local k = 2 * n_partitions + 1
-while a <= #ARGV do
-  section = section + 1
-  local n_items, partition, user, user_json = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
-  local position, cell_expire = ARGV[a + 4], ARGV[a + 5]
-  local offers, events, pos, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2 * partition - 1]
-  local counted = counts[partition]
+local k = 2 * call.partitions + 1
+for section, u in ipairs(call.users) do
+  local items, user, position = u.items, u.user_id, u.position
+  local n_items = #items
+  local offers, events, pos, outbox = KEYS[k], KEYS[k + 1], KEYS[k + 2], KEYS[2 * u.partition - 1]
+  local counted = counts[u.partition]
   local cell = nil
   k = k + 3
-  if position ~= '' then
+  if position then
     cell = KEYS[k]
     k = k + 1
   end
-  a = a + 6
   if cell and jumped(pos, position) then
     refused[#refused + 1] = section
     cell = nil
     for i = 1, n_items do
       out[#out + 1] = 0
     end
-    a = a + 4 * n_items
     id_next = id_next + n_items
     n_items = 0
   end
@@ -150,7 +148,7 @@ while a <= #ARGV do
     -- items of one campaign: two updates in one batch), one write at the end.
     local fields, cids = {}, {}
     for i = 1, n_items do
-      local cid = offerings[tonumber(ARGV[a + 4 * i - 4])].cid
+      local cid = offerings[items[i].offering].campaign_id
       cids[i], fields[i] = cid, 'c:' .. cid
     end
     fields[n_items + 1], fields[n_items + 2] = '_p', '_e'
@@ -161,13 +159,13 @@ while a <= #ARGV do
       local cid, v = cids[i], st[i]
       if given[cid] == nil then
         if v then
-          local n_s, seen_s, by_s = string.match(v, '^(%d+) (%-?%d+) ?(.*)$')
+          local n_s, seen_s, by_s = string.match(v, '^(%d+) (%d+) ?(.*)$')
           given[cid], seen[cid] = tonumber(n_s), tonumber(seen_s)
           if by_s ~= '' then
             by[cid] = by_s
           end
         else
-          given[cid], seen[cid] = 0, -1
+          given[cid] = 0
         end
       end
     end
@@ -179,40 +177,41 @@ while a <= #ARGV do
       end
     end
     local last_pos, delivered, pushed, keep = false, false, false, 0
-    for i = 0, n_items - 1 do
-      local o = offerings[tonumber(ARGV[a])]
-      local distance, found_ms, request = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-      a = a + 4
-      local cid = o.cid
+    for i = 1, n_items do
+      local item = items[i]
+      local o = offerings[item.offering]
+      local request, found_ms = item.request_id, item.found_ms
+      local cid = o.campaign_id
       local n = given[cid]
       local code = 0
-      local again = request ~= '' and by[cid] == request
+      local again = request ~= nil and by[cid] == request
       if again then
         code = 1  -- this very request delivered it: the same answer, nothing a second time
-      elseif found_ms ~= '' then
+      elseif found_ms then
         if last_pos == false then
           last_pos = redis.call('GET', pos)
         end
-        if not last_pos or string.match(last_pos, '[^,]*$') ~= found_ms then
+        if not last_pos or tonumber(string.match(last_pos, '[^,]*$')) ~= found_ms then
           code = 3
         elseif n == 0 then
           code = 1
         end
-      elseif n < o.max and (n == 0 or now - seen[cid] >= gap) then
+      elseif n < o.max_per_user and (n == 0 or now - seen[cid] >= gap) then
         code = 1
       end
       if code == 1 and not again then
-        if request ~= '' then
+        if request then
           by[cid] = request
         end
         if n > 0 then
           count(counted, cid, 'r')
         end
         if #recent < cap then
-          recent[#recent + 1] = ARGV[1]
+          recent[#recent + 1] = now_s
           local event_id = id_prefix .. string.format('%08x', id_next)
-          local t = pieces(o)
-          local payload = t[1] .. '"' .. event_id .. '"' .. t[2] .. ts .. t[3] .. user_json .. t[4] .. distance .. t[5]
+          local p = pieces(o)
+          local payload = p[1] .. '"' .. event_id .. '"' .. p[2] .. ts .. p[3] .. u.user_json .. p[4] ..
+                          item.distance_json .. p[5]
           local sid = redis.call('XADD', events, 'MINID', '~', history_min, '*', 'id', event_id, 'payload', payload)
           redis.call('XADD', outbox, 'MINID', '~', outbox_min, '*', 'id', event_id, 'owner', o.owner, 'user', user,
                      'sid', sid, 'payload', payload)
@@ -229,8 +228,8 @@ while a <= #ARGV do
       if code ~= 3 then
         seen[cid] = now
         changed[cid] = true
-        if o.keep > keep then
-          keep = o.keep
+        if o.keep_until_ms > keep then
+          keep = o.keep_until_ms
         end
       end
       id_next = id_next + 1
@@ -239,11 +238,11 @@ while a <= #ARGV do
     local write = {}
     for cid in pairs(changed) do
       write[#write + 1] = 'c:' .. cid
-      write[#write + 1] = given[cid] .. ' ' .. ARGV[1] .. (by[cid] and (' ' .. by[cid]) or '')
+      write[#write + 1] = given[cid] .. ' ' .. now_s .. (by[cid] and (' ' .. by[cid]) or '')
     end
     for cid in pairs(gifted) do
       write[#write + 1] = 'g:' .. cid
-      write[#write + 1] = ARGV[1]
+      write[#write + 1] = now_s
     end
     if delivered then
       write[#write + 1] = '_p'
@@ -254,9 +253,9 @@ while a <= #ARGV do
       -- its attribution window); _e is the expiry last set, so the key's TTL need not be asked.
       if keep > tonumber(st[n_items + 2] or '0') then
         write[#write + 1] = '_e'
-        write[#write + 1] = keep
+        write[#write + 1] = string.format('%d', keep)
         redis.call('HSET', offers, unpack(write))
-        redis.call('PEXPIREAT', offers, keep)
+        redis.call('PEXPIREAT', offers, string.format('%d', keep))
       else
         redis.call('HSET', offers, unpack(write))
       end
@@ -269,13 +268,13 @@ while a <= #ARGV do
     redis.call('SET', pos, position, 'PX', position_ttl)
     -- A user already in this cell's bucket: the hash was made, and its expiry set, before.
     if redis.call('HSET', cell, user, position) == 1 then
-      redis.call('PEXPIREAT', cell, cell_expire)
+      redis.call('PEXPIREAT', cell, u.cell_expire_ms)
     end
   end
 end
 -- The counts: one read and one write per partition, not one HINCRBY per count that moved (a first
 -- contact with 40 campaigns in reach moves 40).
-for p = 1, n_partitions do
+for p = 1, call.partitions do
   local fields, adds = {}, {}
   for key, n in pairs(counts[p]) do
     fields[#fields + 1] = key
