@@ -149,3 +149,32 @@ def acceptable_text(min_size: int = 1, max_size: int = 40):
     from hypothesis import strategies as st
 
     return st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=min_size, max_size=max_size)
+
+
+def fast_route_app():
+    """An app with one fast route, POST /fast (marked as api.fastpath.direct marks it), which answers
+    its body back, raises InvalidInputError (field x) for b"bad" and RuntimeError for b"boom"; and
+    a plain route, POST /slow."""
+    from fastapi import FastAPI
+    from fastapi.responses import Response
+
+    from district_engine.errors import InvalidInputError
+
+    app = FastAPI()
+
+    async def fast(request):
+        body = await request.body()
+        if body == b"bad":
+            raise InvalidInputError("bad", field="x")
+        if body == b"boom":
+            raise RuntimeError("unhandled")
+        return Response(b"fast:" + body)
+
+    fast.direct = True
+    app.post("/fast")(fast)
+
+    @app.post("/slow")
+    async def slow():
+        return {"slow": True}
+
+    return app

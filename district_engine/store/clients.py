@@ -100,30 +100,23 @@ def _mapped(results: list) -> list:
     return results
 
 
-_execute_pipeline = redis.client.Pipeline.execute
-_execute_cluster_pipeline = redis.cluster.ClusterPipeline.execute
+class _MappedExecute:
+    """A pipeline's ``execute`` (redis-py's, next in the class order), its errors mapped."""
+
+    def execute(self, raise_on_error: bool = True) -> list:
+        try:
+            results = super().execute(raise_on_error)  # type: ignore[misc]
+        except _REDIS_ERRORS as exc:
+            raise store_error(exc) from exc
+        return results if raise_on_error else _mapped(results)
 
 
-class Pipeline(redis.client.Pipeline):
+class Pipeline(_MappedExecute, redis.client.Pipeline):
     """redis-py's pipeline, its errors mapped; commands are queued by redis-py untouched."""
 
-    def execute(self, raise_on_error: bool = True) -> list:
-        try:
-            results = _execute_pipeline(self, raise_on_error)
-        except _REDIS_ERRORS as exc:
-            raise store_error(exc) from exc
-        return results if raise_on_error else _mapped(results)
 
-
-class ClusterPipeline(redis.cluster.ClusterPipeline):
+class ClusterPipeline(_MappedExecute, redis.cluster.ClusterPipeline):
     """redis-py's Cluster pipeline (which follows MOVED and ASK per command itself), its errors mapped."""
-
-    def execute(self, raise_on_error: bool = True) -> list:
-        try:
-            results = _execute_cluster_pipeline(self, raise_on_error)
-        except _REDIS_ERRORS as exc:
-            raise store_error(exc) from exc
-        return results if raise_on_error else _mapped(results)
 
 
 # redis-py's own execute_command is one line that calls the implementation (``_execute_command``,

@@ -3,8 +3,10 @@ node) or, with none, the embedded server."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from contextlib import contextmanager
 from functools import cache
+from typing import cast
 
 import redis.cluster
 from redis.backoff import NoBackoff
@@ -60,7 +62,7 @@ def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> Redis 
     ``options`` override ``client_options(timeout_s)``. Its errors are the engine's (store/clients.py):
     StoreUnavailableError for a Redis that cannot answer now, StoreError for any other."""
     options = client_options(timeout_s) | options
-    client = Redis.from_url(url, **options)
+    client = cast(Redis, Redis.from_url(url, **options))  # from_url builds the class it is called on
     try:
         cluster = client.info("cluster").get("cluster_enabled") == 1
     except (StoreUnavailableError, StoreError) as exc:
@@ -68,7 +70,7 @@ def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S, **options) -> Redis 
     if cluster:
         client.close()
         with mapped_errors():  # it asks a node for the slot map at once
-            return RedisCluster.from_url(url, **options)
+            return cast(RedisCluster, RedisCluster.from_url(url, **options))
     return client
 
 
@@ -84,14 +86,14 @@ def ping(client) -> None:
 def is_cluster(client) -> bool:
     """Whether ``client`` talks to a Redis Cluster (``connect`` gives a cluster client for a Cluster
     node): where a script or a blocking read may touch one slot only."""
-    return _cluster_class(type(client))
+    return _cluster_class(cast(Hashable, type(client)))
 
 
 @cache
-def _cluster_class(cls: type) -> bool:
+def _cluster_class(cls: Hashable) -> bool:
     # Asked once per pipelined script call (``routed``): redis-py's client classes derive from
     # typing Protocols, whose isinstance check cost a batch of orders 7% of its time.
-    return issubclass(cls, redis.cluster.RedisCluster)
+    return isinstance(cls, type) and issubclass(cls, redis.cluster.RedisCluster)
 
 
 def routed(client, key: str) -> dict:

@@ -6,8 +6,6 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
-from fastapi import FastAPI
-from fastapi.responses import Response
 from fastapi.testclient import TestClient
 from hypothesis import given, settings, strategies as st
 
@@ -18,9 +16,8 @@ from api.schemas.core import LocationOut, OfferPublic
 from conftest import ADMIN, NEAR_SANLITUN, bearer, campaign_body, make_channel
 from district_engine.campaigns.model import Campaign
 from district_engine.campaigns.offers import Offer
-from district_engine.errors import InvalidInputError
 from district_engine.settings import Settings
-from helpers import acceptable_text
+from helpers import acceptable_text, fast_route_app
 
 T0 = datetime(2026, 11, 11, 12, tzinfo=timezone(timedelta(hours=8)))
 # Text a splice could trip on: JSON's syntax and escapes, line separators, characters beyond the
@@ -91,22 +88,6 @@ def test_a_title_that_is_the_hole_draws_another(monkeypatch):
     assert offer_public_json(Offer(c, 12.0), _engine("D"), OfferJson(4)) == _expected(c, "D", 12.0)
 
 
-def _dispatch_app():
-    app = FastAPI()
-
-    async def fast(request):
-        body = await request.body()
-        if body == b"bad":
-            raise InvalidInputError("bad", field="x")
-        if body == b"boom":
-            raise RuntimeError("unhandled")
-        return Response(b"fast:" + body)
-
-    fast.direct = True  # what api.fastpath.direct marks
-    app.post("/fast")(fast)
-    return app
-
-
 def _call(fastpath: FastPath, app, path: str, body: bytes):
     sent = []
 
@@ -124,7 +105,7 @@ def _call(fastpath: FastPath, app, path: str, body: bytes):
 
 
 def test_a_fast_route_is_served_past_the_framework_and_its_errors_come_from_the_one_table():
-    app = _dispatch_app()
+    app = fast_route_app()
     fastpath = FastPath()
     fastpath.add(app.routes)
     assert list(fastpath.routes) == [("POST", "/fast")]

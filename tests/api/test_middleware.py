@@ -2,12 +2,12 @@
 
 import asyncio
 
-from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from api.fastpath import FastPath
 from api.middleware import RequestMiddleware
 from district_engine.errors import InvalidInputError
+from helpers import fast_route_app
 
 
 class Histogram:
@@ -20,26 +20,11 @@ class Histogram:
 
 
 def _app():
-    app = FastAPI()
+    app = fast_route_app()
 
     @app.exception_handler(InvalidInputError)  # not the fast path's: it answers from api/errors.py's table
     async def invalid(request, exc):
         return JSONResponse({"field": exc.field}, status_code=422)
-
-    async def fast(request):
-        body = await request.body()
-        if body == b"bad":
-            raise InvalidInputError("bad", field="x")
-        if body == b"boom":
-            raise RuntimeError("unhandled")
-        return Response(b"fast:" + body)
-
-    fast.direct = True  # what api.fastpath.direct marks
-    app.post("/fast")(fast)
-
-    @app.post("/slow")
-    async def slow():
-        return {"slow": True}
 
     return app
 
