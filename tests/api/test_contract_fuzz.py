@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import requests
@@ -36,8 +36,8 @@ from helpers import serving
 MAX_EXAMPLES = 6
 CALLERS = ("none", "operator", "channel", "user", "admin")
 # The stateful phase: scenarios of up to STEPS calls each, derandomized.
-SCENARIOS = 20
-STEPS = 10
+SCENARIOS = 40
+STEPS = 12
 LOT = {"district_id": SANLITUN.id, "name": "South car park", "capacity": 50, "location": {"lat": 39.9325, "lng": 116.4474},
        "tariff": {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000}}
 
@@ -113,6 +113,7 @@ schema.config.phases.stateful.inference.algorithms = []
 DOMAIN_RULES = (
     ("at", "invalid_input", "server"),  # a time too far ahead of the server's clock
     ("at", "invalid_input", "within the last"),  # a position older than the matcher keeps
+    ("at", "invalid_input", "is older than"),  # an order older than DE_ORDER_MAX_AGE_DAYS
     ("user_id", "invalid_input", "required with a channel key"),  # a channel names its user
     ("url", "blocked_address", ""),  # a webhook host whose addresses are not public
     ("captured_at", "invalid_input", ""),  # a gate's clock: ahead of the server's, or older than the lot keeps
@@ -248,6 +249,20 @@ def meaningful_gate_event(event) -> None:
         event["plate"] = ("京A12345", "粤B8D123", "沪AD12345")[sum(map(ord, plate)) % 3]
 
 
+def meaningful_references(route: tuple[str, str], body) -> None:
+    """In a positive case, a create that names a district names the caller's own (Sanlitun) and a
+    campaign runs from now for an hour, a lot stands beside it: else almost none succeeds, and
+    the links from what it makes are never followed. Values the schema allows: still positive."""
+    if not isinstance(body, dict) or "district_id" not in body:
+        return
+    body["district_id"] = SANLITUN.id
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    if route == ("POST", "/v1/campaigns"):
+        body["starts_at"], body["ends_at"] = now.isoformat(), (now + timedelta(hours=1)).isoformat()
+    if route == ("POST", "/v1/parking/lots"):
+        body["location"] = LOT["location"]
+
+
 def sign_gate_event(case, secret: str) -> None:
     """The gate's signature (Standard Webhooks) over the bytes requests will send (its ``json=``
     is json.dumps), set as schemathesis' own auth providers set theirs: explicit, so that its
@@ -275,6 +290,8 @@ def prepare(case, served: Served, *, stateful: bool = False, sign: bool = False)
             case.query = as_integers(case.query)
     if route == ("POST", "/v1/districts") and is_positive(case):
         meaningful_footprint(case.body)
+    if stateful and case.method.upper() == "POST" and is_positive(case):
+        meaningful_references(route, case.body)
     if route == ("POST", "/v1/parking/lots/{lot_id}/gate-events"):
         if is_positive(case):
             meaningful_gate_event(case.body)
