@@ -9,7 +9,7 @@ rule decides what is new for the user.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterator, NamedTuple, Protocol
+from typing import Callable, Iterator, NamedTuple, Protocol
 
 import h3.api.basic_int as h3i
 
@@ -85,10 +85,12 @@ def check_ping(user_id: str, lat: float, lng: float, coord: str = "wgs84", at: d
 
 class Channel:
     """Feeds and location updates for the channels' users. ``members``: who is whose member (the
-    guides service), for members-only campaigns; None: such campaigns reach nobody."""
+    guides service), for members-only campaigns; None: such campaigns reach nobody.
+    ``free_spaces(district, lot)``: a parking offer's live free spaces (the parking service's)."""
 
     def __init__(self, catalog: Catalog, deliveries: DeliveryStore, locations: LocationQueue, clock: Clock,
-                 members: MemberDirectory | None = None, free_spaces=None):
+                 members: MemberDirectory | None = None,
+                 free_spaces: Callable[[str, str | None], int | None] | None = None):
         self.catalog = catalog
         self.deliveries = deliveries
         self.locations = locations
