@@ -22,7 +22,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, FlakyStrategyDefinition
 from schemathesis.specs.openapi.checks import allow_header_conformance, positive_data_acceptance
 
 from api.main import create_app
@@ -401,8 +401,14 @@ def test_the_links_hold_in_the_stateful_phase(served):
         Workflow.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=STEPS, derandomize=True,
                                        database=None, deadline=None, phases=[Phase.generate],
                                        suppress_health_check=list(HealthCheck)))
+    except FlakyStrategyDefinition:
+        # The server's state feeds the scenarios (what a create made is what the next step takes),
+        # so a choice Hypothesis replays from an earlier scenario may draw otherwise: it stops
+        # there. Not a failure of the API unless a check failed on the way (kept in ``failures``).
+        pass
     except Flaky:
         pytest.fail("a stateful scenario failed (its replay did not): " + " | ".join(failures[:3]))
+    assert not failures, " | ".join(failures[:3])
     assert served.reached, "no link was followed"
 
 
