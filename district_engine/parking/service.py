@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Callable, NamedTuple
 
 from district_engine.catalog import Catalog
+from district_engine.clock import ms
 from district_engine.errors import ConflictError, InvalidInputError, NotFoundError, StoreError, StoreUnavailableError
 from district_engine.validation import check_int
 from district_engine.geo.points import MAX_RADIUS_M, check_latlng
@@ -196,7 +197,7 @@ class Parking:
 
     def lot(self, lot_id: str, owner: str | None = None) -> LotRecord:
         """The lot; its ``data`` has the limits (the defaults for a lot made before they existed)."""
-        lot = self.store.get_lot(lot_id, int(self._now().timestamp() * 1000), owner)
+        lot = self.store.get_lot(lot_id, ms(self._now()), owner)
         lot.data.setdefault("max_auto_charge_cents", MAX_AUTO_CHARGE_CENTS)
         lot.data.setdefault("max_backfill_hours", MAX_BACKFILL_HOURS)
         return lot
@@ -230,7 +231,7 @@ class Parking:
         """A new webhook secret; the old one stays valid for 24 h, while the gates are updated."""
         self.lot(lot_id, owner)
         secret = new_secret()
-        self.store.rotate_secret(lot_id, secret, int((self._now() + ROTATION_GRACE).timestamp() * 1000))
+        self.store.rotate_secret(lot_id, secret, ms(self._now() + ROTATION_GRACE))
         return secret
 
     # ------------------------------------------------------------ plates and validations
@@ -403,7 +404,7 @@ class Parking:
 
     def _close(self, lot, webhook_id: str, session_id: str, ev: GateEvent, fee: int, charged: int, state: str,
                message: str, payer: Binding | None = None) -> bytes:
-        due_ms = int(self._now().timestamp() * 1000) + self.retry_ms[0]
+        due_ms = ms(self._now()) + self.retry_ms[0]
         answer = _answer("open", session_id, fee, charged, messages(message, fee))
         status, _ = self.store.close_session(lot.id, session_id, ev.captured_at.isoformat(), fee, charged, state,
                                              self.gateway.name, ev.plate, (webhook_id, ev.lane, ev.type), answer,
@@ -420,7 +421,7 @@ class Parking:
         The charge goes to the account kept on the session (bound when the car left), never to
         whoever holds the plate now. Each decline waits longer (``retry_delays``); after the last
         allowed retry, or for a session closed before payers were kept, staff decide (review)."""
-        now_ms = int(self._now().timestamp() * 1000)
+        now_ms = ms(self._now())
         members, receipt = self.store.unpaid.claim(now_ms, int(lease_s * 1000), n)
         charged = 0
         for member in members:
@@ -483,7 +484,7 @@ class Parking:
         if amount and not s.get("payment_token"):
             raise ConflictError("no account was bound when the car left: take the payment at the gate "
                                 "(paid-at-gate) or waive it", field="action")
-        now_ms = int(self._now().timestamp() * 1000)
+        now_ms = ms(self._now())
         remote = amount > 0 and self.gateway_blocks
         if remote:  # held for this resolution while the payment service answers
             status, detail = self.store.resolve(lot_id, session_id, "claim", resolution, amount, self.gateway.name,
