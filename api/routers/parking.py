@@ -3,15 +3,16 @@
 import asyncio
 import json
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import ChannelDep, OperatorDep, declare
 from api.deps import ParkingDep
 from api.idempotency import idempotent
-from api.schemas.core import error_responses
+from api.schemas.core import TEXT_PATTERN, error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  ResolutionIn, ReviewEntry, ReviewPage, SecretRotated, SessionPublic, SettleIn,
                                  ValidationIn, ValidationOut)
@@ -61,7 +62,7 @@ def rotate_secret(lot_id: str, parking: ParkingDep, operator: OperatorDep) -> Se
 @router.get("/lots/{lot_id}/review", response_model=ReviewPage,
             summary="The lot's review list, newest first: sessions awaiting staff (a fee above the lot's cap, an exit "
                     "before its entry, a charge declined at every retry) and misreads")
-def review(lot_id: str, parking: ParkingDep, operator: OperatorDep, limit: int = 50,
+def review(lot_id: str, parking: ParkingDep, operator: OperatorDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
            before: str | None = None) -> ReviewPage:
     entries = parking.review_list(lot_id, operator, limit, before)
     return ReviewPage(entries=[ReviewEntry(**{k: (v or None) for k, v in e.items()}) for e in entries],
@@ -114,21 +115,23 @@ def get_session(session_id: str, parking: ParkingDep, operator: OperatorDep) -> 
 
 @router.post("/sessions/{session_id}/resolution", response_model=SessionPublic,
              summary="Resolve a session of the review list: charge, adjust (charge less) or waive; once per "
-                     "resolution_id")
+                     "resolution_id", responses=error_responses(409))
 def resolve(session_id: str, body: ResolutionIn, parking: ParkingDep, operator: OperatorDep) -> SessionPublic:
     s = parking.resolve(session_id, operator, body.action, body.note, body.amount_cents, body.resolution_id)
     return _session(session_id, lot_of_session(session_id), s)
 
 
 @router.post("/sessions/{session_id}/validations", response_model=ValidationOut,
-             summary="A merchant's free minutes on an open session (e.g. two hours for a purchase)")
+             summary="A merchant's free minutes on an open session (e.g. two hours for a purchase)",
+             responses=error_responses(409))
 def add_validation(session_id: str, body: ValidationIn, parking: ParkingDep, operator: OperatorDep) -> ValidationOut:
     total = parking.add_validation(session_id, operator, body.merchant, body.free_minutes, body.validation_id)
     return ValidationOut(session_id=session_id, validation_minutes=total)
 
 
 @router.post("/sessions/{session_id}/paid-at-gate", response_model=SessionPublic,
-             summary="Close a session paid at the gate after a pay answer (staff or the gate's terminal)")
+             summary="Close a session paid at the gate after a pay answer (staff or the gate's terminal)",
+             responses=error_responses(409))
 def paid_at_gate(session_id: str, body: SettleIn, parking: ParkingDep, operator: OperatorDep) -> SessionPublic:
     parking.settle_at_gate(session_id, operator, body.paid_cents, body.method)
     return get_session(session_id, parking, operator)
@@ -143,5 +146,5 @@ def bind_plate(body: PlateBind, parking: ParkingDep, channel: ChannelDep) -> Pla
 
 
 @router.delete("/plates/{plate}", status_code=204, summary="Unbind one of the channel's users' plates (channel key)")
-def unbind_plate(plate: str, user_id: str, parking: ParkingDep, channel: ChannelDep) -> None:
+def unbind_plate(plate: str, user_id: Annotated[str, Query(min_length=1, max_length=128, json_schema_extra={"pattern": TEXT_PATTERN})], parking: ParkingDep, channel: ChannelDep) -> None:
     parking.unbind_plate(plate, channel.user(user_id))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import Header
@@ -189,8 +190,9 @@ DISTRICT_FEATURE = {
 class CampaignCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     kind: Kind = "campaign"
-    title: str = Field(examples=["Double 11 at Sanlitun: 20% off"])
-    body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."])
+    title: str = Field(min_length=1, max_length=200, examples=["Double 11 at Sanlitun: 20% off"])
+    body: str = Field(min_length=1, max_length=4000,
+                      examples=["Show this offer at any store in Taikoo Li South before midnight."])
     starts_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
     ends_at: Instant = Field(examples=["2026-11-12T00:00:00+08:00"])
     radius_m: RadiusM = Field(default=3000, description="metres from the footprint (at most 3 km)", examples=[3000])
@@ -237,15 +239,28 @@ CAMPAIGN_EXAMPLES = {
 }
 
 
+def not_null(extra: dict | None = None) -> Callable[[dict], None]:
+    """``json_schema_extra`` of an optional field that takes no null (plus ``extra``): the field may
+    be left out, and the library refuses null, naming the field; the document does not offer it."""
+    def apply(schema: dict) -> None:
+        options = [option for option in schema.pop("anyOf", [schema]) if option.get("type") != "null"]
+        schema.pop("default", None)
+        schema.update(options[0] if len(options) == 1 else {"anyOf": options})
+        schema.update(extra or {})
+    return apply
+
+
 class CampaignPatch(Strict):
-    title: str | None = None
-    body: str | None = None
-    starts_at: Instant | None = None
-    ends_at: Instant | None = None
-    radius_m: RadiusM | None = None
+    """The fields to change; one left out is kept. Only ``audience`` takes null (everyone in reach)."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=not_null())
+    body: str | None = Field(default=None, min_length=1, max_length=4000, json_schema_extra=not_null())
+    starts_at: Instant | None = Field(default=None, json_schema_extra=not_null())
+    ends_at: Instant | None = Field(default=None, json_schema_extra=not_null())
+    radius_m: RadiusM | None = Field(default=None, json_schema_extra=not_null())
     audience: Literal["members"] | None = None
-    max_pushes_per_user: StrictInt | None = Field(default=None, json_schema_extra=bounds(1, 100))
-    attribution_days: StrictInt | None = Field(default=None, ge=1, le=90)
+    max_pushes_per_user: StrictInt | None = Field(default=None, json_schema_extra=not_null(bounds(1, 100)))
+    attribution_days: StrictInt | None = Field(default=None, json_schema_extra=not_null(bounds(1, 90)))
 
 
 class CampaignPublic(BaseModel):

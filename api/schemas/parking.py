@@ -17,7 +17,7 @@ class Location(Strict):
 
 class LotCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
-    name: str = Field(examples=["Taikoo Li South car park (B2-B3)"])
+    name: str = Field(min_length=1, max_length=200, examples=["Taikoo Li South car park (B2-B3)"])
     name_zh: str | None = Field(default=None, examples=["太古里南区停车场"])
     capacity: StrictInt = Field(description="spaces, 1..100000", examples=[420], json_schema_extra=bounds(1, 100_000))
     location: Location
@@ -71,7 +71,7 @@ class GateDecision(BaseModel):
 
 
 class ValidationIn(Strict):
-    merchant: str = Field(examples=["Apple Sanlitun"])
+    merchant: str = Field(min_length=1, max_length=200, examples=["Apple Sanlitun"])
     free_minutes: StrictInt = Field(description="1..1440", examples=[120], json_schema_extra=bounds(1, 1440))
     validation_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["pos-0042-7781"],
                                       description="the merchant's id for it: sent again, it adds nothing")
@@ -140,7 +140,7 @@ class ResolutionIn(Strict):
 class PlateBind(Strict):
     user_id: str = Field(min_length=1, max_length=128, examples=["u-10086"])
     plate: str = Field(max_length=32, examples=["京A12345"])
-    payment_token: str = Field(description="the payment agreement's token at the payment provider",
+    payment_token: str = Field(min_length=1, max_length=256, description="the payment agreement's token at the payment provider",
                                examples=["agr_7f3a9c"])
 
 
