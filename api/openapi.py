@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api.schemas.core import CAMPAIGN_EXAMPLES, DISTRICT_FEATURE, TEXT_PATTERN
 from api.schemas.parking import GateEventIn
+from district_engine.store.streams import STREAM_ID
 
 __all__ = ["document", "LINKS"]
 
@@ -22,7 +23,7 @@ _METRICS_TOKEN = {"type": "http", "scheme": "bearer",
 
 # Query parameters the library checks beyond what their route declares: a page's cursor is an
 # entry id of a Redis stream.
-STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+STREAM_ID_PATTERN = f"^{STREAM_ID.pattern}$"
 _PARAMETER_PATTERNS = {("GET /v1/push-endpoints/{endpoint_id}/dead-letters", "cursor"): STREAM_ID_PATTERN,
                        ("GET /v1/parking/lots/{lot_id}/review", "before"): STREAM_ID_PATTERN}
 
