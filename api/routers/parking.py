@@ -4,14 +4,14 @@ import asyncio
 import json
 import time
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.auth import ChannelDep, OperatorDep, declare
 from api.deps import ParkingDep
 from api.idempotency import idempotent
-from api.schemas.core import error_responses
+from api.schemas.core import bounds, error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  ResolutionIn, ReviewEntry, ReviewPage, SecretRotated, SessionPublic, SettleIn,
                                  ValidationIn, ValidationOut)
@@ -61,7 +61,8 @@ def rotate_secret(lot_id: str, parking: ParkingDep, operator: OperatorDep) -> Se
 @router.get("/lots/{lot_id}/review", response_model=ReviewPage,
             summary="The lot's review list, newest first: sessions awaiting staff (a fee above the lot's cap, an exit "
                     "before its entry, a charge declined at every retry) and misreads")
-def review(lot_id: str, parking: ParkingDep, operator: OperatorDep, limit: int = 50,
+def review(lot_id: str, parking: ParkingDep, operator: OperatorDep,
+           limit: int = Query(default=50, description="1..500", json_schema_extra=bounds(1, 500)),
            before: str | None = None) -> ReviewPage:
     entries = parking.review_list(lot_id, operator, limit, before)
     return ReviewPage(entries=[ReviewEntry(**{k: (v or None) for k, v in e.items()}) for e in entries],
