@@ -134,6 +134,7 @@ def _add_heads(doc: dict) -> None:
             continue
         head = copy.deepcopy(path["get"])
         head["operationId"] = head["operationId"].removesuffix("_get") + "_head"
+        head["summary"] = f"{head['summary']} (headers only)"  # FastAPI gives every operation one
         head["description"] = "The GET's status and headers, without its body."
         for response in head["responses"].values():
             response.pop("content", None)
