@@ -1,15 +1,19 @@
 """What the OpenAPI document states beyond what FastAPI derives from the routes: the 400 of a body
 that is not JSON, the 429 of an operator past its calls, the text rule of ids in paths, the bodies
 of the routes that read their own (a gate's event) or take any JSON (a district's Feature), an
-example of each kind of campaign, and the links from what a create answers to the routes that
-take its id (the stateful contract test follows them). The routers stay as they are."""
+example of each kind of campaign, the links from what a create answers to the routes that
+take its id (the stateful contract test follows them), and the HEAD served wherever GET is. The
+routers stay as they are."""
 
 from __future__ import annotations
+
+import copy
 
 from fastapi import FastAPI
 
 from api.schemas.core import CAMPAIGN_EXAMPLES, DISTRICT_FEATURE, TEXT_PATTERN
 from api.schemas.parking import GateEventIn
+from district_engine.store.streams import STREAM_ID
 
 __all__ = ["document", "LINKS"]
 
@@ -22,7 +26,7 @@ _METRICS_TOKEN = {"type": "http", "scheme": "bearer",
 
 # Query parameters the library checks beyond what their route declares: a page's cursor is an
 # entry id of a Redis stream.
-STREAM_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"
+STREAM_ID_PATTERN = f"^{STREAM_ID.pattern}$"
 _PARAMETER_PATTERNS = {("GET /v1/push-endpoints/{endpoint_id}/dead-letters", "cursor"): STREAM_ID_PATTERN,
                        ("GET /v1/parking/lots/{lot_id}/review", "before"): STREAM_ID_PATTERN}
 
@@ -122,13 +126,29 @@ def _add_bodies(doc: dict) -> None:
     campaign["examples"] = CAMPAIGN_EXAMPLES
 
 
+def _add_heads(doc: dict) -> None:
+    """A HEAD beside every GET (api/middleware.py answers it): the GET's parameters, security and
+    statuses, each answer's headers without its content."""
+    for path in doc["paths"].values():
+        if "get" not in path:
+            continue
+        head = copy.deepcopy(path["get"])
+        head["operationId"] = head["operationId"].removesuffix("_get") + "_head"
+        head["summary"] = f"{head['summary']} (headers only)"  # FastAPI gives every operation one
+        head["description"] = "The GET's status and headers, without its body."
+        for response in head["responses"].values():
+            response.pop("content", None)
+            response.pop("links", None)
+        path["head"] = head
+
+
 def document(app: FastAPI) -> None:
     """Wraps ``app.openapi`` (after api/auth.py's and api/idempotency.py's): every operation that
     parses a JSON body answers 400 to one it cannot parse (a gate's event, read as bytes, answers
     422 instead), every operation an operator key calls answers 429 past the key's calls per
     minute, no id in a path holds a control character (an object with such an id cannot exist:
     names and ids are checked as text), /readyz answers 503 while Redis does not, /metrics takes
-    its token when one is set, and the bodies, examples and links above."""
+    its token when one is set, the bodies, examples and links above, and a HEAD wherever a GET is."""
     inner = app.openapi
 
     def openapi() -> dict:
@@ -156,5 +176,6 @@ def document(app: FastAPI) -> None:
             "content": {"application/json": {"schema": {"type": "object", "properties": {
                 "status": {"const": "not_ready"}, "reason": {"type": "string"}}}}}}
         _add_links(doc)
+        _add_heads(doc)
         return doc
     app.openapi = openapi

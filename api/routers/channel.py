@@ -3,7 +3,6 @@ queued for the matchers), and a user's pushed offers as server-sent events. A ch
 any of its users (named by ``user_id``), a user token for its own user only."""
 
 import asyncio
-import re
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -17,7 +16,7 @@ from api.schemas.push import LocationBatchAccepted, LocationBatchIn
 from district_engine.campaigns.offers import Offer
 from district_engine.channel import Channel
 from district_engine.identity import Kind, Principal
-from district_engine.store.streams import stream_id_key
+from district_engine.store.streams import STREAM_ID, stream_id_key
 from district_engine.errors import InvalidInputError
 
 router = APIRouter(prefix="/v1", tags=["channels"], responses=error_responses(401, 403, 413, 422, 503))
@@ -97,7 +96,6 @@ def locations_batch(body: LocationBatchIn, service: ChannelServiceDep, channel: 
 
 
 KEEPALIVE_S = 15.0
-_STREAM_ID = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")  # ASCII digits: a Redis stream id
 
 
 @router.get("/users/{user_id}/stream", response_class=StreamingResponse,
@@ -107,9 +105,9 @@ async def user_stream(user_id: str, request: Request, service: ChannelServiceDep
                       last_event_id: str = Header(
                           default=None, alias="Last-Event-ID",
                           # stated here, checked below: after whether the caller may read this stream
-                          json_schema_extra={"pattern": _STREAM_ID.pattern})) -> StreamingResponse:
+                          json_schema_extra={"pattern": f"^{STREAM_ID.pattern}$"})) -> StreamingResponse:
     user_id = caller.user(user_id)
-    if last_event_id is not None and not _STREAM_ID.match(last_event_id):
+    if last_event_id is not None and not STREAM_ID.fullmatch(last_event_id):
         raise InvalidInputError("must be an id this stream sent", field="Last-Event-ID")
     hub = request.app.state.hub
     queue = await asyncio.to_thread(hub.subscribe, user_id)

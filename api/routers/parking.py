@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from api.auth import ChannelDep, OperatorDep, declare
 from api.deps import ParkingDep
 from api.idempotency import idempotent
-from api.schemas.core import TEXT_PATTERN, error_responses
+from api.schemas.core import TEXT_PATTERN, bounds, error_responses
 from api.schemas.parking import (GateDecision, GateEventIn, LotCreate, LotCreated, LotPublic, PlateBind, PlateBound,
                                  ResolutionIn, ReviewEntry, ReviewPage, SecretRotated, SessionPublic, SettleIn,
                                  ValidationIn, ValidationOut)
@@ -62,7 +62,8 @@ def rotate_secret(lot_id: str, parking: ParkingDep, operator: OperatorDep) -> Se
 @router.get("/lots/{lot_id}/review", response_model=ReviewPage,
             summary="The lot's review list, newest first: sessions awaiting staff (a fee above the lot's cap, an exit "
                     "before its entry, a charge declined at every retry) and misreads")
-def review(lot_id: str, parking: ParkingDep, operator: OperatorDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+def review(lot_id: str, parking: ParkingDep, operator: OperatorDep,
+           limit: int = Query(default=50, description="1..500", json_schema_extra=bounds(1, 500)),
            before: str | None = None) -> ReviewPage:
     entries = parking.review_list(lot_id, operator, limit, before)
     return ReviewPage(entries=[ReviewEntry(**{k: (v or None) for k, v in e.items()}) for e in entries],
@@ -146,5 +147,5 @@ def bind_plate(body: PlateBind, parking: ParkingDep, channel: ChannelDep) -> Pla
 
 
 @router.delete("/plates/{plate}", status_code=204, summary="Unbind one of the channel's users' plates (channel key)")
-def unbind_plate(plate: str, user_id: Annotated[str, Query(min_length=1, max_length=128, json_schema_extra={"pattern": TEXT_PATTERN})], parking: ParkingDep, channel: ChannelDep) -> None:
+def unbind_plate(plate: str, user_id: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": TEXT_PATTERN})], parking: ParkingDep, channel: ChannelDep) -> None:
     parking.unbind_plate(plate, channel.user(user_id))

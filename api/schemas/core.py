@@ -187,12 +187,17 @@ DISTRICT_FEATURE = {
 }
 
 
+# A campaign's text as Campaign checks it (and says why, naming the field).
+TITLE_LENGTH = {"minLength": 1, "maxLength": 200}
+BODY_LENGTH = {"minLength": 1, "maxLength": 4000}
+
+
 class CampaignCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     kind: Kind = "campaign"
-    title: str = Field(min_length=1, max_length=200, examples=["Double 11 at Sanlitun: 20% off"])
-    body: str = Field(min_length=1, max_length=4000,
-                      examples=["Show this offer at any store in Taikoo Li South before midnight."])
+    title: str = Field(examples=["Double 11 at Sanlitun: 20% off"], json_schema_extra=TITLE_LENGTH)
+    body: str = Field(examples=["Show this offer at any store in Taikoo Li South before midnight."],
+                      json_schema_extra=BODY_LENGTH)
     starts_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T00:00:00+08:00"])
     ends_at: Instant = Field(examples=["2026-11-12T00:00:00+08:00"])
     radius_m: RadiusM = Field(default=3000, description="metres from the footprint (at most 3 km)", examples=[3000])
@@ -212,7 +217,8 @@ class CampaignCreate(Strict):
     split: Literal["double_mean", "equal"] = Field(default="double_mean", description="red_envelope: how the pool is split")
     per_user_limit: StrictInt = Field(default=1, description="red_envelope: packets one user may win, 1..100",
                                       json_schema_extra=bounds(1, 100))
-    lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)")
+    lot_id: str | None = Field(default=None, description="parking: the lot it applies to (default: every lot of the district)",
+                               json_schema_extra={"minLength": 1, "maxLength": 64})  # as Campaign checks it
     free_minutes: StrictInt | None = Field(default=None, description="parking: free minutes off every stay while it is live, 0..1440",
                                           json_schema_extra=bounds(0, 1440))
 
@@ -253,8 +259,8 @@ def not_null(extra: dict | None = None) -> Callable[[dict], None]:
 class CampaignPatch(Strict):
     """The fields to change; one left out is kept. Only ``audience`` takes null (everyone in reach)."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra=not_null())
-    body: str | None = Field(default=None, min_length=1, max_length=4000, json_schema_extra=not_null())
+    title: str | None = Field(default=None, json_schema_extra=not_null(TITLE_LENGTH))
+    body: str | None = Field(default=None, json_schema_extra=not_null(BODY_LENGTH))
     starts_at: Instant | None = Field(default=None, json_schema_extra=not_null())
     ends_at: Instant | None = Field(default=None, json_schema_extra=not_null())
     radius_m: RadiusM | None = Field(default=None, json_schema_extra=not_null())

@@ -3,11 +3,53 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, WithJsonSchema
 
 from api.schemas.core import Instant, Lat, Lng, Number, Strict, bounds
+
+
+# A tariff as JSON Schema: what Tariff.from_dict (district_engine/parking/tariff.py) takes, which
+# stays the server's check and the authority. Beyond it: the periods cover the day exactly once,
+# and min_cents is at most max_cents and daily_cap_cents. A key given as null counts as left out,
+# hence the null-only keys of each form.
+_CENTS = {"type": "integer", "minimum": 0}
+_UNIT_MINUTES = {"type": "integer", "minimum": 1, "maximum": 1440}
+_NULL = {"type": "null"}
+_PERIOD = {"type": "object", "additionalProperties": False,
+           "required": ["start", "end", "unit_minutes", "cents_per_unit"],
+           "properties": {"start": {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"},
+                          "end": {"type": "string", "pattern": r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
+                                  "description": "00:00 and 24:00 are midnight; before start: past midnight"},
+                          "unit_minutes": _UNIT_MINUTES, "cents_per_unit": _CENTS}}
+_EITHER_FORM = {"free_minutes": _CENTS, "daily_cap_cents": {"anyOf": [_CENTS, _NULL]},
+                "min_cents": {"anyOf": [_CENTS, _NULL]}, "max_cents": {"anyOf": [_CENTS, _NULL]}}
+TARIFF_SCHEMA = {
+    "title": "Tariff",
+    "description": "docs/parking.md. The periods must cover the day exactly once; min_cents may not exceed "
+                   "max_cents or daily_cap_cents.",
+    "anyOf": [
+        {"title": "simple", "type": "object", "additionalProperties": False,
+         "required": ["free_minutes", "unit_minutes", "cents_per_unit"],
+         "properties": _EITHER_FORM | {"unit_minutes": _UNIT_MINUTES, "cents_per_unit": _CENTS,
+                                       "periods": _NULL, "utc_offset_minutes": _NULL}},
+        {"title": "periods", "type": "object", "additionalProperties": False,
+         "required": ["free_minutes", "periods", "utc_offset_minutes"],
+         "properties": _EITHER_FORM | {"periods": {"type": "array", "minItems": 1, "items": _PERIOD},
+                                       "utc_offset_minutes": {"type": "integer", "minimum": -720, "maximum": 840,
+                                                              "description": "the periods' clock: 480 for China"},
+                                       "unit_minutes": _NULL, "cents_per_unit": _NULL}},
+    ],
+}
+TARIFF_EXAMPLES = [
+    {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000},
+    {"free_minutes": 15, "utc_offset_minutes": 480, "daily_cap_cents": 8000, "periods": [
+        {"start": "08:00", "end": "20:00", "unit_minutes": 30, "cents_per_unit": 500},
+        {"start": "20:00", "end": "08:00", "unit_minutes": 60, "cents_per_unit": 200}]},
+]
+# The library checks it, not pydantic: its errors name the key (tariff.periods[0].end).
+Tariff = Annotated[dict, WithJsonSchema(TARIFF_SCHEMA)]
 
 
 class Location(Strict):
@@ -17,13 +59,12 @@ class Location(Strict):
 
 class LotCreate(Strict):
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
-    name: str = Field(min_length=1, max_length=200, examples=["Taikoo Li South car park (B2-B3)"])
+    name: str = Field(examples=["Taikoo Li South car park (B2-B3)"], json_schema_extra={"minLength": 1, "maxLength": 200})
     name_zh: str | None = Field(default=None, examples=["太古里南区停车场"])
     capacity: StrictInt = Field(description="spaces, 1..100000", examples=[420], json_schema_extra=bounds(1, 100_000))
     location: Location
-    tariff: dict = Field(description="see docs/parking.md; the simple form below, or time-of-day periods",
-                         examples=[{"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000,
-                                    "daily_cap_cents": 8000}])
+    tariff: Tariff = Field(description="the simple form, or time-of-day periods (docs/parking.md)",
+                           examples=TARIFF_EXAMPLES)
     max_auto_charge_cents: StrictInt = Field(default=50_000, json_schema_extra=bounds(0, 10_000_000), description=(
         "0..10000000: a fee above it is not charged automatically; the gate answers pay and the session "
         "goes to the lot's review list"))
@@ -40,7 +81,7 @@ class LotPublic(BaseModel):
     occupied: int
     free_spaces: int
     location: Location
-    tariff: dict
+    tariff: Tariff
     max_auto_charge_cents: int
     max_backfill_hours: int
 
@@ -56,7 +97,7 @@ class SecretRotated(BaseModel):
 
 class GateEventIn(Strict):
     type: Literal["vehicle.entry", "vehicle.exit"]
-    plate: str = Field(max_length=32, examples=["京A12345"])
+    plate: str = Field(max_length=32, examples=["京A12345"], json_schema_extra={"minLength": 1})
     confidence: Number = Field(ge=0, le=1, description="the camera's confidence in its read, 0..1")
     captured_at: Instant = Field(description="RFC 3339 with an offset", examples=["2026-11-11T20:15:00+08:00"])
     lane: str = Field(min_length=1, max_length=64, examples=["exit-1"])
@@ -71,7 +112,7 @@ class GateDecision(BaseModel):
 
 
 class ValidationIn(Strict):
-    merchant: str = Field(min_length=1, max_length=200, examples=["Apple Sanlitun"])
+    merchant: str = Field(examples=["Apple Sanlitun"], json_schema_extra={"minLength": 1, "maxLength": 200})
     free_minutes: StrictInt = Field(description="1..1440", examples=[120], json_schema_extra=bounds(1, 1440))
     validation_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["pos-0042-7781"],
                                       description="the merchant's id for it: sent again, it adds nothing")
@@ -131,7 +172,8 @@ class ResolutionIn(Strict):
     action: Literal["charge", "adjust", "waive"] = Field(description=(
         "charge the fee, adjust (charge amount_cents, at most the fee) or waive, to the account bound when "
         "the car left"))
-    amount_cents: StrictInt | None = Field(default=None, description="with adjust only", examples=[20000])
+    amount_cents: StrictInt | None = Field(default=None, description="with adjust only: 1..the fee", examples=[20000],
+                                           json_schema_extra={"minimum": 1})
     note: str = Field(min_length=1, max_length=500, examples=["camera clock was wrong; 2 h stay per the ticket"])
     resolution_id: str | None = Field(default=None, min_length=1, max_length=64, examples=["desk-3-0042"],
                                       description="the client's id for it: sent again, it is applied once")
@@ -139,8 +181,9 @@ class ResolutionIn(Strict):
 
 class PlateBind(Strict):
     user_id: str = Field(min_length=1, max_length=128, examples=["u-10086"])
-    plate: str = Field(max_length=32, examples=["京A12345"])
-    payment_token: str = Field(min_length=1, max_length=256, description="the payment agreement's token at the payment provider",
+    plate: str = Field(max_length=32, examples=["京A12345"], json_schema_extra={"minLength": 1})
+    payment_token: str = Field(description="the payment agreement's token at the payment provider",
+                               json_schema_extra={"minLength": 1, "maxLength": 256},
                                examples=["agr_7f3a9c"])
 
 

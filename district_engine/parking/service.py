@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from district_engine.parking.policy import (MAX_AUTO_CHARGE_CENTS, MAX_BACKFILL_
 from district_engine.parking.tariff import Tariff, price_session
 from district_engine.signing import new_secret, verify
 from district_engine.store.parking import Binding, LotRecord, ParkingStore
+from district_engine.store.streams import STREAM_ID
 
 log = logging.getLogger("district_engine.parking")
 
@@ -50,7 +50,6 @@ RESOLUTION_CLAIM_MS = 60_000  # a resolution's remote charge holds the session t
 PAID_AT_GATE = ("cash", "card", "qr")
 ROTATION_GRACE = timedelta(hours=24)
 PENDING_WAIT_S = 2.0  # how long a repeat waits for the first delivery's answer
-_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 
 
 def pending_too_long() -> StoreUnavailableError:
@@ -452,7 +451,7 @@ class Parking:
         """A page of the lot's review list, newest first (see ``ParkingStore.reviews``)."""
         self.lot(lot_id, owner)
         check_int(limit, "limit", 1, 500)
-        if before is not None and not _STREAM_ID.fullmatch(before):
+        if before is not None and not STREAM_ID.fullmatch(before):
             raise InvalidInputError("must be the id of an entry of the list (e.g. 1764000000000-0)", field="before")
         return self.store.reviews(lot_id, limit, before)
 

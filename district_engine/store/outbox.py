@@ -5,7 +5,6 @@ back), the webhook retries (timed sets under a lease) and each endpoint's dead l
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -13,13 +12,12 @@ from district_engine.errors import InvalidInputError
 from district_engine.store import keys
 from district_engine.store.layout import partition_count
 from district_engine.store.schedule import TimedSet
-from district_engine.store.streams import ClusterPoll, Entry, StreamGroup, read_streams, stream_id_key
+from district_engine.store.streams import STREAM_ID, ClusterPoll, Entry, StreamGroup, read_streams, stream_id_key
 
 __all__ = ["Event", "Retry", "Outbox", "GROUP"]
 
 GROUP = "senders"
 _DEAD_KEEP = 100_000  # dead letters kept per endpoint (the oldest go first)
-_STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # ASCII digits: \\d takes any script's
 
 
 class Event(NamedTuple):
@@ -171,7 +169,7 @@ class Outbox:
     def dead_letters(self, endpoint_id: str, cursor: str | None = None, limit: int = 100) -> tuple[list[dict], str | None]:
         """One page of an endpoint's dead letters, newest first, after ``cursor`` (the last id of
         the page before; None: from the newest); and the cursor of the next page (None: no more)."""
-        if cursor is not None and not _STREAM_ID.fullmatch(cursor):
+        if cursor is not None and not STREAM_ID.fullmatch(cursor):
             raise InvalidInputError("must be the next_cursor of the page before", field="cursor")
         rows = self._client.xrevrange(keys.dead_letters(endpoint_id), max="+" if cursor is None else f"({cursor}",
                                       count=limit)

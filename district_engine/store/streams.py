@@ -16,6 +16,7 @@ consumer (``reclaim`` looks at every partition)."""
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import defaultdict
 from typing import Callable, NamedTuple
@@ -24,9 +25,13 @@ from district_engine.errors import StoreError
 from district_engine.store import keys as key_names
 from district_engine.store.connection import bounded_block, is_cluster, routed
 
-__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key", "read_all", "read_streams", "PAGE"]
+__all__ = ["Entry", "StreamGroup", "ClusterPoll", "shares", "stream_id_key", "read_all", "read_streams", "PAGE",
+           "STREAM_ID"]
 
 PAGE = 10_000
+# An entry id a client hands back (a page's cursor, a Last-Event-ID): ASCII digits (\d takes any
+# script's), at most 19 a part, since 20 can pass 2^64 - 1, which Redis refuses (a 500, not a 422).
+STREAM_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 
 
 class ClusterPoll:

@@ -117,16 +117,26 @@ schema.config.phases.stateful.inference.algorithms = []
 
 
 # Rules a JSON Schema cannot state: they depend on the clock, on who calls, on what a name
-# resolves to, or on a geometry as a whole. A schema-valid request refused by one of them is no
-# contract failure: (field or field prefix, the error's code, a part of its message).
+# resolves to, on other fields, or on a geometry as a whole. A schema-valid request refused by one
+# of them is no contract failure: (field or field prefix, the error's code, a part of its message).
+# Each names its message: an empty part would excuse any refusal of the field, a document that
+# says less than the server checks among them. Only a code of its own may stand alone.
 DOMAIN_RULES = (
     ("at", "invalid_input", "server"),  # a time too far ahead of the server's clock
     ("at", "invalid_input", "within the last"),  # a position older than the matcher keeps
     ("at", "invalid_input", "is older than"),  # an order older than DE_ORDER_MAX_AGE_DAYS
     ("user_id", "invalid_input", "required with a channel key"),  # a channel names its user
     ("url", "blocked_address", ""),  # a webhook host whose addresses are not public
-    ("captured_at", "invalid_input", ""),  # a gate's clock: ahead of the server's, or older than the lot keeps
-    ("plate", "invalid_input", ""),  # a Chinese plate, after folding what cameras and people type
+    # A gate's clock: ahead of the server's, or older than the lot keeps.
+    ("captured_at", "invalid_input", "ahead of the server clock"),
+    ("captured_at", "invalid_input", "behind the server clock"),
+    # A Chinese plate, after folding what cameras and people type (NFKC, case, separators).
+    ("plate", "invalid_input", "is empty"),
+    ("plate", "invalid_input", "must start with a province character"),
+    ("plate", "invalid_input", "the issuing city's letter"),
+    ("plate", "invalid_input", "must end in 5 letters or digits"),
+    ("plate", "invalid_input", "a new-energy plate must end in"),
+    ("plate", "invalid_input", "must have 7 characters"),
     ("geometry", "invalid_input", "closed"),  # a ring's last position is its first
     ("geometry", "invalid_input", "invalid polygon"),  # self-intersections and the like
     ("geometry", "invalid_input", "no area"),
@@ -134,24 +144,41 @@ DOMAIN_RULES = (
     ("geometry", "invalid_input", "antimeridian"),
     ("geometry", "invalid_input", "positions per footprint"),
     # A campaign's window against the clock and its kind, and the fields one kind takes.
-    ("ends_at", "invalid_input", ""),
+    ("ends_at", "invalid_input", "must be after starts_at"),
+    ("ends_at", "invalid_input", "runs at most"),  # 366 days
+    ("ends_at", "invalid_input", "lasts at most 24 hours"),  # a rain
+    ("ends_at", "invalid_input", "must be in the future"),
     ("starts_at", "invalid_input", "window is fixed"),
-    ("total_cents", "invalid_input", ""),  # only a rain's; a rain's, at least packets x min_cents
+    ("ends_at", "invalid_input", "window is fixed"),
+    ("total_cents", "invalid_input", "only red_envelope campaigns"),
+    ("total_cents", "invalid_input", "needs total_cents"),
+    ("total_cents", "invalid_input", "at least packets x min_cents"),
     ("packets", "invalid_input", "needs packets"),
     ("per_user_limit", "invalid_input", "at most packets"),
     ("free_minutes", "invalid_input", "only parking"),
     ("audience", "invalid_input", "only a campaign of kind campaign"),
-    ("lot_id", "invalid_input", ""),  # a lot of another district
-    ("district_id", "invalid_input", ""),  # a district that is not yours, or another one than a campaign's
+    ("lot_id", "invalid_input", "is not in district"),  # a lot of another district
     ("title", "invalid_input", "non-empty"),  # all whitespace
     ("body", "invalid_input", "non-empty"),
     ("name", "invalid_input", "non-empty"),
     ("transfer_to", "invalid_input", "another guide"),
-    ("from", "invalid_input", ""),  # a report's span
-    ("to", "invalid_input", ""),
-    ("amount_cents", "invalid_input", ""),  # a refund beyond what remains, an adjustment beyond the fee
+    # A commission report's span: from before to, at most 366 days, within the years 1 to 9999 in
+    # UTC (an offset can move a valid local time out of them).
+    ("from", "invalid_input", "must be before to"),
+    ("from", "invalid_input", "spans at most"),
+    ("to", "invalid_input", "spans at most"),
+    ("to", "invalid_input", "30 days after the year 1"),
+    ("from", "invalid_input", "between the years 1 and 9999"),
+    ("to", "invalid_input", "between the years 1 and 9999"),
+    ("amount_cents", "invalid_input", "not yet refunded"),  # a refund beyond what remains of the order
+    ("amount_cents", "invalid_input", "given only with adjust"),  # a resolution's amount, by its action
+    ("amount_cents", "invalid_input", "(the fee) with adjust"),  # an adjustment: required, at most the fee
     ("location", "invalid_input", "within"),  # a lot away from its district
-    ("tariff", "invalid_input", ""),  # a tariff's periods and units (docs/parking.md)
+    # A tariff's periods cover the day once; its least charge is at most its most and its daily cap.
+    ("tariff.periods", "invalid_input", "both cover"),
+    ("tariff.periods", "invalid_input", "no period covers"),
+    ("tariff.periods", "invalid_input", "are the same time"),
+    ("tariff.min_cents", "invalid_input", "must not exceed"),
 )
 
 

@@ -607,3 +607,10 @@ def test_the_demo_leaves_out_a_district_whose_id_another_operator_has(app_client
     lots = {x["id"] for x in app_client.get("/v1/parking/lots", headers=bearer(api_key)).json()}
     assert len(lots) == 4 and not {"sanlitun-south-p", "sanlitun-north-p"} & lots
     assert app_client.get(f"/v1/districts/{SANLITUN.id}", headers=bearer(sanlitun)).status_code == 200
+
+
+@pytest.mark.parametrize("before", ["18446744073709551616-0", "0-99999999999999999999"])
+def test_a_review_cursor_past_what_redis_takes_is_refused_not_a_500(app_client, lot, before):
+    key, lot_ = lot
+    r = app_client.get(f"/v1/parking/lots/{lot_['id']}/review", headers=bearer(key), params={"before": before})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "before"), r.text

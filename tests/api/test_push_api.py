@@ -284,3 +284,11 @@ def test_server_sent_events_live_and_resumed_with_last_event_id(live_server):
         assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "0-0"} | spy).status_code == 403
         assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "0-0", "Authorization": ""}).status_code == 401
         assert http.get("/v1/users/fan/stream", headers={"Last-Event-ID": "yesterday"}).status_code == 422
+
+
+def test_a_dead_letter_cursor_past_what_redis_takes_is_refused_not_a_500(app_client):
+    a = make_operator(app_client, "A")
+    mine = app_client.post("/v1/push-endpoints", json={"url": "https://push.example.com/1"}, headers=bearer(a)).json()
+    r = app_client.get(f"/v1/push-endpoints/{mine['id']}/dead-letters", headers=bearer(a),
+                       params={"cursor": "99999999999999999999-0"})
+    assert (r.status_code, r.json()["error"]["field"]) == (422, "cursor"), r.text
