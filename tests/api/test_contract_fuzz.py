@@ -324,11 +324,11 @@ def again(feature: dict, served: Served) -> None:
 
 def meaningful_step(case, served: Served) -> None:
     """In a positive case of the stateful phase, what a link cannot give a step: a district, a
-    channel, a lot that exist (a link names one; a generated name hardly ever does), times now
-    (the server's rules on clocks), a campaign that makes sense for its kind, a lot with a tariff
-    that prices, a plate that reads,
-    a refund within its order, a webhook whose host is public. Else almost no create succeeds, and
-    the links from what it makes are never followed. Values the schema allows: still positive."""
+    channel, a lot, a guide that exist (a link names one; a generated name hardly ever does), times
+    now (the server's rules on clocks), a campaign that makes sense for its kind, a lot with a
+    tariff that prices, a plate that reads, a refund within its order, a webhook whose host is
+    public, a grab from the rain's reach. Else almost no create succeeds, and the links from what
+    it makes are never followed. Values the schema allows: still positive."""
     route, body = (case.method.upper(), case.operation.path), case.body
     if not isinstance(body, dict):
         return
@@ -512,6 +512,7 @@ def test_the_links_hold_in_the_stateful_phase(family, served):
     every check, stateful ones included (a resource made is found, one deleted is gone)."""
 
     served.family = family
+
     class Workflow(family_schema(family).as_state_machine()):  # type: ignore[misc]
         def setup(self):
             served.tally["scenarios"] += 1
