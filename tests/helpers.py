@@ -178,3 +178,16 @@ def fast_route_app():
         return {"slow": True}
 
     return app
+
+
+def as_integers(value):
+    """``value`` with its integral floats as integers: JSON Schema's integer is any number with no
+    fraction, 1.0 too, which the server refuses where it counts (a strict integer: a client sending
+    1.0 computed it as a float). The same number, so a positive case stays positive."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: as_integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_integers(v) for v in value]
+    return value

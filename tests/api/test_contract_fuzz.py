@@ -32,7 +32,7 @@ from conftest import ADMIN, SANLITUN, bearer, make_channel, make_operator, user_
 from district_engine.parking.plates import is_valid_plate
 from district_engine.settings import Settings
 from district_engine.signing import headers as signed_headers
-from helpers import serving
+from helpers import as_integers, serving
 
 MAX_EXAMPLES = 6
 CALLERS = ("none", "operator", "channel", "user", "admin")
@@ -234,19 +234,6 @@ def fresh_idempotency_key(case) -> None:
 
 def is_positive(case) -> bool:
     return case.meta is not None and case.meta.generation.mode.is_positive
-
-
-def as_integers(value):
-    """``value`` with its integral floats as integers: JSON Schema's integer is any number with no
-    fraction, 1.0 too, which the server refuses where it counts (a strict integer: a client sending
-    1.0 computed it as a float). The same number, so a positive case stays positive."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: as_integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [as_integers(v) for v in value]
-    return value
 
 
 def _ngon(lng: float, lat: float, sides: int, radius_m: float = 150.0) -> list[list[float]]:

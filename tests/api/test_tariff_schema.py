@@ -11,6 +11,7 @@ from schemathesis import GenerationMode
 from api.schemas.parking import TARIFF_EXAMPLES, TARIFF_SCHEMA
 from district_engine.errors import InvalidInputError
 from district_engine.parking.tariff import Tariff
+from helpers import as_integers
 
 # What the schema cannot state (as the contract fuzz's DOMAIN_RULES excuse them): (field, message part).
 BEYOND_THE_SCHEMA = (("tariff.periods", "cover"), ("tariff.periods[", "the same time"),
@@ -23,17 +24,6 @@ _OPERATION = schemathesis.openapi.from_dict({
 })["/tariff"]["POST"]
 _SETTINGS = settings(max_examples=200, derandomize=True, database=None, deadline=None,
                      suppress_health_check=list(HealthCheck))
-
-
-def _as_integers(value):
-    """JSON Schema's integer is also 1.0, which the library refuses (as the contract fuzz sends it)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _as_integers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_integers(v) for v in value]
-    return value
 
 
 @pytest.mark.parametrize("example", TARIFF_EXAMPLES)
@@ -79,7 +69,7 @@ def test_the_edges_the_schema_refuses_are_refused(tariff):
 @_SETTINGS
 def test_the_library_takes_what_the_schema_allows(case):
     try:
-        Tariff.from_dict(_as_integers(case.body))
+        Tariff.from_dict(as_integers(case.body))
     except InvalidInputError as e:
         assert any((e.field or "").startswith(f) and part in e.message for f, part in BEYOND_THE_SCHEMA), (e.field, e.message)
 
