@@ -192,7 +192,34 @@ TITLE_LENGTH = {"minLength": 1, "maxLength": 200}
 BODY_LENGTH = {"minLength": 1, "maxLength": 4000}
 
 
+def _kind(name: str) -> dict:
+    return {"properties": {"kind": {"const": name}}, "required": ["kind"]}
+
+
+def _none_of(*names: str) -> dict:
+    return {"properties": {name: {"type": "null"} for name in names}}
+
+
+# The fields one kind of campaign takes, as Campaign checks them: a rain needs its pool, and only a
+# rain takes one; only parking takes a lot or free minutes; only a campaign (the kind when none is
+# given) can be for members only.
+KIND_RULES = [
+    {"if": _kind("red_envelope"), "then": {"required": ["total_cents", "packets"], "properties": {
+        "total_cents": {"type": "integer"}, "packets": {"type": "integer"}}},
+     "else": _none_of("total_cents", "packets")},
+    {"if": _kind("parking"), "else": _none_of("lot_id", "free_minutes")},
+    {"if": {"properties": {"kind": {"const": "campaign"}}}, "else": _none_of("audience")},
+]
+
+
+def _campaign_schema(schema: dict, model: type) -> None:
+    _text_patterns(schema, model)
+    schema["allOf"] = KIND_RULES
+
+
 class CampaignCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_campaign_schema)
+
     district_id: str = Field(examples=["sanlitun-taikoo-li"])
     kind: Kind = "campaign"
     title: str = Field(examples=["Double 11 at Sanlitun: 20% off"], json_schema_extra=TITLE_LENGTH)
