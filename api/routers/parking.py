@@ -147,5 +147,7 @@ def bind_plate(body: PlateBind, parking: ParkingDep, channel: ChannelDep) -> Pla
 
 
 @router.delete("/plates/{plate}", status_code=204, summary="Unbind one of the channel's users' plates (channel key)")
-def unbind_plate(plate: str, user_id: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": TEXT_PATTERN})], parking: ParkingDep, channel: ChannelDep) -> None:
+def unbind_plate(plate: str, parking: ParkingDep, channel: ChannelDep,
+                 user_id: Annotated[str, Query(json_schema_extra={"minLength": 1, "maxLength": 128,
+                                                                  "pattern": TEXT_PATTERN})]) -> None:
     parking.unbind_plate(plate, channel.user(user_id))
