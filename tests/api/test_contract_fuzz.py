@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime, timedelta, timezone
 
 import jsonschema
@@ -44,15 +45,19 @@ LOT = {"district_id": SANLITUN.id, "name": "South car park", "capacity": 50, "lo
        "tariff": {"free_minutes": 15, "unit_minutes": 60, "cents_per_unit": 1000, "daily_cap_cents": 8000}}
 
 
+class Lot(NamedTuple):
+    district_id: str
+    secret: str  # its gates' webhook secret
+
+
 @dataclass
 class Served:
     url: str
     callers: dict[str, dict]  # caller -> its headers
     lot_id: str  # Sanlitun's lot
-    secrets: dict[str, str]  # lot id -> its webhook secret, for the lots made so far
+    lots: dict[str, Lot]  # the lots made so far (the fixture's first)
     channels: set[str]  # the channels made so far (the fixture's first)
     districts: dict[str, dict] = field(default_factory=lambda: {SANLITUN.id: LOT["location"]})  # the operator's: id -> a place in it
-    lots: dict[str, str] = field(default_factory=dict)  # lot id -> its district
     orders: dict[str, int] = field(default_factory=dict)  # order id -> its amount
     guides: set[str] = field(default_factory=set)
     family: str = ""  # of the stateful phase's links, running now
@@ -81,8 +86,8 @@ def served(single_redis_url, request):
         channel = make_channel(http)
         callers = {"none": {}, "operator": bearer(operator), "channel": bearer(channel["api_key"]),
                    "user": bearer(user_token(channel, "u-1")), "admin": bearer(ADMIN)}
-        state = Served(url, callers, lot.json()["id"], {lot.json()["id"]: lot.json()["webhook_secret"]},
-                       {channel["id"]}, lots={lot.json()["id"]: SANLITUN.id})
+        state = Served(url, callers, lot.json()["id"], {lot.json()["id"]: Lot(SANLITUN.id, lot.json()["webhook_secret"])},
+                       {channel["id"]})
         yield state
     client.flushall()
     client.close()
@@ -293,8 +298,9 @@ def meaningful_campaign(body: dict, served: Served) -> None:
         body["min_cents"] = min(body.get("min_cents", 1), 100_000_000 // packets)
         body["total_cents"] = max(body.get("total_cents") or 1, packets * body["min_cents"])
         body["per_user_limit"] = min(body.get("per_user_limit", 1), packets)
-    if kind == "parking" and served.lots.get(body.get("lot_id")) != body["district_id"]:
-        body["lot_id"] = next((lot for lot, district in served.lots.items() if district == body["district_id"]), None)
+    lot = served.lots.get(body.get("lot_id"))
+    if kind == "parking" and (lot is None or lot.district_id != body["district_id"]):
+        body["lot_id"] = next((id_ for id_, lot in served.lots.items() if lot.district_id == body["district_id"]), None)
 
 
 def again(feature: dict, served: Served) -> None:
@@ -385,10 +391,10 @@ def prepare(case, served: Served, *, stateful: bool = False, sign: bool = False)
         lot_id = case.path_parameters.get("lot_id")
         # A lot made so far (the stateful phase's come from the links), else the fixture's (an id
         # that breaks the path's pattern is kept, for the server to refuse).
-        if lot_id not in served.secrets and isinstance(lot_id, str) and re.search(TEXT_PATTERN, lot_id):
+        if lot_id not in served.lots and isinstance(lot_id, str) and re.search(TEXT_PATTERN, lot_id):
             case.path_parameters["lot_id"] = lot_id = served.lot_id
-        if sign and lot_id in served.secrets:
-            sign_gate_event(case, served.secrets[lot_id])
+        if sign and lot_id in served.lots:
+            sign_gate_event(case, served.lots[lot_id].secret)
 
 
 def caller_headers(case, headers: dict) -> dict:
@@ -474,8 +480,7 @@ def remember(case, response, served: Served) -> None:
     route, status = (case.method.upper(), case.operation.path), response.status_code
     made = response.json() if status in (200, 201) and route[0] == "POST" else {}
     if route == ("POST", "/v1/parking/lots") and status == 201:
-        served.secrets[made["id"]] = made["webhook_secret"]
-        served.lots[made["id"]] = made["district_id"]
+        served.lots[made["id"]] = Lot(made["district_id"], made["webhook_secret"])
     elif route == ("POST", "/v1/districts") and status in (200, 201):
         served.districts[made["id"]] = made["centroid"]
     elif route == ("DELETE", "/v1/districts/{district_id}") and status == 204:
